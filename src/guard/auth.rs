@@ -1,0 +1,379 @@
+//! [`JwtAuthGuard`]: 401 unless the request carries a valid access token;
+//! on success the caller's [`Principal`] is in the request extensions.
+//!
+//! Put it router-wide with `Router::layer`: it authenticates only. What a
+//! route requires is checked by the per-route guards inside it.
+//!
+//! A repeat request with the same token is answered from the verified-token
+//! cache (no parsing, no signature check); a token whose key is cached is
+//! verified without awaiting; only a token with a new kid waits for the
+//! JWKS fetch.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use iam_guard::{JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier};
+//!
+//! async fn me(principal: Principal) -> String {
+//!     format!("hello {}", principal.user_id())
+//! }
+//!
+//! # fn build() -> Result<Router, Box<dyn std::error::Error>> {
+//! let issuer = "https://iam.example.com/realms/school";
+//! let verifier = Verifier::new(
+//!     JwksFetcher::discover(issuer)?,
+//!     TokenValidation::new(issuer).audience(["students-api"]),
+//! );
+//! let app = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(JwtAuthGuardLayer::new(verifier).cookie("access_token").tenant_header("x-org"));
+//! # Ok(app) }
+//! # build().unwrap();
+//! ```
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{HeaderName, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{
+    jwt::{
+        token::{TokenLocator, TokenOrigin},
+        verify::{VerifiedToken, Verifier, VerifyError},
+    },
+    principal::Principal,
+    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
+};
+
+/// Applies [`JwtAuthGuard`]. See the [module docs](self) for an example.
+#[derive(Clone, Debug)]
+pub struct JwtAuthGuardLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    verifier: Verifier,
+    locator: TokenLocator,
+    tenant_header: Option<HeaderName>,
+    renderer: ErrorRenderer,
+    optional: bool,
+}
+
+impl JwtAuthGuardLayer {
+    /// Authenticates with `verifier`, reading `Authorization: Bearer`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            config: Arc::new(Config {
+                verifier,
+                locator: TokenLocator::default(),
+                tenant_header: None,
+                renderer: ErrorRenderer::default(),
+                optional: false,
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::get_mut(&mut self.config).expect("builder methods run before the layer is cloned")
+    }
+
+    /// Also accept the token from cookie `name` (seeds 000/004). A request
+    /// carrying both a bearer token and the cookie is a 400.
+    ///
+    /// # Panics
+    ///
+    /// Builder methods panic if called on a clone of a layer that is shared.
+    pub fn cookie(mut self, name: &str) -> Self {
+        self.config_mut().locator.set_cookie(name);
+        self
+    }
+
+    /// Do not read `Authorization` (cookie-only sessions).
+    pub fn no_bearer(mut self) -> Self {
+        self.config_mut().locator.set_bearer(false);
+        self
+    }
+
+    /// Require `X-XSRF-TOKEN` equal to the `xsrf_token` claim for cookie
+    /// tokens on unsafe methods (default on; only applies with a cookie).
+    pub fn xsrf(mut self, on: bool) -> Self {
+        self.config_mut().locator.set_xsrf(on);
+        self
+    }
+
+    /// Maximum token length in bytes (default 8 KiB); longer is a 401
+    /// without parsing.
+    pub fn max_token_len(mut self, max: usize) -> Self {
+        self.config_mut().locator.set_max_len(max);
+        self
+    }
+
+    /// Require an active-tenant header (seed 003's `x-org`): missing is a
+    /// 400 `TENANT_REQUIRED`, a tenant that is not among the caller's
+    /// memberships is a 403 `TENANT_NOT_PERMITTED`.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid header name.
+    pub fn tenant_header(mut self, name: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+        self.config_mut().tenant_header = Some(name);
+        self
+    }
+
+    /// How rejections are rendered (default JSON).
+    pub fn error_renderer(mut self, renderer: ErrorRenderer) -> Self {
+        self.config_mut().renderer = renderer;
+        self
+    }
+
+    /// Let requests without any token through without a `Principal`
+    /// (handlers take `Option<Principal>`). A token that is sent must still
+    /// be valid.
+    pub fn optional(mut self) -> Self {
+        self.config_mut().optional = true;
+        self
+    }
+
+    /// The verifier, for metrics.
+    pub fn verifier(&self) -> &Verifier {
+        &self.config.verifier
+    }
+}
+
+impl<S> Layer<S> for JwtAuthGuardLayer {
+    type Service = JwtAuthGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuthGuard {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Authenticates requests. See the [module docs](self).
+#[derive(Clone)]
+pub struct JwtAuthGuard<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for JwtAuthGuard<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthGuard")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> JwtAuthGuard<S> {
+    /// Wraps `inner`; see [`JwtAuthGuardLayer`] for the options.
+    pub fn layer(verifier: Verifier) -> JwtAuthGuardLayer {
+        JwtAuthGuardLayer::new(verifier)
+    }
+
+    crate::macros::define_inner_service_accessors!();
+}
+
+impl Config {
+    /// The checks that follow a verified token, then the `Principal`.
+    fn admit<B>(
+        &self,
+        req: &mut Request<B>,
+        verified: &VerifiedToken,
+        origin: TokenOrigin,
+    ) -> Result<(), Rejection> {
+        let identity = &verified.identity;
+        self.locator.check_xsrf(
+            origin,
+            req.method(),
+            req.headers(),
+            identity.xsrf.as_deref(),
+        )?;
+        let active = match &self.tenant_header {
+            None => None,
+            Some(name) => {
+                let Some(value) = req.headers().get(name) else {
+                    return Err(Rejection::new(
+                        ErrorCode::TenantRequired,
+                        format!("the {name} header is required"),
+                    ));
+                };
+                let tenant = value.to_str().ok().and_then(|t| identity.memberships.get(t));
+                match tenant {
+                    Some(t) => Some(t.clone()),
+                    None => {
+                        return Err(Rejection::new(
+                            ErrorCode::TenantNotPermitted,
+                            format!("the caller is not a member of the tenant in {name}"),
+                        ))
+                    }
+                }
+            }
+        };
+        req.extensions_mut()
+            .insert(Principal::new(identity.clone(), active));
+        Ok(())
+    }
+
+    fn reject<B, ResBody>(
+        &self,
+        req: &Request<B>,
+        rejection: &Rejection,
+        user: Option<&str>,
+    ) -> Response<ResBody>
+    where
+        ResBody: From<Bytes>,
+    {
+        rejection.audit(&AuditContext {
+            user,
+            tenant: None,
+            method: req.method(),
+            route: req.uri().path(),
+        });
+        self.renderer.render(rejection).map(ResBody::from)
+    }
+}
+
+fn rejection_of(e: &VerifyError) -> Rejection {
+    match e {
+        VerifyError::KeysUnavailable => {
+            Rejection::iam_unavailable("the IAM's signing keys cannot be obtained")
+        }
+        other => Rejection::invalid_token(other.to_string()),
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuthGuard<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<Bytes> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        let (token, origin) = match config.locator.locate(req.headers()) {
+            Ok(Some(found)) => found,
+            Ok(None) if config.optional => return ResponseFuture::inner(self.inner.call(req)),
+            Ok(None) => {
+                let res = config.reject(&req, &Rejection::missing_token(), None);
+                return ResponseFuture::rejected(res);
+            }
+            Err(rejection) => return ResponseFuture::rejected(config.reject(&req, &rejection, None)),
+        };
+        match config.verifier.verify_now(token) {
+            Ok(Some(verified)) => match config.admit(&mut req, &verified, origin) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+                Err(rejection) => ResponseFuture::rejected(config.reject(
+                    &req,
+                    &rejection,
+                    Some(&verified.identity.user_id),
+                )),
+            },
+            Err(e) => ResponseFuture::rejected(config.reject(&req, &rejection_of(&e), None)),
+            Ok(None) => {
+                // The key must be fetched. The future owns the service, so
+                // take the instance that was polled ready and leave a clone:
+                // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let config = self.config.clone();
+                let token = token.to_owned();
+                ResponseFuture::verifying(Box::pin(async move {
+                    let verified = match config.verifier.verify(&token).await {
+                        Ok(v) => v,
+                        Err(e) => return Ok(config.reject(&req, &rejection_of(&e), None)),
+                    };
+                    if let Err(rejection) = config.admit(&mut req, &verified, origin) {
+                        let user = Some(verified.identity.user_id.as_str());
+                        return Ok(config.reject(&req, &rejection, user));
+                    }
+                    inner.call(req).await
+                }))
+            }
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pin_project! {
+    /// Response future of [`JwtAuthGuard`].
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Inner { #[pin] fut: F },
+        Rejected { res: Option<Response<B>> },
+        Verifying { fut: BoxFuture<Result<Response<B>, E>> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    fn inner(fut: F) -> Self {
+        Self {
+            kind: Kind::Inner { fut },
+        }
+    }
+
+    fn rejected(res: Response<B>) -> Self {
+        Self {
+            kind: Kind::Rejected { res: Some(res) },
+        }
+    }
+
+    fn verifying(fut: BoxFuture<Result<Response<B>, E>>) -> Self {
+        Self {
+            kind: Kind::Verifying { fut },
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { fut } => fut.poll(cx),
+            KindProj::Rejected { res } => {
+                Poll::Ready(Ok(res.take().expect("polled after completion")))
+            }
+            KindProj::Verifying { fut } => Poll::Ready(ready!(fut.as_mut().poll(cx))),
+        }
+    }
+}

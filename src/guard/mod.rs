@@ -1,0 +1,3 @@
+//! The guards: one Tower `Layer` + `Service` pair per file.
+
+pub mod auth;

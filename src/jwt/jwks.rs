@@ -1,0 +1,512 @@
+//! [`JwksFetcher`]: the IAM's signing keys, cached in moka by `kid`, kept
+//! fresh off the request path and usable through an IAM outage.
+//!
+//! What it guarantees, and why:
+//!
+//! - **Known kid → no I/O.** A key lookup is a moka read; the request path
+//!   never waits on the IAM unless the kid is new or nothing is cached.
+//! - **Unknown kid → one refetch, then a cooldown.** A token with a new kid
+//!   (the IAM rotated) triggers one fetch; concurrent requests wait for that
+//!   same fetch (single-flight). After it, unknown kids are answered from a
+//!   negative cache until the cooldown (default 30 s) has passed, so a
+//!   client spraying random kids cannot turn into traffic to the IAM.
+//! - **TTL from `Cache-Control`.** A document is fresh for its `max-age`
+//!   (default 10 min, clamped to `[min_ttl, max_ttl]`); from 80 % of that a
+//!   background task refreshes it, so no request waits for the refresh.
+//! - **Stale-if-error.** If refreshing fails, the keys already held keep
+//!   verifying for a bounded window (default 24 h after the last good
+//!   fetch). A failed fetch is never cached: the next attempt fetches again.
+//! - **Fail closed on a cold start.** With no keys and no IAM, verification
+//!   fails with [`KeyError::Unavailable`] (503), never a guess.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use iam_guard::jwt::jwks::JwksFetcher;
+//!
+//! let jwks = JwksFetcher::builder()
+//!     .cooldown(Duration::from_secs(30))
+//!     .discover("https://iam.example.com/realms/school")?;
+//! // Optional: fetch now so the first request does not wait.
+//! jwks.warm_up().await?;
+//! # Ok(()) }
+//! ```
+
+use std::{
+    collections::HashSet,
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use moka::sync::Cache;
+
+use super::{
+    keys::{parse_jwks, VerifyingKey},
+    source::{FetchError, JwksSource},
+};
+
+/// Default freshness when the IAM sends no `Cache-Control: max-age`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
+/// Default time between unknown-kid refetches.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
+/// Default window in which cached keys outlive a failing IAM.
+pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default pause after a failed fetch before the next attempt.
+pub const DEFAULT_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// Looking up a verification key failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The JWKS (as fetched now or within the cooldown) has no such kid.
+    #[error("no key with this kid is published by the IAM")]
+    UnknownKid,
+    /// No keys are held and the IAM cannot be reached.
+    #[error("signing keys are unavailable: {0}")]
+    Unavailable(FetchError),
+}
+
+/// Builds a [`JwksFetcher`]. See the [module docs](self) for the defaults.
+#[derive(Debug, Clone)]
+pub struct JwksFetcherBuilder {
+    ttl: Duration,
+    min_ttl: Duration,
+    max_ttl: Duration,
+    cooldown: Duration,
+    stale_if_error: Duration,
+    retry_after_failure: Duration,
+    max_negative_entries: u64,
+    #[cfg(feature = "jwks-http")]
+    http: super::http::HttpConfig,
+}
+
+impl Default for JwksFetcherBuilder {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_TTL,
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(24 * 60 * 60),
+            cooldown: DEFAULT_COOLDOWN,
+            stale_if_error: DEFAULT_STALE_IF_ERROR,
+            retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
+            max_negative_entries: 10_000,
+            #[cfg(feature = "jwks-http")]
+            http: super::http::HttpConfig::default(),
+        }
+    }
+}
+
+impl JwksFetcherBuilder {
+    /// Freshness when the IAM sends no `max-age` (default 10 min).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Bounds applied to the IAM's `max-age` (default 10 s to 24 h).
+    pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.min_ttl = min;
+        self.max_ttl = max.max(min);
+        self
+    }
+
+    /// Minimum time between refetches caused by unknown kids (default 30 s).
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// How long keys keep verifying after the last good fetch while the IAM
+    /// fails (default 24 h).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
+    /// Pause after a failed fetch before another is tried (default 1 s), so
+    /// an outage cannot become a retry storm against the IAM.
+    pub fn retry_after_failure(mut self, pause: Duration) -> Self {
+        self.retry_after_failure = pause;
+        self
+    }
+
+    /// Bound of the negative (unknown kid) cache (default 10,000 entries).
+    pub fn max_negative_entries(mut self, max: u64) -> Self {
+        self.max_negative_entries = max;
+        self
+    }
+
+    /// HTTP timeout for JWKS and discovery fetches (default 5 s).
+    #[cfg(feature = "jwks-http")]
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Response size cap for JWKS and discovery documents (default 1 MiB).
+    #[cfg(feature = "jwks-http")]
+    pub fn max_document_bytes(mut self, max: usize) -> Self {
+        self.http.max_bytes = max;
+        self
+    }
+
+    /// A fetcher reading `jwks_uri` directly.
+    ///
+    /// # Errors
+    ///
+    /// When `jwks_uri` is not an absolute http(s) URL or the HTTP client
+    /// cannot be built.
+    #[cfg(feature = "jwks-http")]
+    pub fn jwks_uri(self, jwks_uri: &str) -> Result<JwksFetcher, FetchError> {
+        let source = super::http::HttpJwksSource::jwks_uri(jwks_uri, self.http.clone())?;
+        Ok(self.source(source))
+    }
+
+    /// A fetcher that finds `jwks_uri` through OIDC discovery
+    /// (`{issuer}/.well-known/openid-configuration`). Discovery happens on
+    /// the first fetch, so a service can start while the IAM is down.
+    ///
+    /// # Errors
+    ///
+    /// When `issuer` is not an absolute http(s) URL or the HTTP client
+    /// cannot be built.
+    #[cfg(feature = "jwks-http")]
+    pub fn discover(self, issuer: &str) -> Result<JwksFetcher, FetchError> {
+        let source = super::http::HttpJwksSource::discover(issuer, self.http.clone())?;
+        Ok(self.source(source))
+    }
+
+    /// A fetcher over a [`JwksSource`] of your own.
+    pub fn source(self, source: impl JwksSource) -> JwksFetcher {
+        JwksFetcher {
+            inner: Arc::new(Inner {
+                source: Box::new(source),
+                keys: Cache::builder()
+                    .name("iam_guard.jwks.keys")
+                    // A key not re-confirmed by a good fetch within the
+                    // stale window disappears by itself: the bound on
+                    // stale-if-error needs no timer of ours.
+                    .time_to_live(self.stale_if_error)
+                    .max_capacity(10_000)
+                    .build(),
+                unknown: Cache::builder()
+                    .name("iam_guard.jwks.unknown_kids")
+                    .time_to_live(self.cooldown.max(Duration::from_millis(1)))
+                    .max_capacity(self.max_negative_entries)
+                    .build(),
+                kids: Mutex::new(HashSet::new()),
+                refresh: tokio::sync::Mutex::new(()),
+                epoch: Instant::now(),
+                generation: AtomicU64::new(0),
+                last_success: AtomicU64::new(NEVER),
+                refresh_at: AtomicU64::new(NEVER),
+                last_forced: AtomicU64::new(NEVER),
+                last_failure: AtomicU64::new(NEVER),
+                last_error: Mutex::new(None),
+                in_flight: AtomicBool::new(false),
+                background: AtomicBool::new(false),
+                fetches: AtomicU64::new(0),
+                config: self,
+            }),
+        }
+    }
+}
+
+/// The IAM's signing keys, cached and kept fresh. Cheap to clone.
+///
+/// See the [module docs](self) for behaviour and an example.
+#[derive(Clone)]
+pub struct JwksFetcher {
+    inner: Arc<Inner>,
+}
+
+const NEVER: u64 = u64::MAX;
+
+struct Inner {
+    source: Box<dyn JwksSource>,
+    keys: Cache<Arc<str>, Arc<VerifyingKey>>,
+    unknown: Cache<Box<str>, ()>,
+    /// The kids of the last good document, to find the ones it dropped.
+    kids: Mutex<HashSet<Arc<str>>>,
+    /// Held for the duration of a fetch: concurrent refetches wait here
+    /// and then read its outcome instead of fetching again. Requests whose
+    /// kid is cached never touch it.
+    refresh: tokio::sync::Mutex<()>,
+    /// Timestamps below are milliseconds since `epoch`, in atomics, so the
+    /// hot path reads them without a lock.
+    epoch: Instant,
+    /// Bumped when a fetch attempt finishes, successful or not.
+    generation: AtomicU64,
+    last_success: AtomicU64,
+    refresh_at: AtomicU64,
+    last_forced: AtomicU64,
+    last_failure: AtomicU64,
+    last_error: Mutex<Option<FetchError>>,
+    in_flight: AtomicBool,
+    background: AtomicBool,
+    fetches: AtomicU64,
+    config: JwksFetcherBuilder,
+}
+
+impl fmt::Debug for JwksFetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksFetcher")
+            .field("keys", &self.inner.keys.entry_count())
+            .field("fetches", &self.fetch_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwksFetcher {
+    /// A builder with the defaults of the [module docs](self).
+    pub fn builder() -> JwksFetcherBuilder {
+        JwksFetcherBuilder::default()
+    }
+
+    /// A fetcher with default settings that finds the JWKS through OIDC
+    /// discovery of `issuer`.
+    ///
+    /// # Errors
+    ///
+    /// See [`JwksFetcherBuilder::discover`].
+    #[cfg(feature = "jwks-http")]
+    pub fn discover(issuer: &str) -> Result<Self, FetchError> {
+        Self::builder().discover(issuer)
+    }
+
+    /// A fetcher with default settings reading `jwks_uri`.
+    ///
+    /// # Errors
+    ///
+    /// See [`JwksFetcherBuilder::jwks_uri`].
+    #[cfg(feature = "jwks-http")]
+    pub fn jwks_uri(jwks_uri: &str) -> Result<Self, FetchError> {
+        Self::builder().jwks_uri(jwks_uri)
+    }
+
+    /// Fetches the JWKS now, so the first request does not wait for it.
+    ///
+    /// # Errors
+    ///
+    /// The fetch error, when the IAM cannot be reached or answers garbage.
+    /// The fetcher stays usable and retries on demand.
+    pub async fn warm_up(&self) -> Result<(), FetchError> {
+        let seen = self.inner.generation.load(Ordering::Acquire);
+        self.fetch_once(seen).await
+    }
+
+    /// How many fetches have been attempted (for metrics and tests).
+    pub fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The kids of the keys currently usable.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self
+            .inner
+            .keys
+            .iter()
+            .map(|(kid, _)| kid.to_string())
+            .collect();
+        kids.sort();
+        kids
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(NEVER - 1)
+    }
+
+    fn since(&self, stamp: &AtomicU64, window: Duration) -> bool {
+        let at = stamp.load(Ordering::Acquire);
+        at == NEVER || self.now_ms().saturating_sub(at) >= window.as_millis() as u64
+    }
+
+    fn holds_keys(&self) -> bool {
+        !self.since(&self.inner.last_success, self.inner.config.stale_if_error)
+    }
+
+    /// The cached key for `kid`, without I/O. Starts a background refresh
+    /// when the document is due for one.
+    pub(crate) fn cached(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        let key = self.inner.keys.get(kid)?;
+        self.refresh_if_due();
+        Some(key)
+    }
+
+    /// The key for `kid`, fetching the JWKS when the kid is new.
+    pub(crate) async fn key(&self, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        let inner = &self.inner;
+        let cold = !self.holds_keys();
+        if !cold {
+            if inner.unknown.contains_key(kid) {
+                return Err(KeyError::UnknownKid);
+            }
+            if !self.since(&inner.last_forced, inner.config.cooldown)
+                && !inner.in_flight.load(Ordering::Acquire)
+            {
+                inner.unknown.insert(kid.into(), ());
+                return Err(KeyError::UnknownKid);
+            }
+        } else if !self.since(&inner.last_failure, inner.config.retry_after_failure) {
+            return Err(self.unavailable());
+        }
+        let seen = inner.generation.load(Ordering::Acquire);
+        let _guard = inner.refresh.lock().await;
+        if let Some(key) = inner.keys.get(kid) {
+            return Ok(key);
+        }
+        let fetched = if inner.generation.load(Ordering::Acquire) != seen {
+            // A fetch finished while we waited: its outcome is ours.
+            self.holds_keys()
+        } else if !cold && !self.since(&inner.last_forced, inner.config.cooldown) {
+            true
+        } else {
+            if !cold {
+                inner.last_forced.store(self.now_ms(), Ordering::Release);
+            }
+            self.fetch_locked().await.is_ok()
+        };
+        drop(_guard);
+        if !fetched && !self.holds_keys() {
+            return Err(self.unavailable());
+        }
+        match inner.keys.get(kid) {
+            Some(key) => Ok(key),
+            None => {
+                inner.unknown.insert(kid.into(), ());
+                Err(KeyError::UnknownKid)
+            }
+        }
+    }
+
+    fn unavailable(&self) -> KeyError {
+        let last = self.inner.last_error.lock().expect("lock poisoned").clone();
+        KeyError::Unavailable(last.unwrap_or_else(|| FetchError::Connect("no keys fetched yet".into())))
+    }
+
+    /// Fetches unless another fetch completed since `seen`.
+    async fn fetch_once(&self, seen: u64) -> Result<(), FetchError> {
+        let _guard = self.inner.refresh.lock().await;
+        if self.inner.generation.load(Ordering::Acquire) != seen && self.holds_keys() {
+            return Ok(());
+        }
+        self.fetch_locked().await
+    }
+
+    /// One fetch; the caller holds `refresh`.
+    async fn fetch_locked(&self) -> Result<(), FetchError> {
+        let inner = &self.inner;
+        inner.in_flight.store(true, Ordering::Release);
+        inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let outcome = match inner.source.fetch().await {
+            Ok(doc) => parse_jwks(&doc.body)
+                .map_err(FetchError::Invalid)
+                .map(|parsed| (parsed, doc.max_age)),
+            Err(e) => Err(e),
+        };
+        let result = match outcome {
+            Ok((parsed, max_age)) => {
+                for skipped in &parsed.skipped {
+                    tracing::debug!(
+                        target: "iam_guard::jwks",
+                        kid = skipped.kid.as_deref().unwrap_or("-"),
+                        reason = skipped.reason,
+                        "skipped a JWK"
+                    );
+                }
+                self.install(parsed.keys, max_age);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(target: "iam_guard::jwks", error = %e, "JWKS fetch failed");
+                let now = self.now_ms();
+                inner.last_failure.store(now, Ordering::Release);
+                // Retry the background refresh after the pause, not at the
+                // next request, so an outage costs the IAM one call per
+                // pause however busy the service is.
+                let retry = now + inner.config.retry_after_failure.as_millis() as u64;
+                inner.refresh_at.store(retry, Ordering::Release);
+                *inner.last_error.lock().expect("lock poisoned") = Some(e.clone());
+                Err(e)
+            }
+        };
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.in_flight.store(false, Ordering::Release);
+        result
+    }
+
+    fn install(
+        &self,
+        keys: std::collections::HashMap<Arc<str>, VerifyingKey>,
+        max_age: Option<Duration>,
+    ) {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let ttl = max_age
+            .unwrap_or(config.ttl)
+            .clamp(config.min_ttl, config.max_ttl);
+        let mut kids = inner.kids.lock().expect("lock poisoned");
+        let new_kids: HashSet<Arc<str>> = keys.keys().cloned().collect();
+        for gone in kids.difference(&new_kids) {
+            if let Some(old) = inner.keys.remove(gone) {
+                old.revoke();
+            }
+        }
+        for (kid, key) in keys {
+            match inner.keys.get(&kid) {
+                // Same material: keep the old entry (and so the tokens
+                // verified with it) and only restart its stale window.
+                Some(old) if old.fingerprint == key.fingerprint => inner.keys.insert(kid, old),
+                Some(old) => {
+                    old.revoke();
+                    inner.keys.insert(kid, Arc::new(key));
+                }
+                None => inner.keys.insert(kid, Arc::new(key)),
+            }
+        }
+        *kids = new_kids;
+        drop(kids);
+        // New keys may carry kids that were unknown a moment ago.
+        inner.unknown.invalidate_all();
+        let now = self.now_ms();
+        let ttl_ms = ttl.as_millis() as u64;
+        inner.last_success.store(now, Ordering::Release);
+        inner.refresh_at.store(now + ttl_ms * 4 / 5, Ordering::Release);
+        *inner.last_error.lock().expect("lock poisoned") = None;
+    }
+
+    /// Starts a background refresh when the document is due and none is
+    /// running. Costs an atomic load and a clock read when nothing is due.
+    pub(crate) fn refresh_if_due(&self) {
+        let inner = &self.inner;
+        let due = inner.refresh_at.load(Ordering::Acquire);
+        if due == NEVER || self.now_ms() < due {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if inner
+            .background
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        let this = self.clone();
+        handle.spawn(async move {
+            let seen = this.inner.generation.load(Ordering::Acquire);
+            // Errors are logged by the fetch and retried after the pause;
+            // the keys in hand keep serving meanwhile.
+            let _ = this.fetch_once(seen).await;
+            this.inner.background.store(false, Ordering::Release);
+        });
+    }
+}

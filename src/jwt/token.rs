@@ -1,0 +1,268 @@
+//! Finding the access token in a request: `Authorization: Bearer` and an
+//! optional named cookie, with the XSRF rule for cookie sessions.
+
+use http::{header, HeaderMap, Method};
+use subtle::ConstantTimeEq;
+
+use crate::rejection::{ErrorCode, Rejection};
+
+/// The default maximum token length: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The header a cookie session echoes its XSRF token in.
+pub const XSRF_HEADER: &str = "x-xsrf-token";
+
+/// Where a token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOrigin {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// The configured cookie.
+    Cookie,
+}
+
+/// How to find the token in a request.
+#[derive(Debug, Clone)]
+pub struct TokenLocator {
+    bearer: bool,
+    cookie: Option<Box<str>>,
+    max_len: usize,
+    xsrf: bool,
+}
+
+impl Default for TokenLocator {
+    fn default() -> Self {
+        Self {
+            bearer: true,
+            cookie: None,
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+            xsrf: true,
+        }
+    }
+}
+
+impl TokenLocator {
+    pub(crate) fn set_cookie(&mut self, name: &str) {
+        self.cookie = Some(name.into());
+    }
+
+    pub(crate) fn set_bearer(&mut self, on: bool) {
+        self.bearer = on;
+    }
+
+    pub(crate) fn set_max_len(&mut self, max: usize) {
+        self.max_len = max;
+    }
+
+    pub(crate) fn set_xsrf(&mut self, on: bool) {
+        self.xsrf = on;
+    }
+
+    /// Finds the single token of a request.
+    ///
+    /// `Ok(None)` means no token was sent. Two tokens (two `Authorization`
+    /// headers, a bearer and a cookie, the cookie twice) are a 400 because a
+    /// server that picks one silently can be made to check one token and
+    /// log another.
+    pub(crate) fn locate<'a>(
+        &self,
+        headers: &'a HeaderMap,
+    ) -> Result<Option<(&'a str, TokenOrigin)>, Rejection> {
+        let mut found: Option<(&'a str, TokenOrigin)> = None;
+        let mut take = |token: &'a str, origin| {
+            if found.replace((token, origin)).is_some() {
+                return Err(Rejection::new(
+                    ErrorCode::InvalidRequest,
+                    "more than one access token was sent",
+                ));
+            }
+            Ok(())
+        };
+        if self.bearer {
+            for value in headers.get_all(header::AUTHORIZATION) {
+                let value = value.to_str().map_err(|_| {
+                    Rejection::new(
+                        ErrorCode::InvalidRequest,
+                        "authorization header is not visible ASCII",
+                    )
+                })?;
+                take(bearer_token(value)?, TokenOrigin::Bearer)?;
+            }
+        }
+        if let Some(name) = &self.cookie {
+            for value in headers.get_all(header::COOKIE) {
+                // A cookie header that is not text cannot hold our cookie;
+                // it may belong to someone else, so it is not our error.
+                let Ok(value) = value.to_str() else { continue };
+                for pair in value.split(';') {
+                    let Some((k, v)) = pair.trim().split_once('=') else {
+                        continue;
+                    };
+                    if k.trim() == &**name {
+                        take(v.trim().trim_matches('"'), TokenOrigin::Cookie)?;
+                    }
+                }
+            }
+        }
+        match found {
+            Some((token, _)) if token.is_empty() => {
+                Err(Rejection::invalid_token("the access token is empty"))
+            }
+            Some((token, _)) if token.len() > self.max_len => {
+                Err(Rejection::invalid_token("the access token is too large"))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The XSRF rule of seed 004: a cookie token on an unsafe method must
+    /// come with `X-XSRF-TOKEN` equal to the token's `xsrf_token` claim.
+    /// Bearer tokens are immune to CSRF (a browser never attaches them on
+    /// its own), so they are not checked.
+    pub(crate) fn check_xsrf(
+        &self,
+        origin: TokenOrigin,
+        method: &Method,
+        headers: &HeaderMap,
+        claim: Option<&str>,
+    ) -> Result<(), Rejection> {
+        if !self.xsrf || origin != TokenOrigin::Cookie || is_safe(method) {
+            return Ok(());
+        }
+        let sent = headers.get(XSRF_HEADER).map(|v| v.as_bytes());
+        match (sent, claim) {
+            (Some(sent), Some(expected)) if bool::from(sent.ct_eq(expected.as_bytes())) => Ok(()),
+            _ => Err(Rejection::new(
+                ErrorCode::XsrfMismatch,
+                "a cookie session needs a matching X-XSRF-TOKEN header on this method",
+            )),
+        }
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+fn bearer_token(value: &str) -> Result<&str, Rejection> {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Rejection::invalid_token(
+            "the authorization scheme must be Bearer",
+        ));
+    }
+    Ok(rest.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn cookie_locator() -> TokenLocator {
+        let mut l = TokenLocator::default();
+        l.set_cookie("access_token");
+        l
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let l = TokenLocator::default();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let h = headers(&[("authorization", &format!("{scheme} abc"))]);
+            assert_eq!(
+                l.locate(&h).unwrap(),
+                Some(("abc", TokenOrigin::Bearer)),
+                "{scheme}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_token_is_none() {
+        assert_eq!(TokenLocator::default().locate(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_invalid() {
+        let l = TokenLocator::default();
+        for v in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token abc"] {
+            let err = l.locate(&headers(&[("authorization", v)])).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidToken, "{v}");
+        }
+    }
+
+    #[test]
+    fn two_tokens_are_a_bad_request() {
+        let l = cookie_locator();
+        let cases = [
+            headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            headers(&[("authorization", "Bearer a"), ("cookie", "access_token=b")]),
+            headers(&[("cookie", "access_token=a; access_token=b")]),
+            headers(&[("cookie", "access_token=a"), ("cookie", "access_token=b")]),
+        ];
+        for h in cases {
+            let err = l.locate(&h).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRequest);
+            assert_eq!(err.status(), 400);
+        }
+    }
+
+    #[test]
+    fn cookie_token_is_found_among_others() {
+        let l = cookie_locator();
+        let h = headers(&[("cookie", "theme=dark; access_token=tok; lang=it")]);
+        assert_eq!(l.locate(&h).unwrap(), Some(("tok", TokenOrigin::Cookie)));
+        // Not configured: the cookie is ignored.
+        assert_eq!(TokenLocator::default().locate(&h).unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_token_is_rejected_before_parsing() {
+        let mut l = TokenLocator::default();
+        l.set_max_len(16);
+        let h = headers(&[("authorization", &format!("Bearer {}", "a".repeat(17)))]);
+        let err = l.locate(&h).unwrap_err();
+        assert_eq!(err.status(), 401);
+        assert_eq!(err.message(), "the access token is too large");
+        let h = headers(&[("authorization", &format!("Bearer {}", "a".repeat(16)))]);
+        assert!(l.locate(&h).unwrap().is_some());
+    }
+
+    #[test]
+    fn xsrf_only_for_cookie_tokens_on_unsafe_methods() {
+        let l = cookie_locator();
+        let none = HeaderMap::new();
+        let good = headers(&[(XSRF_HEADER, "s3cret")]);
+        let bad = headers(&[(XSRF_HEADER, "s3cre7")]);
+        let claim = Some("s3cret");
+        assert!(l.check_xsrf(TokenOrigin::Cookie, &Method::GET, &none, claim).is_ok());
+        assert!(l.check_xsrf(TokenOrigin::Bearer, &Method::POST, &none, claim).is_ok());
+        for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &good, claim).is_ok());
+            let err = l.check_xsrf(TokenOrigin::Cookie, &m, &bad, claim).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::XsrfMismatch);
+            assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &none, claim).is_err());
+            // A token without the claim can never pass.
+            assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &good, None).is_err());
+        }
+        let mut off = cookie_locator();
+        off.set_xsrf(false);
+        assert!(off.check_xsrf(TokenOrigin::Cookie, &Method::POST, &none, claim).is_ok());
+    }
+}

@@ -1,0 +1,413 @@
+//! Deny reasons and how they become HTTP responses.
+//!
+//! Every guard in this crate turns a failed check into a [`Rejection`]: a
+//! status, a stable machine-readable [`ErrorCode`] and a short message that
+//! never carries the token or internal detail. An [`ErrorRenderer`] turns the
+//! rejection into a response: the default JSON body
+//! `{"statusCode", "error", "code", "message"}`, RFC 9457
+//! `application/problem+json`, or a renderer of your own. Whatever renders
+//! the body, the `WWW-Authenticate` header of RFC 6750 is always set on 401
+//! and 403 responses, because clients rely on it to know what to do next.
+//!
+//! Every rejection is also an audit event: see [`Rejection::audit`].
+
+use std::{borrow::Cow, fmt, sync::Arc};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+/// The stable, machine-readable code carried by every rejection.
+///
+/// The string forms (see [`ErrorCode::as_str`]) are part of the public
+/// contract: clients branch on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 400: the request is malformed (two tokens, an unreadable header).
+    InvalidRequest,
+    /// 400: the active-tenant header is required and missing.
+    TenantRequired,
+    /// 400: a write body is not a JSON object.
+    InvalidBody,
+    /// 401: missing, malformed, expired or otherwise invalid token.
+    InvalidToken,
+    /// 403: the active tenant is not one of the caller's memberships.
+    TenantNotPermitted,
+    /// 403: a cookie token on an unsafe method without a matching XSRF header.
+    XsrfMismatch,
+    /// 403: the caller has no scope of the entity at the required level.
+    InsufficientScope,
+    /// 403: the caller's action is not effective.
+    ActionNotPermitted,
+    /// 403: a flat permission or module is missing.
+    PermissionDenied,
+    /// 403: a write body touches fields the caller cannot write.
+    ForbiddenFields,
+    /// 413: a write body is over the size limit.
+    PayloadTooLarge,
+    /// 415: a write body is not JSON.
+    UnsupportedMediaType,
+    /// 500: the guards are wired wrongly or a response cannot be filtered.
+    Internal,
+    /// 503: signing keys or permissions cannot be obtained from the IAM.
+    IamUnavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears in response bodies.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::TenantRequired => "TENANT_REQUIRED",
+            Self::InvalidBody => "INVALID_BODY",
+            Self::InvalidToken => "invalid_token",
+            Self::TenantNotPermitted => "TENANT_NOT_PERMITTED",
+            Self::XsrfMismatch => "XSRF_MISMATCH",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::ActionNotPermitted => "ACTION_NOT_PERMITTED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::ForbiddenFields => "FORBIDDEN_FIELDS",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Internal => "INTERNAL",
+            Self::IamUnavailable => "IAM_UNAVAILABLE",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest | Self::TenantRequired | Self::InvalidBody => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::TenantNotPermitted
+            | Self::XsrfMismatch
+            | Self::InsufficientScope
+            | Self::ActionNotPermitted
+            | Self::PermissionDenied
+            | Self::ForbiddenFields => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::IamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request was denied.
+///
+/// Built by the guards; handed to the [`ErrorRenderer`]. The message is
+/// written for the API client and never contains the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    token_sent: bool,
+}
+
+impl Rejection {
+    /// A rejection with `code` and a client-facing `message`.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            token_sent: true,
+        }
+    }
+
+    /// 401 for a request that carried no token at all. RFC 6750 §3.1 says
+    /// such a challenge must not carry an `error` attribute.
+    pub fn missing_token() -> Self {
+        Self {
+            code: ErrorCode::InvalidToken,
+            message: Cow::Borrowed("no access token was sent"),
+            token_sent: false,
+        }
+    }
+
+    /// 401 `invalid_token` with `message`.
+    pub fn invalid_token(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, message)
+    }
+
+    /// 503 `IAM_UNAVAILABLE` with `message`.
+    pub fn iam_unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::IamUnavailable, message)
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The client-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The `WWW-Authenticate` challenge for this rejection, if its status
+    /// calls for one (401 and 403, RFC 6750 §3).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        let value = match self.status() {
+            StatusCode::UNAUTHORIZED if !self.token_sent => "Bearer",
+            StatusCode::UNAUTHORIZED => "Bearer error=\"invalid_token\"",
+            StatusCode::FORBIDDEN => "Bearer error=\"insufficient_scope\"",
+            _ => return None,
+        };
+        Some(HeaderValue::from_static(value))
+    }
+
+    /// Emits this rejection as an audit event (`tracing` target
+    /// `iam_guard::audit`) with what is known about the caller and route.
+    ///
+    /// The token is never part of the event.
+    pub fn audit(&self, ctx: &AuditContext<'_>) {
+        tracing::warn!(
+            target: "iam_guard::audit",
+            event = "deny",
+            status = self.status().as_u16(),
+            code = self.code.as_str(),
+            reason = %self.message,
+            user = ctx.user.unwrap_or("-"),
+            tenant = ctx.tenant.unwrap_or("-"),
+            method = %ctx.method,
+            route = ctx.route,
+        );
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.status(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// What an audit event knows about the request it denies.
+#[derive(Debug, Clone)]
+pub struct AuditContext<'a> {
+    /// The caller's user id, when a token was verified.
+    pub user: Option<&'a str>,
+    /// The caller's active tenant, when known.
+    pub tenant: Option<&'a str>,
+    /// The request method.
+    pub method: &'a http::Method,
+    /// The request path (the matched route where the router exposes it).
+    pub route: &'a str,
+}
+
+type CustomRender = dyn Fn(&Rejection) -> Response<Bytes> + Send + Sync;
+
+/// Turns a [`Rejection`] into a response.
+///
+/// ```
+/// use iam_guard::rejection::{ErrorRenderer, Rejection};
+///
+/// let res = ErrorRenderer::json().render(&Rejection::missing_token());
+/// assert_eq!(res.status(), 401);
+/// assert_eq!(res.headers()["www-authenticate"], "Bearer");
+/// let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+/// assert_eq!(body["code"], "invalid_token");
+/// ```
+#[derive(Clone)]
+pub struct ErrorRenderer(Renderer);
+
+#[derive(Clone)]
+enum Renderer {
+    Json,
+    Problem,
+    Custom(Arc<CustomRender>),
+}
+
+impl ErrorRenderer {
+    /// `application/json` body `{"statusCode", "error", "code", "message"}`
+    /// (the default).
+    pub fn json() -> Self {
+        Self(Renderer::Json)
+    }
+
+    /// RFC 9457 `application/problem+json` body
+    /// `{"type", "title", "status", "detail", "code"}`.
+    pub fn problem_json() -> Self {
+        Self(Renderer::Problem)
+    }
+
+    /// A renderer of your own. The `WWW-Authenticate` challenge is added
+    /// after it runs unless it set one itself.
+    pub fn custom<F>(render: F) -> Self
+    where
+        F: Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        Self(Renderer::Custom(Arc::new(render)))
+    }
+
+    /// Renders `rejection`.
+    pub fn render(&self, rejection: &Rejection) -> Response<Bytes> {
+        let status = rejection.status();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let mut res = match &self.0 {
+            Renderer::Json => json_response(
+                status,
+                "application/json",
+                serde_json::json!({
+                    "statusCode": status.as_u16(),
+                    "error": reason,
+                    "code": rejection.code.as_str(),
+                    "message": rejection.message(),
+                }),
+            ),
+            Renderer::Problem => json_response(
+                status,
+                "application/problem+json",
+                serde_json::json!({
+                    "type": "about:blank",
+                    "title": reason,
+                    "status": status.as_u16(),
+                    "detail": rejection.message(),
+                    "code": rejection.code.as_str(),
+                }),
+            ),
+            Renderer::Custom(render) => render(rejection),
+        };
+        if let Some(challenge) = rejection.www_authenticate() {
+            res.headers_mut()
+                .entry(header::WWW_AUTHENTICATE)
+                .or_insert(challenge);
+        }
+        if rejection.code == ErrorCode::IamUnavailable {
+            res.headers_mut()
+                .entry(header::RETRY_AFTER)
+                .or_insert(HeaderValue::from_static("5"));
+        }
+        res
+    }
+}
+
+impl Default for ErrorRenderer {
+    fn default() -> Self {
+        Self::json()
+    }
+}
+
+impl fmt::Debug for ErrorRenderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.0 {
+            Renderer::Json => "json",
+            Renderer::Problem => "problem+json",
+            Renderer::Custom(_) => "custom",
+        };
+        f.debug_tuple("ErrorRenderer").field(&kind).finish()
+    }
+}
+
+fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: serde_json::Value,
+) -> Response<Bytes> {
+    let mut res = Response::new(Bytes::from(body.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(res: &Response<Bytes>) -> serde_json::Value {
+        serde_json::from_slice(res.body()).unwrap()
+    }
+
+    #[test]
+    fn missing_token_challenge_has_no_error_attribute() {
+        let res = ErrorRenderer::json().render(&Rejection::missing_token());
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn invalid_token_challenge_names_the_error() {
+        let res = ErrorRenderer::json().render(&Rejection::invalid_token("token expired"));
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(
+            body(&res),
+            serde_json::json!({
+                "statusCode": 401,
+                "error": "Unauthorized",
+                "code": "invalid_token",
+                "message": "token expired",
+            })
+        );
+    }
+
+    #[test]
+    fn forbidden_carries_insufficient_scope_challenge() {
+        let r = Rejection::new(ErrorCode::TenantNotPermitted, "no");
+        let res = ErrorRenderer::json().render(&r);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\""
+        );
+    }
+
+    #[test]
+    fn bad_request_and_unavailable_have_no_challenge() {
+        let res = ErrorRenderer::json().render(&Rejection::new(ErrorCode::InvalidRequest, "x"));
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+        let res = ErrorRenderer::json().render(&Rejection::iam_unavailable("down"));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(body(&res)["code"], "IAM_UNAVAILABLE");
+    }
+
+    #[test]
+    fn problem_json_renderer() {
+        let res = ErrorRenderer::problem_json().render(&Rejection::invalid_token("bad signature"));
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let b = body(&res);
+        assert_eq!(b["status"], 401);
+        assert_eq!(b["title"], "Unauthorized");
+        assert_eq!(b["detail"], "bad signature");
+        assert_eq!(b["code"], "invalid_token");
+    }
+
+    #[test]
+    fn custom_renderer_still_gets_the_challenge() {
+        let r = ErrorRenderer::custom(|rej| {
+            let mut res = Response::new(Bytes::from(format!("denied: {}", rej.code())));
+            *res.status_mut() = rej.status();
+            res
+        });
+        let res = r.render(&Rejection::invalid_token("x"));
+        assert_eq!(res.body(), &Bytes::from("denied: invalid_token"));
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+    }
+}
