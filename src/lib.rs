@@ -40,7 +40,10 @@ mod macros;
 
 pub mod guard;
 pub mod jwt;
+pub mod model;
+pub mod permissions;
 pub mod principal;
+pub mod record_access;
 pub mod rejection;
 
 #[cfg(feature = "axum")]

@@ -35,6 +35,7 @@ use aws_lc_rs::{
     signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _},
 };
 use axum::{
+    body::Body,
     extract::State,
     http::{header, StatusCode},
     response::{IntoResponse, Response},
@@ -42,6 +43,7 @@ use axum::{
     Json, Router,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use tokio::{net::TcpSocket, task::JoinHandle};
 
@@ -249,6 +251,9 @@ pub enum IamMode {
     Slow(Duration),
     /// 200 with a body of this many bytes.
     Huge(usize),
+    /// The JWKS, as published, streamed in small chunks without a
+    /// `Content-Length`: the client learns the size only by reading.
+    Chunked,
 }
 
 struct Shared {
@@ -257,6 +262,7 @@ struct Shared {
     extra_jwks: Mutex<Vec<Value>>,
     mode: Mutex<IamMode>,
     cache_control: Mutex<Option<String>>,
+    discovery_issuer: Mutex<Option<String>>,
     jwks_hits: AtomicUsize,
     discovery_hits: AtomicUsize,
 }
@@ -307,6 +313,7 @@ impl TestIam {
             extra_jwks: Mutex::new(Vec::new()),
             mode: Mutex::new(IamMode::Healthy),
             cache_control: Mutex::new(None),
+            discovery_issuer: Mutex::new(None),
             jwks_hits: AtomicUsize::new(0),
             discovery_hits: AtomicUsize::new(0),
         });
@@ -379,6 +386,19 @@ impl TestIam {
     /// Sets the `Cache-Control` header of JWKS answers (none by default).
     pub fn set_cache_control(&self, value: Option<&str>) {
         *self.shared.cache_control.lock().expect("lock") = value.map(str::to_owned);
+    }
+
+    /// Makes the discovery document claim `issuer` instead of this IAM's
+    /// own issuer (`None` restores it): a discovery endpoint handing out
+    /// another issuer's metadata, which clients must refuse.
+    pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
+        *self.shared.discovery_issuer.lock().expect("lock") = issuer.map(str::to_owned);
+    }
+
+    /// The JWKS document as currently published (what
+    /// [`IamMode::Healthy`] serves), e.g. to size a response cap.
+    pub fn jwks(&self) -> Value {
+        self.shared.jwks()
     }
 
     /// Publishes `key` too.
@@ -503,10 +523,24 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1024)
 }
 
+impl Shared {
+    fn jwks(&self) -> Value {
+        let mut keys: Vec<Value> = self.keys.lock().expect("lock").iter().map(|k| k.jwk()).collect();
+        keys.extend(self.extra_jwks.lock().expect("lock").iter().cloned());
+        json!({ "keys": keys })
+    }
+}
+
 async fn discovery(State(shared): State<Arc<Shared>>) -> Json<Value> {
     shared.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let issuer = shared
+        .discovery_issuer
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or_else(|| shared.issuer.clone());
     Json(json!({
-        "issuer": shared.issuer,
+        "issuer": issuer,
         "jwks_uri": format!("{}/jwks", shared.issuer),
         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
     }))
@@ -525,10 +559,22 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         IamMode::Garbage => return (StatusCode::OK, "{\"keys\": [oops").into_response(),
         IamMode::Slow(delay) => tokio::time::sleep(delay).await,
         IamMode::Huge(len) => return (StatusCode::OK, " ".repeat(len)).into_response(),
+        IamMode::Chunked => {}
     }
-    let mut keys: Vec<Value> = shared.keys.lock().expect("lock").iter().map(|k| k.jwk()).collect();
-    keys.extend(shared.extra_jwks.lock().expect("lock").iter().cloned());
-    let mut res = Json(json!({ "keys": keys })).into_response();
+    let doc = shared.jwks();
+    let mut res = if mode == IamMode::Chunked {
+        let body = doc.to_string().into_bytes();
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            body.chunks(4096).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let mut res = Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        res
+    } else {
+        Json(doc).into_response()
+    };
     if let Some(cc) = shared.cache_control.lock().expect("lock").as_deref() {
         if let Ok(v) = cc.parse() {
             res.headers_mut().insert(header::CACHE_CONTROL, v);

@@ -51,6 +51,10 @@ use crate::{
         token::{TokenLocator, TokenOrigin},
         verify::{VerifiedToken, Verifier, VerifyError},
     },
+    permissions::{
+        memo::{PermissionSlot, SlotConfig},
+        source::PermissionSource,
+    },
     principal::Principal,
     rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
@@ -61,13 +65,42 @@ pub struct JwtAuthGuardLayer {
     config: Arc<Config>,
 }
 
-#[derive(Debug)]
 struct Config {
     verifier: Verifier,
     locator: TokenLocator,
     tenant_header: Option<HeaderName>,
     renderer: ErrorRenderer,
     optional: bool,
+    source: Option<Arc<dyn PermissionSource>>,
+    super_user_bypass: bool,
+    /// Built from the three fields above; shared by every request's slot.
+    slot: Option<Arc<SlotConfig>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("verifier", &self.verifier)
+            .field("locator", &self.locator)
+            .field("tenant_header", &self.tenant_header)
+            .field("renderer", &self.renderer)
+            .field("optional", &self.optional)
+            .field("permissions", &self.source.is_some())
+            .field("super_user_bypass", &self.super_user_bypass)
+            .finish()
+    }
+}
+
+impl Config {
+    fn rebuild_slot(&mut self) {
+        self.slot = self.source.clone().map(|source| {
+            Arc::new(SlotConfig {
+                source,
+                super_user_bypass: self.super_user_bypass,
+                renderer: self.renderer.clone(),
+            })
+        });
+    }
 }
 
 impl JwtAuthGuardLayer {
@@ -80,6 +113,9 @@ impl JwtAuthGuardLayer {
                 tenant_header: None,
                 renderer: ErrorRenderer::default(),
                 optional: false,
+                source: None,
+                super_user_bypass: false,
+                slot: None,
             }),
         }
     }
@@ -134,7 +170,29 @@ impl JwtAuthGuardLayer {
 
     /// How rejections are rendered (default JSON).
     pub fn error_renderer(mut self, renderer: ErrorRenderer) -> Self {
-        self.config_mut().renderer = renderer;
+        let config = self.config_mut();
+        config.renderer = renderer;
+        config.rebuild_slot();
+        self
+    }
+
+    /// Where the caller's permissions come from. Each admitted request gets
+    /// a lazy, request-scoped slot: the source is called at most once per
+    /// request, and only if a guard or extractor asks.
+    pub fn permissions(mut self, source: impl PermissionSource) -> Self {
+        let config = self.config_mut();
+        config.source = Some(Arc::new(source));
+        config.rebuild_slot();
+        self
+    }
+
+    /// Let callers whose token flags them as super users (seed 004's
+    /// `is_super_user`) pass every requirement guard. Off by default; every
+    /// use is an audit event.
+    pub fn super_user_bypass(mut self, on: bool) -> Self {
+        let config = self.config_mut();
+        config.super_user_bypass = on;
+        config.rebuild_slot();
         self
     }
 
@@ -223,8 +281,12 @@ impl Config {
                 }
             }
         };
-        req.extensions_mut()
-            .insert(Principal::new(identity.clone(), active));
+        let principal = Principal::new(identity.clone(), active);
+        if let Some(slot) = &self.slot {
+            req.extensions_mut()
+                .insert(PermissionSlot::new(slot.clone(), principal.clone()));
+        }
+        req.extensions_mut().insert(principal);
         Ok(())
     }
 

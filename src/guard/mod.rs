@@ -1,3 +1,10 @@
 //! The guards: one Tower `Layer` + `Service` pair per file.
 
+pub mod action;
 pub mod auth;
+pub mod permission;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod protected;
+pub mod require;
+pub mod scope;

@@ -33,7 +33,7 @@
 //! ```
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     fmt,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -198,7 +198,7 @@ impl JwksFetcherBuilder {
                     .time_to_live(self.cooldown.max(Duration::from_millis(1)))
                     .max_capacity(self.max_negative_entries)
                     .build(),
-                kids: Mutex::new(HashSet::new()),
+                published: Mutex::new(HashMap::new()),
                 refresh: tokio::sync::Mutex::new(()),
                 epoch: Instant::now(),
                 generation: AtomicU64::new(0),
@@ -230,8 +230,11 @@ struct Inner {
     source: Box<dyn JwksSource>,
     keys: Cache<Arc<str>, Arc<VerifyingKey>>,
     unknown: Cache<Box<str>, ()>,
-    /// The kids of the last good document, to find the ones it dropped.
-    kids: Mutex<HashSet<Arc<str>>>,
+    /// The keys of the last good document, to find the ones the next one
+    /// drops or changes. Held here and not looked up in `keys`: moka may
+    /// already have expired a key (stale window over), and a key that is
+    /// not revoked keeps its tokens in the verified-token cache.
+    published: Mutex<HashMap<Arc<str>, Arc<VerifyingKey>>>,
     /// Held for the duration of a fetch: concurrent refetches wait here
     /// and then read its outcome instead of fetching again. Requests whose
     /// kid is cached never touch it.
@@ -351,6 +354,12 @@ impl JwksFetcher {
             if !self.since(&inner.last_forced, inner.config.cooldown)
                 && !inner.in_flight.load(Ordering::Acquire)
             {
+                // The fetch that started this cooldown may have finished
+                // since the lookup above, bringing this very kid: look
+                // again before calling it unknown.
+                if let Some(key) = inner.keys.get(kid) {
+                    return Ok(key);
+                }
                 inner.unknown.insert(kid.into(), ());
                 return Err(KeyError::UnknownKid);
             }
@@ -369,6 +378,10 @@ impl JwksFetcher {
             true
         } else {
             if !cold {
+                // In flight before the cooldown starts: a request that sees
+                // the new cooldown must also see the fetch, and wait for it
+                // instead of answering its kid from the negative cache.
+                inner.in_flight.store(true, Ordering::Release);
                 inner.last_forced.store(self.now_ms(), Ordering::Release);
             }
             self.fetch_locked().await.is_ok()
@@ -444,7 +457,7 @@ impl JwksFetcher {
 
     fn install(
         &self,
-        keys: std::collections::HashMap<Arc<str>, VerifyingKey>,
+        keys: HashMap<Arc<str>, VerifyingKey>,
         max_age: Option<Duration>,
     ) {
         let inner = &self.inner;
@@ -452,27 +465,29 @@ impl JwksFetcher {
         let ttl = max_age
             .unwrap_or(config.ttl)
             .clamp(config.min_ttl, config.max_ttl);
-        let mut kids = inner.kids.lock().expect("lock poisoned");
-        let new_kids: HashSet<Arc<str>> = keys.keys().cloned().collect();
-        for gone in kids.difference(&new_kids) {
-            if let Some(old) = inner.keys.remove(gone) {
-                old.revoke();
-            }
-        }
+        let mut published = inner.published.lock().expect("lock poisoned");
+        let mut next = HashMap::with_capacity(keys.len());
         for (kid, key) in keys {
-            match inner.keys.get(&kid) {
+            let key = match published.remove(&kid) {
                 // Same material: keep the old entry (and so the tokens
                 // verified with it) and only restart its stale window.
-                Some(old) if old.fingerprint == key.fingerprint => inner.keys.insert(kid, old),
+                Some(old) if old.fingerprint == key.fingerprint => old,
                 Some(old) => {
                     old.revoke();
-                    inner.keys.insert(kid, Arc::new(key));
+                    Arc::new(key)
                 }
-                None => inner.keys.insert(kid, Arc::new(key)),
-            }
+                None => Arc::new(key),
+            };
+            inner.keys.insert(kid.clone(), key.clone());
+            next.insert(kid, key);
         }
-        *kids = new_kids;
-        drop(kids);
+        // What is left has left the JWKS.
+        for (gone, old) in published.drain() {
+            inner.keys.invalidate(&gone);
+            old.revoke();
+        }
+        *published = next;
+        drop(published);
         // New keys may carry kids that were unknown a moment ago.
         inner.unknown.invalidate_all();
         let now = self.now_ms();

@@ -130,7 +130,10 @@ impl TokenLocator {
             return Ok(());
         }
         let sent = headers.get(XSRF_HEADER).map(|v| v.as_bytes());
-        match (sent, claim) {
+        // An empty claim is no secret: an empty header would match it, so
+        // such a token fails closed like one without the claim.
+        let expected = claim.filter(|c| !c.is_empty());
+        match (sent, expected) {
             (Some(sent), Some(expected)) if bool::from(sent.ct_eq(expected.as_bytes())) => Ok(()),
             _ => Err(Rejection::new(
                 ErrorCode::XsrfMismatch,
@@ -258,8 +261,10 @@ mod tests {
             let err = l.check_xsrf(TokenOrigin::Cookie, &m, &bad, claim).unwrap_err();
             assert_eq!(err.code(), ErrorCode::XsrfMismatch);
             assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &none, claim).is_err());
-            // A token without the claim can never pass.
+            // A token without the claim, or with an empty one, can never pass.
             assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &good, None).is_err());
+            let empty = headers(&[(XSRF_HEADER, "")]);
+            assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &empty, Some("")).is_err());
         }
         let mut off = cookie_locator();
         off.set_xsrf(false);

@@ -1,0 +1,310 @@
+//! [`ProtectedResource`]: one call protects every route of an entity, like
+//! seed 002's `@ProtectedResource()`.
+//!
+//! Routes are registered through the bundle, so it knows every (method,
+//! path) it serves and which requirement guards it. In convention mode
+//! (the default) the requirement comes from the method (seed 002 §3.7):
+//!
+//! | method | requirement |
+//! |---|---|
+//! | GET, HEAD | READ on any scope of the entity |
+//! | PATCH, PUT | WRITE on any scope of the entity |
+//! | POST | action `create` |
+//! | DELETE | action `delete` |
+//!
+//! An explicit requirement overrides the convention. A route with neither
+//! (another method, or any route in [`explicit`](ProtectedResource::explicit)
+//! mode without one) is **denied** with 403, never open, and
+//! [`report`](ProtectedResource::report) lists it as such at startup.
+//!
+//! Guards are per-route layers, so an unknown path stays a 404 and a wrong
+//! method a 405; authentication, when given to the bundle, is a route layer
+//! for the same reason.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{http::Method, Router};
+//! use iam_guard::{guard::protected::ProtectedResource, model::Requirement};
+//!
+//! async fn list() -> &'static str { "[]" }
+//! async fn create() -> &'static str { "{}" }
+//! async fn archive() -> &'static str { "" }
+//!
+//! let students = ProtectedResource::new("students")
+//!     .get("/students", list)
+//!     .post("/students", create)
+//!     .route_with(
+//!         Method::POST,
+//!         "/students/{id}/archive",
+//!         Requirement::action("students", "archive"),
+//!         archive,
+//!     );
+//! for line in students.report() {
+//!     println!("{line}");
+//! }
+//! let app: Router = students.into_router();
+//! # let _ = app;
+//! ```
+
+use std::{collections::BTreeMap, fmt};
+
+use axum::{
+    handler::Handler,
+    http::Method,
+    response::{IntoResponse, Response},
+    routing::{on, MethodFilter, MethodRouter},
+    Router,
+};
+
+use super::permission::PermissionGuardLayer;
+use crate::{
+    guard::auth::JwtAuthGuardLayer,
+    model::{Requirement, ScopeAccess},
+    rejection::{ErrorCode, ErrorRenderer, Rejection},
+};
+
+/// One line of the startup report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteReport {
+    /// The method.
+    pub method: Method,
+    /// The path as registered.
+    pub path: String,
+    /// The requirement, or `None` when the route is denied to everyone.
+    pub requirement: Option<Requirement>,
+    /// Whether the requirement came from the method convention.
+    pub by_convention: bool,
+}
+
+impl fmt::Display for RouteReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.requirement {
+            Some(r) if self.by_convention => {
+                write!(f, "{:<7} {} -> {} (convention)", self.method, self.path, r)
+            }
+            Some(r) => write!(f, "{:<7} {} -> {}", self.method, self.path, r),
+            None => write!(
+                f,
+                "{:<7} {} -> DENIED (no requirement declared)",
+                self.method, self.path
+            ),
+        }
+    }
+}
+
+/// The requirement the method convention gives `method` on `entity`.
+pub fn convention(entity: &str, method: &Method) -> Option<Requirement> {
+    match *method {
+        Method::GET | Method::HEAD => Some(Requirement::scopes(entity, ScopeAccess::Read)),
+        Method::PATCH | Method::PUT => Some(Requirement::scopes(entity, ScopeAccess::Write)),
+        Method::POST => Some(Requirement::action(entity, "create")),
+        Method::DELETE => Some(Requirement::action(entity, "delete")),
+        _ => None,
+    }
+}
+
+/// Protects the routes of one entity. See the [module docs](self).
+pub struct ProtectedResource<S = ()> {
+    entity: String,
+    convention: bool,
+    routes: BTreeMap<String, MethodRouter<S>>,
+    report: Vec<RouteReport>,
+    auth: Option<JwtAuthGuardLayer>,
+}
+
+impl<S> fmt::Debug for ProtectedResource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtectedResource")
+            .field("entity", &self.entity)
+            .field("convention", &self.convention)
+            .field("routes", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> ProtectedResource<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    /// A bundle for `entity` in convention mode.
+    pub fn new(entity: &str) -> Self {
+        Self {
+            entity: entity.to_owned(),
+            convention: true,
+            routes: BTreeMap::new(),
+            report: Vec::new(),
+            auth: None,
+        }
+    }
+
+    /// A bundle for `entity` where every route must declare its
+    /// requirement with [`route_with`](Self::route_with); any other route is
+    /// denied.
+    pub fn explicit(entity: &str) -> Self {
+        Self {
+            convention: false,
+            ..Self::new(entity)
+        }
+    }
+
+    /// The entity.
+    pub fn entity(&self) -> &str {
+        &self.entity
+    }
+
+    /// Authenticate the bundle's routes with `layer` (as a route layer, so
+    /// 404 and 405 answers stay what they are). Leave it out when the
+    /// auth layer wraps the whole application.
+    pub fn authenticate(mut self, layer: JwtAuthGuardLayer) -> Self {
+        self.auth = Some(layer);
+        self
+    }
+
+    /// `method path` with the convention's requirement (or denied).
+    ///
+    /// # Panics
+    ///
+    /// When the same method and path are registered twice, like axum.
+    pub fn route<H, T>(self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let requirement = if self.convention {
+            convention(&self.entity, &method)
+        } else {
+            None
+        };
+        self.register(method, path, requirement, true, handler)
+    }
+
+    /// `method path` guarded by `requirement`, whatever the convention says.
+    ///
+    /// # Panics
+    ///
+    /// When the same method and path are registered twice, like axum.
+    pub fn route_with<H, T>(
+        self,
+        method: Method,
+        path: &str,
+        requirement: Requirement,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        self.register(method, path, Some(requirement), false, handler)
+    }
+
+    /// `GET path` (HEAD included) by convention.
+    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::GET, path, handler)
+    }
+
+    /// `POST path` by convention.
+    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::POST, path, handler)
+    }
+
+    /// `PUT path` by convention.
+    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::PUT, path, handler)
+    }
+
+    /// `PATCH path` by convention.
+    pub fn patch<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::PATCH, path, handler)
+    }
+
+    /// `DELETE path` by convention.
+    pub fn delete<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.route(Method::DELETE, path, handler)
+    }
+
+    fn register<H, T>(
+        mut self,
+        method: Method,
+        path: &str,
+        requirement: Option<Requirement>,
+        by_convention: bool,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        assert!(
+            !self
+                .report
+                .iter()
+                .any(|r| r.method == method && r.path == path),
+            "{method} {path} is registered twice in the {} bundle",
+            self.entity
+        );
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("axum cannot route the method {method}"));
+        let method_router = match &requirement {
+            Some(r) => on(filter, handler).route_layer(PermissionGuardLayer::new(r.clone())),
+            // Fail closed: the handler is never reachable.
+            None => on(filter, deny_undeclared),
+        };
+        let merged = match self.routes.remove(path) {
+            Some(existing) => existing.merge(method_router),
+            None => method_router,
+        };
+        self.routes.insert(path.to_owned(), merged);
+        self.report.push(RouteReport {
+            method,
+            path: path.to_owned(),
+            requirement,
+            by_convention,
+        });
+        self
+    }
+
+    /// Every route with its requirement, in registration order.
+    pub fn report(&self) -> &[RouteReport] {
+        &self.report
+    }
+
+    /// The router, with the report logged at INFO (target
+    /// `iam_guard::startup`) and denied routes at WARN.
+    pub fn into_router(self) -> Router<S> {
+        for line in &self.report {
+            if line.requirement.is_some() {
+                tracing::info!(target: "iam_guard::startup", entity = %self.entity, "{line}");
+            } else {
+                tracing::warn!(target: "iam_guard::startup", entity = %self.entity, "{line}");
+            }
+        }
+        let mut router = Router::new();
+        for (path, method_router) in self.routes {
+            router = router.route(&path, method_router);
+        }
+        match self.auth {
+            Some(auth) => router.route_layer(auth),
+            None => router,
+        }
+    }
+}
+
+async fn deny_undeclared(req: axum::extract::Request) -> Response {
+    let rejection = Rejection::new(
+        ErrorCode::PermissionDenied,
+        "this route declares no requirement",
+    );
+    tracing::warn!(
+        target: "iam_guard::audit",
+        event = "deny",
+        code = rejection.code().as_str(),
+        reason = "route has no requirement",
+        method = %req.method(),
+        route = req.uri().path(),
+    );
+    ErrorRenderer::default()
+        .render(&rejection)
+        .map(axum::body::Body::from)
+        .into_response()
+}

@@ -1,0 +1,242 @@
+//! Where a caller's permissions come from: the [`PermissionSource`] trait
+//! and the two sources that need no I/O, [`ClaimsSource`] (permissions
+//! embedded in the token) and [`CatalogueSource`] (roles in the token
+//! compiled against an RBAC catalogue). The IAM's `GET /permissions` is
+//! [`RemoteSource`](super::remote::RemoteSource).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::Value;
+
+use crate::{
+    model::{Catalogue, CompiledPermissions, RoleAssignment},
+    principal::{ClaimPath, Principal},
+    rejection::Rejection,
+};
+
+/// A boxed future returned by [`PermissionSource::load`].
+pub type PermissionFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<CompiledPermissions>, PermissionError>> + Send + 'a>>;
+
+/// Loads the compiled permissions of a caller.
+///
+/// Called at most once per request (see
+/// [`memo`](crate::permissions::memo)); a source that does I/O should
+/// also cache across requests, as [`RemoteSource`](super::remote::RemoteSource) does.
+pub trait PermissionSource: Send + Sync + 'static {
+    /// The permissions of `principal` in its active tenant.
+    fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a>;
+}
+
+impl<T: PermissionSource + ?Sized> PermissionSource for Arc<T> {
+    fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
+        (**self).load(principal)
+    }
+}
+
+/// Loading permissions failed. Answered with 503 `IAM_UNAVAILABLE`: a
+/// service that cannot learn what a caller may do must not guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PermissionError {
+    /// The IAM could not be asked.
+    #[error("permissions are unavailable: {0}")]
+    Unavailable(String),
+    /// The IAM answered something that is not a permission document.
+    #[error("the permission document is invalid: {0}")]
+    Invalid(String),
+}
+
+impl PermissionError {
+    /// The rejection a guard answers with.
+    pub fn rejection(&self) -> Rejection {
+        Rejection::iam_unavailable("the caller's permissions cannot be obtained")
+    }
+}
+
+/// Permissions embedded in the token (stateless, seed 004).
+///
+/// Reads, each when present (claim names configurable):
+///
+/// | claim | shape | becomes |
+/// |---|---|---|
+/// | `entities` | seed 002 §4: `{entity: {scopes: {scope: "READ"\|"WRITE"}, actions: {action: true}}}` | scopes and actions |
+/// | `permissions` | `["inventory.regions.view", ...]` | flat permissions |
+/// | `modules` | `["finance", ...]` | modules |
+/// | `webservices` | seed 004: `{name: "full"\|"owner"}` | flat permission `name` |
+/// | `organizations` | seed 004: `{org: {level, webservices: [name]}}` | flat permissions of the active tenant's organization |
+///
+/// A claim with another shape grants nothing from that claim (fail
+/// closed), and is logged.
+#[derive(Debug, Clone)]
+pub struct ClaimsSource {
+    entities: ClaimPath,
+    permissions: ClaimPath,
+    modules: ClaimPath,
+    webservices: ClaimPath,
+    organizations: ClaimPath,
+}
+
+impl Default for ClaimsSource {
+    fn default() -> Self {
+        Self {
+            entities: ClaimPath::new("entities"),
+            permissions: ClaimPath::new("permissions"),
+            modules: ClaimPath::new("modules"),
+            webservices: ClaimPath::new("webservices"),
+            organizations: ClaimPath::new("organizations"),
+        }
+    }
+}
+
+impl ClaimsSource {
+    /// The default claim names of the table above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The claim holding entity-grouped scopes and actions.
+    pub fn entities_claim(mut self, path: &str) -> Self {
+        self.entities = ClaimPath::new(path);
+        self
+    }
+
+    /// The claim holding flat permission strings.
+    pub fn permissions_claim(mut self, path: &str) -> Self {
+        self.permissions = ClaimPath::new(path);
+        self
+    }
+
+    /// The claim holding module names.
+    pub fn modules_claim(mut self, path: &str) -> Self {
+        self.modules = ClaimPath::new(path);
+        self
+    }
+
+    /// Compiles the permissions a token carries.
+    pub fn compile(&self, principal: &Principal) -> CompiledPermissions {
+        let claims = principal.claims().as_map();
+        let mut perms = match self.entities.lookup(claims) {
+            Some(doc) => CompiledPermissions::from_frontend_json(doc).unwrap_or_else(|e| {
+                tracing::warn!(target: "iam_guard::permissions", error = %e, "ignoring malformed entities claim");
+                CompiledPermissions::default()
+            }),
+            None => CompiledPermissions::default(),
+        };
+        for p in strings(self.permissions.lookup(claims)) {
+            perms.grant_permission(p);
+        }
+        for m in strings(self.modules.lookup(claims)) {
+            perms.grant_module(m);
+        }
+        if let Some(Value::Object(services)) = self.webservices.lookup(claims) {
+            for (name, access) in services {
+                if matches!(access.as_str(), Some("full" | "owner")) {
+                    perms.grant_permission(name.as_str());
+                }
+            }
+        }
+        if let (Some(Value::Object(orgs)), Some(tenant)) =
+            (self.organizations.lookup(claims), principal.tenant_id())
+        {
+            if let Some(org) = orgs.get(tenant) {
+                for p in strings(org.get("webservices")) {
+                    perms.grant_permission(p);
+                }
+            }
+        }
+        perms
+    }
+}
+
+fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+impl PermissionSource for ClaimsSource {
+    fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
+        let perms = Arc::new(self.compile(principal));
+        Box::pin(std::future::ready(Ok(perms)))
+    }
+}
+
+/// Roles in the token compiled against an RBAC [`Catalogue`] (seed 002).
+///
+/// Role assignments come from the `role_assignments` claim when the token
+/// has one (`[{"role", "validFrom", "validUntil"}]`, unix seconds, for
+/// temporal roles), else from the principal's roles, open-ended.
+#[derive(Clone)]
+pub struct CatalogueSource {
+    catalogue: Arc<Catalogue>,
+    assignments: ClaimPath,
+}
+
+impl fmt::Debug for CatalogueSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatalogueSource").finish_non_exhaustive()
+    }
+}
+
+impl CatalogueSource {
+    /// Compiles against `catalogue`.
+    pub fn new(catalogue: impl Into<Arc<Catalogue>>) -> Self {
+        Self {
+            catalogue: catalogue.into(),
+            assignments: ClaimPath::new("role_assignments"),
+        }
+    }
+
+    /// The claim holding temporal role assignments (default
+    /// `role_assignments`).
+    pub fn assignments_claim(mut self, path: &str) -> Self {
+        self.assignments = ClaimPath::new(path);
+        self
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Compiles the permissions of `principal` at unix time `now`.
+    pub fn compile_at(&self, principal: &Principal, now: u64) -> CompiledPermissions {
+        let assignments = match self.assignments.lookup(principal.claims().as_map()) {
+            Some(Value::Array(items)) => items.iter().filter_map(assignment).collect(),
+            _ => principal
+                .roles()
+                .iter()
+                .map(|r| RoleAssignment::new(r.name()))
+                .collect::<Vec<_>>(),
+        };
+        self.catalogue.compile(&assignments, now)
+    }
+}
+
+fn assignment(value: &Value) -> Option<RoleAssignment> {
+    let role = value.get("role")?.as_str()?;
+    let bound = |k: &str| value.get(k).and_then(Value::as_u64);
+    let mut a = RoleAssignment::new(role);
+    a.valid_from = bound("validFrom");
+    a.valid_until = bound("validUntil");
+    Some(a)
+}
+
+impl PermissionSource for CatalogueSource {
+    fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let perms = Arc::new(self.compile_at(principal, now));
+        Box::pin(std::future::ready(Ok(perms)))
+    }
+}

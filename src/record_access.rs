@@ -1,0 +1,131 @@
+//! [`RecordAccess`]: which records a caller may see, for the service's own
+//! queries (seed 002 §7, seed 004). The SDK never touches the database; it
+//! tells the service how to narrow its `WHERE` clause.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
+
+use http::Extensions;
+use serde_json::Value;
+
+use crate::{permissions::memo::PermissionSlot, principal::Principal};
+
+/// How far a caller's record access reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Every record of the tenant.
+    Full,
+    /// Only records owned by (or linked to) this user id.
+    Owner(String),
+    /// Records of these organizations, by level (`client`, `department`,
+    /// `team`, …) → ids (seed 004's `organizations` claim).
+    Organizations(BTreeMap<String, Vec<String>>),
+}
+
+/// The record-level context of a request: filter every query by `tenant`,
+/// then by `access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordAccess {
+    /// The active tenant, if any.
+    pub tenant: Option<String>,
+    /// The caller's user id.
+    pub user: String,
+    /// The caller's role names.
+    pub roles: Vec<String>,
+    /// How far the caller's access reaches.
+    pub access: Access,
+}
+
+/// Decides a caller's [`Access`]. Rules, first match wins:
+///
+/// 1. a super user, when the auth layer enables the bypass → `Full`;
+/// 2. a role listed in [`full_access_roles`](Self::full_access_roles) → `Full`;
+/// 3. a non-empty `organizations` claim (`{id: {level}}`) → `Organizations`;
+/// 4. otherwise → `Owner(user)`: the narrowest answer is the default.
+///
+/// Install it with `axum::Extension(policy)` (or insert it into request
+/// extensions); without one the default policy applies, which grants
+/// `Full` to no role.
+#[derive(Debug, Clone)]
+pub struct RecordAccessPolicy {
+    full_roles: HashSet<String>,
+    organizations_claim: String,
+}
+
+impl Default for RecordAccessPolicy {
+    fn default() -> Self {
+        Self {
+            full_roles: HashSet::new(),
+            organizations_claim: "organizations".into(),
+        }
+    }
+}
+
+impl RecordAccessPolicy {
+    /// The default policy (see the type docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Roles that see every record of the tenant (e.g. `admin`,
+    /// `secretary`, `accountant`).
+    pub fn full_access_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.full_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The claim listing organizations (default `organizations`).
+    pub fn organizations_claim(mut self, path: &str) -> Self {
+        self.organizations_claim = path.into();
+        self
+    }
+
+    /// The record access of `principal`; `bypass` is whether the super-user
+    /// bypass applies.
+    pub fn resolve(&self, principal: &Principal, bypass: bool) -> RecordAccess {
+        let roles: Vec<String> = principal.roles().iter().map(|r| r.name().to_owned()).collect();
+        let access = if bypass || roles.iter().any(|r| self.full_roles.contains(r)) {
+            Access::Full
+        } else {
+            match principal.claims().get(&self.organizations_claim) {
+                Some(Value::Object(orgs)) if !orgs.is_empty() => {
+                    let mut by_level: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                    for (id, org) in orgs {
+                        let level = org.get("level").and_then(Value::as_str).unwrap_or("organization");
+                        by_level.entry(level.to_owned()).or_default().push(id.clone());
+                    }
+                    Access::Organizations(by_level)
+                }
+                _ => Access::Owner(principal.user_id().to_owned()),
+            }
+        };
+        RecordAccess {
+            tenant: principal.tenant_id().map(str::to_owned),
+            user: principal.user_id().to_owned(),
+            roles,
+            access,
+        }
+    }
+}
+
+impl RecordAccess {
+    /// The record access of a request that JwtAuthGuard admitted, using
+    /// the `RecordAccessPolicy` in its extensions (or the default).
+    /// `None` when no `Principal` is present.
+    pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
+        let principal = extensions.get::<Principal>()?;
+        let bypass = extensions
+            .get::<PermissionSlot>()
+            .is_some_and(PermissionSlot::bypasses);
+        let policy = extensions.get::<RecordAccessPolicy>();
+        let policy = policy.cloned().map(Arc::new).unwrap_or_default();
+        Some(policy.resolve(principal, bypass))
+    }
+}
