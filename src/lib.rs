@@ -65,3 +65,9 @@ pub use jwt::{
 pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
 pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
+
+// The README's Rust examples are compiled (and run) as doc tests so they
+// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

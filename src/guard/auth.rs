@@ -156,8 +156,9 @@ impl JwtAuthGuardLayer {
     }
 
     /// Require an active-tenant header (seed 003's `x-org`): missing is a
-    /// 400 `TENANT_REQUIRED`, a tenant that is not among the caller's
-    /// memberships is a 403 `TENANT_NOT_PERMITTED`.
+    /// 400 `TENANT_REQUIRED`, sent twice a 400 `invalid_request`, a tenant
+    /// that is not among the caller's memberships a 403
+    /// `TENANT_NOT_PERMITTED`.
     ///
     /// # Panics
     ///
@@ -263,11 +264,24 @@ impl Config {
         let active = match &self.tenant_header {
             None => None,
             Some(name) => {
-                let Some(value) = req.headers().get(name) else {
-                    return Err(Rejection::new(
-                        ErrorCode::TenantRequired,
-                        format!("the {name} header is required"),
-                    ));
+                let mut values = req.headers().get_all(name).iter();
+                let value = match (values.next(), values.next()) {
+                    (Some(value), None) => value,
+                    (None, _) => {
+                        return Err(Rejection::new(
+                            ErrorCode::TenantRequired,
+                            format!("the {name} header is required"),
+                        ))
+                    }
+                    // Two tenants are as ambiguous as two tokens: whoever
+                    // reads the header after us may pick the one we did
+                    // not check.
+                    (Some(_), Some(_)) => {
+                        return Err(Rejection::new(
+                            ErrorCode::InvalidRequest,
+                            format!("more than one {name} header was sent"),
+                        ))
+                    }
                 };
                 let tenant = value.to_str().ok().and_then(|t| identity.memberships.get(t));
                 match tenant {

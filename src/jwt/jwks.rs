@@ -346,6 +346,10 @@ impl JwksFetcher {
             return Ok(key);
         }
         let inner = &self.inner;
+        // Read before judging `cold`: a fetch that completes after this
+        // point is then seen below as "finished while we waited" and its
+        // outcome used, instead of a second fetch on a stale `cold`.
+        let seen = inner.generation.load(Ordering::Acquire);
         let cold = !self.holds_keys();
         if !cold {
             if inner.unknown.contains_key(kid) {
@@ -366,7 +370,6 @@ impl JwksFetcher {
         } else if !self.since(&inner.last_failure, inner.config.retry_after_failure) {
             return Err(self.unavailable());
         }
-        let seen = inner.generation.load(Ordering::Acquire);
         let _guard = inner.refresh.lock().await;
         if let Some(key) = inner.keys.get(kid) {
             return Ok(key);

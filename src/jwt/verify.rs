@@ -5,7 +5,7 @@
 //! Checks, in order (each failure is a 401 `invalid_token`):
 //!
 //! 1. length (default 8 KiB, before anything is parsed), exactly three
-//!    segments, strict unpadded base64url;
+//!    segments, strict unpadded base64url, a header that is a JSON object;
 //! 2. header: `alg` on the allow-list (default RS256; `none` and HMAC can
 //!    never be listed), no duplicate header members, no `crit` (we
 //!    implement no extension, RFC 7515 §4.1.11), no `b64`, no nested token
@@ -420,6 +420,12 @@ impl Verifier {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| VerifyError::Malformed)?;
+        // serde reads a struct from a JSON array too, by position, so
+        // `["RS256","k"]` would pass our checks; a JOSE header is an object
+        // (RFC 7515 §4), the only shape our checks and jsonwebtoken agree on.
+        if raw.trim_ascii_start().first() != Some(&b'{') {
+            return Err(VerifyError::Malformed);
+        }
         let header: Header = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
@@ -473,6 +479,12 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
         let claims = data.claims;
+        // jsonwebtoken also accepts an `iss` array that merely contains the
+        // issuer; RFC 7519 §4.1.1 makes `iss` one string, and that string
+        // must be ours.
+        if claims.get("iss").and_then(Value::as_str) != Some(self.inner.validation.issuer.as_str()) {
+            return Err(VerifyError::Issuer);
+        }
         let exp = match claims.get("exp") {
             Some(Value::Number(n)) => n.as_u64().ok_or(VerifyError::Claims("exp".into()))?,
             _ => return Err(VerifyError::Claims("exp".into())),
@@ -511,7 +523,11 @@ fn map_jwt_error(kind: &ErrorKind) -> VerifyError {
         ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
         ErrorKind::InvalidIssuer => VerifyError::Issuer,
         ErrorKind::InvalidAudience => VerifyError::Audience,
-        ErrorKind::MissingRequiredClaim(c) => VerifyError::Claims(format!("{c} is required")),
+        // jsonwebtoken reports a registered claim it cannot parse (a string
+        // `exp`) as missing.
+        ErrorKind::MissingRequiredClaim(c) => {
+            VerifyError::Claims(format!("{c} is missing or not valid"))
+        }
         ErrorKind::InvalidClaimFormat(c) => VerifyError::Claims(format!("{c} has the wrong type")),
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::Algorithm,
         ErrorKind::InvalidKeyFormat | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) => {

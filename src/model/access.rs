@@ -85,7 +85,7 @@ impl FromStr for ScopeAccess {
 /// one from an IAM's `GET /permissions` response with
 /// [`CompiledPermissions::from_frontend_json`], or grant entries one by one
 /// (for permissions carried in token claims).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledPermissions {
     scopes: BTreeMap<String, BTreeMap<String, ScopeAccess>>,
     actions: BTreeMap<String, BTreeSet<String>>,
@@ -430,6 +430,13 @@ impl CompiledPermissions {
     }
 }
 
+impl Default for CompiledPermissions {
+    /// The same as [`CompiledPermissions::deny_all`].
+    fn default() -> Self {
+        Self::deny_all()
+    }
+}
+
 /// Why a `GET /permissions` document could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -697,8 +704,14 @@ mod tests {
             perms.scope_access("students", "anagraphic"),
             ScopeAccess::Read
         );
-        assert_eq!(perms.scope_access("students", "sensitive"), ScopeAccess::None);
-        assert_eq!(perms.scope_access("teachers", "anagraphic"), ScopeAccess::None);
+        assert_eq!(
+            perms.scope_access("students", "sensitive"),
+            ScopeAccess::None
+        );
+        assert_eq!(
+            perms.scope_access("teachers", "anagraphic"),
+            ScopeAccess::None
+        );
         assert!(perms.can_read("students", "attendance"));
         assert!(perms.can_write("students", "attendance"));
         assert!(perms.can_read("students", "anagraphic"));
@@ -883,7 +896,10 @@ mod tests {
         assert_eq!(Denial::InsufficientScope.code(), "INSUFFICIENT_SCOPE");
         assert_eq!(Denial::ActionNotPermitted.code(), "ACTION_NOT_PERMITTED");
         assert_eq!(Denial::PermissionDenied.code(), "PERMISSION_DENIED");
-        assert_eq!(Denial::ActionNotPermitted.to_string(), "action not permitted");
+        assert_eq!(
+            Denial::ActionNotPermitted.to_string(),
+            "action not permitted"
+        );
     }
 
     #[test]
@@ -961,8 +977,14 @@ mod tests {
             "modules": ["basic"]
         });
         let perms = CompiledPermissions::from_frontend_json(&doc).unwrap();
-        assert_eq!(perms.scope_access("students", "anagraphic"), ScopeAccess::Write);
-        assert_eq!(perms.scope_access("students", "sensitive"), ScopeAccess::Read);
+        assert_eq!(
+            perms.scope_access("students", "anagraphic"),
+            ScopeAccess::Write
+        );
+        assert_eq!(
+            perms.scope_access("students", "sensitive"),
+            ScopeAccess::Read
+        );
         assert_eq!(perms.scope_access("students", "others"), ScopeAccess::None);
         assert!(perms.has_action("students", "create"));
         assert!(!perms.has_action("students", "delete"));

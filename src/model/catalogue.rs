@@ -19,6 +19,9 @@
 //!       "label": "Anagraphic",           // optional
 //!       "description": "...",            // optional
 //!       "fields": ["firstName", "lastName"]  // the fields the scope group covers
+//!     }, {
+//!       "key": "sensitive",
+//!       "fields": ["disabilityInfo", "medical_records.*"]  // unique within the entity
 //!     }],
 //!     "actions": [{
 //!       "key": "create",                 // required, unique in the entity
@@ -30,7 +33,7 @@
 //!     "id": "admin",                     // required, unique; the role name tokens carry
 //!     "name": "Admin",                   // required
 //!     "description": "...",              // optional
-//!     "scopes": { "students": { "anagraphic": "WRITE", "sensitive": "NONE" } },
+//!     "scopes": { "students": { "anagraphic": "WRITE", "sensitive": "WRITE" } },
 //!     "actions": ["students.create"],    // "<entity>.<action>", declared by the entity
 //!     "permissions": ["inventory.regions.delete"],  // flat permission strings
 //!     "modules": ["finance"]
@@ -61,12 +64,22 @@
 //!       "entities": [{
 //!         "key": "students",
 //!         "label": "Students",
+//!         "description": "Students enrolled in the school",
 //!         "scopes": [
 //!           { "key": "anagraphic", "fields": ["firstName", "lastName"] },
-//!           { "key": "sensitive", "fields": ["disabilityInfo"] }
+//!           {
+//!             "key": "sensitive",
+//!             "label": "Sensitive",
+//!             "description": "Health and disability data",
+//!             "fields": ["disabilityInfo"]
+//!           }
 //!         ],
 //!         "actions": [
-//!           { "key": "create", "requires": { "anagraphic": "WRITE", "sensitive": "WRITE" } }
+//!           {
+//!             "key": "create",
+//!             "description": "Create a student record",
+//!             "requires": { "anagraphic": "WRITE", "sensitive": "WRITE" }
+//!           }
 //!         ]
 //!       }],
 //!       "roles": [
@@ -90,6 +103,11 @@
 //!
 //! let students = catalogue.entity("students").expect("declared above");
 //! assert_eq!(students.scope_of_field("disabilityInfo"), Some("sensitive"));
+//! let create = students.action("create").expect("declared above");
+//! assert_eq!(
+//!     create.requirements().collect::<Vec<_>>(),
+//!     [("anagraphic", ScopeAccess::Write), ("sensitive", ScopeAccess::Write)]
+//! );
 //!
 //! // The secretary is granted `create` but lacks WRITE on `sensitive`.
 //! let secretary = catalogue.compile_roles(["secretary"]);
@@ -116,6 +134,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -331,7 +350,7 @@ impl Catalogue {
     /// Returns [`CatalogueError::Json`] for malformed JSON or a wrong shape,
     /// or the variant that names the first inconsistency.
     pub fn from_json(json: &str) -> Result<Self, CatalogueError> {
-        serde_json::from_str::<RawCatalogue>(json)
+        serde_json::from_str::<Object<RawCatalogue>>(json)
             .map_err(CatalogueError::Json)
             .and_then(Self::build)
     }
@@ -342,7 +361,7 @@ impl Catalogue {
     ///
     /// As [`Catalogue::from_json`].
     pub fn from_slice(json: &[u8]) -> Result<Self, CatalogueError> {
-        serde_json::from_slice::<RawCatalogue>(json)
+        serde_json::from_slice::<Object<RawCatalogue>>(json)
             .map_err(CatalogueError::Json)
             .and_then(Self::build)
     }
@@ -366,7 +385,9 @@ impl Catalogue {
 
     /// The entity with this key.
     pub fn entity(&self, key: &str) -> Option<&EntityDef> {
-        self.entity_index.get(key).map(|&i| &self.entities[i])
+        self.entity_index
+            .get(key)
+            .and_then(|&i| self.entities.get(i))
     }
 
     /// The roles, in declaration order.
@@ -376,17 +397,17 @@ impl Catalogue {
 
     /// The role with this id (an exact, case-sensitive match).
     pub fn role(&self, id: &str) -> Option<&RoleDef> {
-        self.role_index.get(id).map(|&i| &self.roles[i])
+        self.role_index.get(id).and_then(|&i| self.roles.get(i))
     }
 
-    fn build(raw: RawCatalogue) -> Result<Self, CatalogueError> {
+    fn build(Object(raw): Object<RawCatalogue>) -> Result<Self, CatalogueError> {
         let mut catalogue = Self {
             entities: Vec::with_capacity(raw.entities.len()),
             entity_index: BTreeMap::new(),
             roles: Vec::with_capacity(raw.roles.len()),
             role_index: BTreeMap::new(),
         };
-        for raw_entity in raw.entities {
+        for Object(raw_entity) in raw.entities {
             let entity = EntityDef::build(raw_entity)?;
             match catalogue.entity_index.entry(entity.key.clone()) {
                 Entry::Occupied(_) => {
@@ -398,7 +419,7 @@ impl Catalogue {
             }
             catalogue.entities.push(entity);
         }
-        for raw_role in raw.roles {
+        for Object(raw_role) in raw.roles {
             let role = catalogue.build_role(raw_role)?;
             match catalogue.role_index.entry(role.id.clone()) {
                 Entry::Occupied(_) => return Err(CatalogueError::DuplicateRole { role: role.id }),
@@ -513,7 +534,7 @@ impl EntityDef {
             actions: Vec::with_capacity(raw.actions.len()),
             action_index: BTreeMap::new(),
         };
-        for scope in raw.scopes {
+        for Object(scope) in raw.scopes {
             check_key("scope key", &scope.key)?;
             let position = entity.scopes.len();
             if entity
@@ -548,9 +569,10 @@ impl EntityDef {
                 fields: scope.fields,
             });
         }
-        for action in raw.actions {
+        for Object(action) in raw.actions {
             check_key("action key", &action.key)?;
-            let mut requires: Vec<(String, ScopeAccess)> = Vec::with_capacity(action.requires.0.len());
+            let mut requires: Vec<(String, ScopeAccess)> =
+                Vec::with_capacity(action.requires.0.len());
             for (scope, level) in action.requires.0 {
                 let error = if entity.scope(&scope).is_none() {
                     Some(CatalogueError::UnknownRequirementScope {
@@ -620,14 +642,15 @@ impl EntityDef {
 
     /// The scope with this key.
     pub fn scope(&self, key: &str) -> Option<&ScopeDef> {
-        self.scope_index.get(key).map(|&i| &self.scopes[i])
+        self.scope_index.get(key).and_then(|&i| self.scopes.get(i))
     }
 
     /// The key of the scope whose field mapping lists `field` (exact match).
     pub fn scope_of_field(&self, field: &str) -> Option<&str> {
         self.field_index
             .get(field)
-            .map(|&i| self.scopes[i].key.as_str())
+            .and_then(|&i| self.scopes.get(i))
+            .map(|scope| scope.key.as_str())
     }
 
     /// The actions, in declaration order.
@@ -637,7 +660,9 @@ impl EntityDef {
 
     /// The action with this key.
     pub fn action(&self, key: &str) -> Option<&ActionDef> {
-        self.action_index.get(key).map(|&i| &self.actions[i])
+        self.action_index
+            .get(key)
+            .and_then(|&i| self.actions.get(i))
     }
 }
 
@@ -775,9 +800,9 @@ fn check_free_form(kind: &'static str, value: &str) -> Result<(), CatalogueError
 #[serde(deny_unknown_fields)]
 struct RawCatalogue {
     #[serde(default)]
-    entities: Vec<RawEntity>,
+    entities: Vec<Object<RawEntity>>,
     #[serde(default)]
-    roles: Vec<RawRole>,
+    roles: Vec<Object<RawRole>>,
 }
 
 #[derive(Deserialize)]
@@ -789,9 +814,9 @@ struct RawEntity {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    scopes: Vec<RawScope>,
+    scopes: Vec<Object<RawScope>>,
     #[serde(default)]
-    actions: Vec<RawAction>,
+    actions: Vec<Object<RawAction>>,
 }
 
 #[derive(Deserialize)]
@@ -831,6 +856,33 @@ struct RawRole {
     permissions: Vec<String>,
     #[serde(default)]
     modules: Vec<String>,
+}
+
+/// A struct that must be written as a JSON object.
+///
+/// Derived struct impls also accept a JSON array of the field values in
+/// order, so `[[], []]` would be an empty catalogue; a catalogue is easier
+/// to audit when every value is labelled.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<fn() -> T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a json object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+    }
 }
 
 /// A JSON object read as its entries in document order, duplicates kept.
@@ -914,6 +966,28 @@ mod tests {
 
     fn error_of(doc: &serde_json::Value) -> String {
         load(doc).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn format_block_in_the_module_docs_is_a_valid_catalogue() {
+        // The annotated block cannot be a doc test, so it is checked here
+        // with its comments and `//! ` prefixes stripped.
+        let source = include_str!("catalogue.rs");
+        let block: String = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("//!"))
+            .skip_while(|line| line.trim() != "```json")
+            .skip(1)
+            .take_while(|line| line.trim() != "```")
+            .map(|line| line.split("  //").next().unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(block.contains("\"requires\""), "format block not found");
+        let catalogue = Catalogue::from_json(&block).unwrap();
+        let admin = catalogue.compile_roles(["admin"]);
+        assert!(admin.has_action("students", "create"));
+        assert!(admin.has_permission("inventory.regions.delete"));
+        assert!(admin.has_module("finance"));
     }
 
     #[test]
@@ -1022,7 +1096,13 @@ mod tests {
     fn from_slice_matches_from_json() {
         let text = base().to_string();
         let catalogue = Catalogue::from_slice(text.as_bytes()).unwrap();
-        assert_eq!(catalogue.role("admin").unwrap().access("students", "anagraphic"), ScopeAccess::Write);
+        assert_eq!(
+            catalogue
+                .role("admin")
+                .unwrap()
+                .access("students", "anagraphic"),
+            ScopeAccess::Write
+        );
     }
 
     #[test]
@@ -1034,7 +1114,8 @@ mod tests {
 
     #[test]
     fn malformed_json_reports_line_and_column() {
-        let err = Catalogue::from_json("{\n  \"entities\": [\n    {\"key\": }\n  ]\n}").unwrap_err();
+        let err =
+            Catalogue::from_json("{\n  \"entities\": [\n    {\"key\": }\n  ]\n}").unwrap_err();
         let CatalogueError::Json(inner) = &err else {
             panic!("expected a json error, got {err:?}");
         };
@@ -1054,7 +1135,8 @@ mod tests {
         );
         let err = Catalogue::from_json(r#"{"entities": [], "rolez": []}"#).unwrap_err();
         assert!(
-            err.to_string().starts_with("invalid catalogue json: unknown field `rolez`"),
+            err.to_string()
+                .starts_with("invalid catalogue json: unknown field `rolez`"),
             "{err}"
         );
     }
@@ -1102,7 +1184,10 @@ mod tests {
             &err,
             CatalogueError::DuplicateScope { entity, scope } if entity == "students" && scope == "anagraphic"
         ));
-        assert_eq!(err.to_string(), "scope `anagraphic` is declared twice in entity `students`");
+        assert_eq!(
+            err.to_string(),
+            "scope `anagraphic` is declared twice in entity `students`"
+        );
     }
 
     #[test]
@@ -1119,7 +1204,10 @@ mod tests {
     fn duplicate_action_is_named() {
         let mut doc = base();
         let copy = doc["entities"][0]["actions"][0].clone();
-        doc["entities"][0]["actions"].as_array_mut().unwrap().push(copy);
+        doc["entities"][0]["actions"]
+            .as_array_mut()
+            .unwrap()
+            .push(copy);
         assert_eq!(
             error_of(&doc),
             "action `create` is declared twice in entity `students`"
@@ -1145,12 +1233,10 @@ mod tests {
 
     #[test]
     fn repeated_json_keys_are_rejected_not_collapsed() {
-        let text = base()
-            .to_string()
-            .replace(
-                r#""requires":{"anagraphic":"WRITE","sensitive":"WRITE"}"#,
-                r#""requires":{"anagraphic":"WRITE","anagraphic":"READ"}"#,
-            );
+        let text = base().to_string().replace(
+            r#""requires":{"anagraphic":"WRITE","sensitive":"WRITE"}"#,
+            r#""requires":{"anagraphic":"WRITE","anagraphic":"READ"}"#,
+        );
         assert_eq!(
             Catalogue::from_json(&text).unwrap_err().to_string(),
             "action `students.create` lists scope `anagraphic` twice"
@@ -1202,7 +1288,10 @@ mod tests {
             &err,
             CatalogueError::UnknownEntity { role, entity } if role == "admin" && entity == "teachers"
         ));
-        assert_eq!(err.to_string(), "role `admin` refers to unknown entity `teachers`");
+        assert_eq!(
+            err.to_string(),
+            "role `admin` refers to unknown entity `teachers`"
+        );
     }
 
     #[test]
@@ -1315,6 +1404,8 @@ mod tests {
             "{\"roles\": [{\"id\": 1, \"name\": \"x\"}]}",
             "{\"roles\": [{\"id\": \"a\", \"name\": \"x\", \"scopes\": []}]}",
             "\u{feff}{}",
+            "[[], []]",
+            "{\"entities\": [[\"students\"]]}",
             "{\"entities\": [{\"key\": \"e\", \"actions\": [{\"key\": \"a\", \"requires\": 1}]}]}",
         ] {
             assert!(Catalogue::from_json(text).is_err(), "{text:?}");

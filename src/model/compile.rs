@@ -32,7 +32,11 @@ pub struct RoleAssignment {
     pub valid_from: Option<u64>,
     /// First second the assignment is no longer active; `None` means never
     /// expires.
-    #[serde(default, alias = "valid_until", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "valid_until",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub valid_until: Option<u64>,
 }
 
@@ -106,7 +110,11 @@ impl Catalogue {
             };
             compiled.merge(role.grants());
             for (entity, actions) in role.actions() {
-                granted.extend(actions.iter().map(|action| (entity.as_str(), action.as_str())));
+                granted.extend(
+                    actions
+                        .iter()
+                        .map(|action| (entity.as_str(), action.as_str())),
+                );
             }
         }
         // Requirements are checked only once every role is merged: a scope
@@ -207,7 +215,10 @@ mod tests {
         let catalogue = fixture();
         // HR is granted create and delete but only READs sensitive data.
         let hr = catalogue.compile_roles(["hr_secretary"]);
-        assert!(catalogue.role("hr_secretary").unwrap().grants_action("students", "create"));
+        assert!(catalogue
+            .role("hr_secretary")
+            .unwrap()
+            .grants_action("students", "create"));
         assert!(hr.can_write("students", "anagraphic"));
         assert!(!hr.has_action("students", "create"));
         assert_eq!(
@@ -236,8 +247,12 @@ mod tests {
             }"#,
         )
         .unwrap();
-        assert!(!catalogue.compile_roles(["clerk"]).has_action("students", "create"));
-        assert!(!catalogue.compile_roles(["nurse"]).has_action("students", "create"));
+        assert!(!catalogue
+            .compile_roles(["clerk"])
+            .has_action("students", "create"));
+        assert!(!catalogue
+            .compile_roles(["nurse"])
+            .has_action("students", "create"));
         assert!(catalogue
             .compile_roles(["clerk", "nurse"])
             .has_action("students", "create"));
@@ -317,7 +332,9 @@ mod tests {
     fn not_yet_valid_assignment_grants_nothing() {
         let catalogue = fixture();
         let substitute = RoleAssignment::new("internal_teacher").valid_from(NOW + 1);
-        assert!(catalogue.compile(&[substitute.clone()], NOW).is_empty());
+        assert!(catalogue
+            .compile(std::slice::from_ref(&substitute), NOW)
+            .is_empty());
         assert_eq!(
             catalogue.compile(&[substitute], NOW + 1),
             catalogue.compile_roles(["internal_teacher"])
@@ -342,8 +359,13 @@ mod tests {
         assert!(RoleAssignment::new("parent").is_active(0));
         assert!(RoleAssignment::new("parent").is_active(u64::MAX));
         assert!(RoleAssignment::new("parent").valid_until(1).is_active(0));
-        assert!(RoleAssignment::new("parent").valid_from(5).is_active(u64::MAX));
-        assert!(!RoleAssignment::new("parent").valid_from(5).valid_until(5).is_active(5));
+        assert!(RoleAssignment::new("parent")
+            .valid_from(5)
+            .is_active(u64::MAX));
+        assert!(!RoleAssignment::new("parent")
+            .valid_from(5)
+            .valid_until(5)
+            .is_active(5));
     }
 
     #[test]
@@ -353,11 +375,16 @@ mod tests {
             &[
                 RoleAssignment::new("external_staff"),
                 RoleAssignment::new("admin").valid_until(NOW),
-                RoleAssignment::new("accountant").valid_from(NOW - 10).valid_until(NOW + 10),
+                RoleAssignment::new("accountant")
+                    .valid_from(NOW - 10)
+                    .valid_until(NOW + 10),
             ],
             NOW,
         );
-        assert_eq!(perms, catalogue.compile_roles(["external_staff", "accountant"]));
+        assert_eq!(
+            perms,
+            catalogue.compile_roles(["external_staff", "accountant"])
+        );
         assert!(!perms.has_action("students", "create"));
     }
 
@@ -380,7 +407,10 @@ mod tests {
     fn assert_covered(small: &CompiledPermissions, large: &CompiledPermissions) {
         for (entity, scopes) in small.scopes() {
             for (scope, access) in scopes {
-                assert!(large.scope_access(entity, scope) >= *access, "{entity}.{scope}");
+                assert!(
+                    large.scope_access(entity, scope) >= *access,
+                    "{entity}.{scope}"
+                );
             }
         }
         for (entity, actions) in small.actions() {
@@ -404,7 +434,10 @@ mod tests {
     /// and four roles with random grants, as JSON.
     fn random_catalogue() -> impl Strategy<Value = String> {
         let requirement = prop::collection::vec(
-            (prop::sample::select(vec!["a", "b", "c"]), prop::sample::select(vec!["READ", "WRITE"])),
+            (
+                prop::sample::select(vec!["a", "b", "c"]),
+                prop::sample::select(vec!["READ", "WRITE"]),
+            ),
             0..3,
         );
         let role = (
@@ -413,8 +446,11 @@ mod tests {
             prop::sample::subsequence(vec!["p.one", "p.two"], 0..=2),
             prop::sample::subsequence(vec!["m1", "m2"], 0..=2),
         );
-        (prop::collection::vec(requirement, 3), prop::collection::vec(role, 4)).prop_map(
-            |(requirements, roles)| {
+        (
+            prop::collection::vec(requirement, 3),
+            prop::collection::vec(role, 4),
+        )
+            .prop_map(|(requirements, roles)| {
                 let actions: Vec<serde_json::Value> = ["x", "y", "z"]
                     .iter()
                     .zip(requirements)
@@ -450,8 +486,7 @@ mod tests {
                     "roles": roles,
                 })
                 .to_string()
-            },
-        )
+            })
     }
 
     proptest! {

@@ -1,0 +1,2 @@
+//! Placeholder until the FieldFilter bench lands.
+fn main() {}
