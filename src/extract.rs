@@ -15,7 +15,7 @@ use crate::{
     permissions::memo::PermissionSlot,
     principal::Principal,
     record_access::RecordAccess,
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
 
 /// Extracting a value the guards should have inserted failed: the guard is
@@ -42,7 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
-            MissingGuard::new("no Principal: is JwtAuthGuardLayer installed in front of this route?")
+            MissingGuard::new(
+                "no Principal: is JwtAuthGuardLayer installed in front of this route?",
+            )
         })
     }
 }
@@ -104,7 +106,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Permissions {
             ))
         })?;
         slot.get().await.map(Permissions).map_err(|e| {
-            PermissionsRejection::Unavailable(e.rejection(), slot.renderer().clone())
+            let rejection = e.rejection();
+            // A 503 from an extractor is a deny like a guard's: audit it.
+            let principal = slot.principal();
+            rejection.audit(&AuditContext {
+                user: Some(principal.user_id()),
+                tenant: principal.tenant_id(),
+                method: &parts.method,
+                route: parts.uri.path(),
+            });
+            PermissionsRejection::Unavailable(rejection, slot.renderer().clone())
         })
     }
 }
@@ -114,7 +125,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordAccess {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         RecordAccess::from_extensions(&parts.extensions).ok_or_else(|| {
-            MissingGuard::new("no Principal: is JwtAuthGuardLayer installed in front of this route?")
+            MissingGuard::new(
+                "no Principal: is JwtAuthGuardLayer installed in front of this route?",
+            )
         })
     }
 }

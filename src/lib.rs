@@ -57,6 +57,10 @@ pub mod test_util;
 #[doc(inline)]
 pub use guard::auth::{JwtAuthGuard, JwtAuthGuardLayer};
 #[doc(inline)]
+pub use guard::field_filter::{FieldFilter, FieldFilterLayer};
+#[doc(inline)]
+pub use guard::field_write::{FieldWriteGuard, FieldWriteGuardLayer};
+#[doc(inline)]
 pub use jwt::{
     jwks::JwksFetcher,
     verify::{TokenValidation, Verifier},

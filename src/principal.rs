@@ -400,7 +400,9 @@ mod tests {
     fn memberships_from_object_keys_or_array() {
         let m = ClaimMapping::default();
         let id = m
-            .identity(map(json!({"sub": "u", "organizations": {"c1": {"level": "client"}}})))
+            .identity(map(
+                json!({"sub": "u", "organizations": {"c1": {"level": "client"}}}),
+            ))
             .unwrap();
         assert!(id.memberships.contains("c1"));
         let id = m
@@ -415,18 +417,28 @@ mod tests {
         assert!(m.identity(map(json!({"roles": []}))).is_err());
         assert!(m.identity(map(json!({"sub": 5}))).is_err());
         assert!(m.identity(map(json!({"sub": "u", "roles": 5}))).is_err());
-        assert!(m.identity(map(json!({"sub": "u", "roles": [{"system": "x"}]}))).is_err());
+        assert!(m
+            .identity(map(json!({"sub": "u", "roles": [{"system": "x"}]})))
+            .is_err());
     }
 
     #[test]
     fn typed_claims() {
         let id = ClaimMapping::default()
-            .identity(map(json!({"sub": "u", "level": {"n": 3}, "is_super_user": true})))
+            .identity(map(
+                json!({"sub": "u", "level": {"n": 3}, "is_super_user": true}),
+            ))
             .unwrap();
         let p = Principal::new(Arc::new(id), None);
         assert_eq!(p.claim::<u32>("level.n").unwrap(), 3);
-        assert!(matches!(p.claim::<String>("level.n"), Err(ClaimError::Type(..))));
-        assert!(matches!(p.claim::<u32>("nope"), Err(ClaimError::Missing(_))));
+        assert!(matches!(
+            p.claim::<String>("level.n"),
+            Err(ClaimError::Type(..))
+        ));
+        assert!(matches!(
+            p.claim::<u32>("nope"),
+            Err(ClaimError::Missing(_))
+        ));
         assert!(p.is_super_user());
     }
 }

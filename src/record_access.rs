@@ -2,10 +2,7 @@
 //! queries (seed 002 §7, seed 004). The SDK never touches the database; it
 //! tells the service how to narrow its `WHERE` clause.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, HashSet};
 
 use http::Extensions;
 use serde_json::Value;
@@ -90,7 +87,11 @@ impl RecordAccessPolicy {
     /// The record access of `principal`; `bypass` is whether the super-user
     /// bypass applies.
     pub fn resolve(&self, principal: &Principal, bypass: bool) -> RecordAccess {
-        let roles: Vec<String> = principal.roles().iter().map(|r| r.name().to_owned()).collect();
+        let roles: Vec<String> = principal
+            .roles()
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect();
         let access = if bypass || roles.iter().any(|r| self.full_roles.contains(r)) {
             Access::Full
         } else {
@@ -98,8 +99,14 @@ impl RecordAccessPolicy {
                 Some(Value::Object(orgs)) if !orgs.is_empty() => {
                     let mut by_level: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for (id, org) in orgs {
-                        let level = org.get("level").and_then(Value::as_str).unwrap_or("organization");
-                        by_level.entry(level.to_owned()).or_default().push(id.clone());
+                        let level = org
+                            .get("level")
+                            .and_then(Value::as_str)
+                            .unwrap_or("organization");
+                        by_level
+                            .entry(level.to_owned())
+                            .or_default()
+                            .push(id.clone());
                     }
                     Access::Organizations(by_level)
                 }
@@ -124,8 +131,12 @@ impl RecordAccess {
         let bypass = extensions
             .get::<PermissionSlot>()
             .is_some_and(PermissionSlot::bypasses);
-        let policy = extensions.get::<RecordAccessPolicy>();
-        let policy = policy.cloned().map(Arc::new).unwrap_or_default();
-        Some(policy.resolve(principal, bypass))
+        // Borrow the installed policy; only a request without one pays for
+        // building the default.
+        let resolved = match extensions.get::<RecordAccessPolicy>() {
+            Some(policy) => policy.resolve(principal, bypass),
+            None => RecordAccessPolicy::default().resolve(principal, bypass),
+        };
+        Some(resolved)
     }
 }

@@ -320,10 +320,8 @@ fn json_response(
 ) -> Response<Bytes> {
     let mut res = Response::new(Bytes::from(body.to_string()));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 

@@ -111,8 +111,8 @@ impl TestKey {
     ///
     /// When the platform cannot generate keys.
     pub fn ec_p256(kid: &str) -> Self {
-        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-            .expect("ec keygen");
+        let pair =
+            EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec keygen");
         Self {
             kid: kid.into(),
             alg: "ES256",
@@ -205,7 +205,11 @@ impl TestKey {
     ///
     /// When signing fails, which aws-lc only does on invalid keys.
     pub fn sign_raw(&self, header: &[u8], claims: &[u8]) -> String {
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
         let sig = match &self.pair {
             Pair::Rsa(pair, enc) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
@@ -265,6 +269,9 @@ struct Shared {
     discovery_issuer: Mutex<Option<String>>,
     jwks_hits: AtomicUsize,
     discovery_hits: AtomicUsize,
+    /// Named demo users for `POST /token`: name → claims.
+    users: Mutex<std::collections::HashMap<String, Value>>,
+    rotations: AtomicUsize,
 }
 
 /// A test IAM on loopback. See the [module docs](self).
@@ -304,9 +311,20 @@ impl TestIam {
     ///
     /// When no loopback port can be bound.
     pub async fn start_with(keys: Vec<TestKey>) -> Self {
-        let listener = bind("127.0.0.1:0".parse().expect("a socket address"))
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
+        Self::start_at(([127, 0, 0, 1], 0).into(), keys)
+            .await
+            .expect("bind a loopback port")
+    }
+
+    /// Starts a test IAM on `addr` (port 0 for an ephemeral one),
+    /// publishing `keys`.
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn start_at(addr: SocketAddr, keys: Vec<TestKey>) -> std::io::Result<Self> {
+        let listener = bind(addr)?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             issuer: format!("http://{addr}"),
             keys: Mutex::new(keys.into_iter().map(Arc::new).collect()),
@@ -316,6 +334,8 @@ impl TestIam {
             discovery_issuer: Mutex::new(None),
             jwks_hits: AtomicUsize::new(0),
             discovery_hits: AtomicUsize::new(0),
+            users: Mutex::new(std::collections::HashMap::new()),
+            rotations: AtomicUsize::new(0),
         });
         let iam = Self {
             addr,
@@ -323,13 +343,15 @@ impl TestIam {
             server: Mutex::new(None),
         };
         iam.serve(listener);
-        iam
+        Ok(iam)
     }
 
     fn serve(&self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
+            .route("/token", axum::routing::post(token))
+            .route("/rotate", axum::routing::post(rotate))
             .with_state(self.shared.clone());
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -410,7 +432,11 @@ impl TestIam {
 
     /// Stops publishing the key `kid`.
     pub fn remove_key(&self, kid: &str) {
-        self.shared.keys.lock().expect("lock").retain(|k| k.kid != kid);
+        self.shared
+            .keys
+            .lock()
+            .expect("lock")
+            .retain(|k| k.kid != kid);
     }
 
     /// Publishes `key` and withdraws every other key: a rotation.
@@ -432,7 +458,13 @@ impl TestIam {
     ///
     /// When no key is published.
     pub fn key(&self) -> Arc<TestKey> {
-        self.shared.keys.lock().expect("lock").first().cloned().expect("a published key")
+        self.shared
+            .keys
+            .lock()
+            .expect("lock")
+            .first()
+            .cloned()
+            .expect("a published key")
     }
 
     /// JWKS requests served so far (whatever the mode).
@@ -498,7 +530,110 @@ impl TestIam {
             .iter()
             .map(|a| a.parse().expect("a known algorithm"))
             .collect();
-        TokenValidation::new(self.issuer()).audience([TEST_AUDIENCE]).algorithms(algs)
+        TokenValidation::new(self.issuer())
+            .audience([TEST_AUDIENCE])
+            .algorithms(algs)
+    }
+
+    /// Registers a named demo user for `POST /token`: `claims` are merged
+    /// over the default claims when a token is minted for `name`.
+    pub fn add_user(&self, name: &str, claims: Value) {
+        self.shared
+            .users
+            .lock()
+            .expect("lock")
+            .insert(name.to_owned(), claims);
+    }
+
+    /// Rotates to a fresh key of `alg` (`RS256`, `PS256`, `ES256` or
+    /// `EdDSA`): it signs from now on, and the previous keys stay
+    /// published so tokens already issued keep verifying.
+    ///
+    /// # Panics
+    ///
+    /// When `alg` is not one of those.
+    pub fn rotate(&self, alg: &str) -> Arc<TestKey> {
+        self.shared.rotate(alg).expect("a supported algorithm")
+    }
+}
+
+impl Shared {
+    fn rotate(&self, alg: &str) -> Option<Arc<TestKey>> {
+        let n = self.rotations.fetch_add(1, Ordering::SeqCst) + 2;
+        let kid = format!("{}-{n}", alg.to_ascii_lowercase());
+        let key = Arc::new(match alg {
+            "RS256" => TestKey::rsa(&kid),
+            "PS256" => TestKey::rsa_pss(&kid),
+            "ES256" => TestKey::ec_p256(&kid),
+            "EdDSA" => TestKey::ed25519(&kid),
+            _ => return None,
+        });
+        self.keys.lock().expect("lock").insert(0, key.clone());
+        Some(key)
+    }
+
+    fn mint_for(&self, patch: Value, ttl: u64) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let base = json!({
+            "iss": self.issuer,
+            "sub": "user-1",
+            "aud": TEST_AUDIENCE,
+            "iat": now,
+            "exp": now + ttl,
+        });
+        let key = self.keys.lock().expect("lock").first().cloned().expect("a published key");
+        key.sign(&merge(base, patch))
+    }
+}
+
+/// Lifetime of tokens minted by `POST /token`.
+const DEV_TOKEN_TTL: u64 = 3600;
+
+/// `POST /token` with `{"user": "<name>"}` (a user registered with
+/// [`TestIam::add_user`]) or `{"claims": {...}}`: an access token, shaped
+/// like an OAuth token response. Development only.
+async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let claims = match (request.get("user").and_then(Value::as_str), request.get("claims")) {
+        (Some(user), _) => match shared.users.lock().expect("lock").get(user).cloned() {
+            Some(claims) => claims,
+            None => {
+                let known: Vec<String> = shared.users.lock().expect("lock").keys().cloned().collect();
+                return (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"error": "unknown_user", "known_users": known})),
+                )
+                    .into_response();
+            }
+        },
+        (None, Some(claims @ Value::Object(_))) => claims.clone(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_request", "error_description": "send {\"user\": name} or {\"claims\": {...}}"})),
+            )
+                .into_response()
+        }
+    };
+    let token = shared.mint_for(claims, DEV_TOKEN_TTL);
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": DEV_TOKEN_TTL})).into_response()
+}
+
+/// `POST /rotate` with an optional `{"alg": "ES256"}`: publish a new
+/// signing key (previous keys stay published). Development only.
+async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let alg = request.get("alg").and_then(Value::as_str).unwrap_or("RS256");
+    match shared.rotate(alg) {
+        Some(key) => Json(json!({"kid": key.kid(), "alg": key.alg()})).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "alg must be RS256, PS256, ES256 or EdDSA"})),
+        )
+            .into_response(),
     }
 }
 
@@ -525,7 +660,13 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 
 impl Shared {
     fn jwks(&self) -> Value {
-        let mut keys: Vec<Value> = self.keys.lock().expect("lock").iter().map(|k| k.jwk()).collect();
+        let mut keys: Vec<Value> = self
+            .keys
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|k| k.jwk())
+            .collect();
         keys.extend(self.extra_jwks.lock().expect("lock").iter().cloned());
         json!({ "keys": keys })
     }
@@ -564,8 +705,10 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     let doc = shared.jwks();
     let mut res = if mode == IamMode::Chunked {
         let body = doc.to_string().into_bytes();
-        let chunks: Vec<Result<Bytes, std::io::Error>> =
-            body.chunks(4096).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = body
+            .chunks(4096)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let mut res = Body::from_stream(futures_util::stream::iter(chunks)).into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -585,5 +728,10 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
 
 /// Claims as a map, for callers building them field by field.
 pub fn claims(pairs: &[(&str, Value)]) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<Map<_, _>>())
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<Map<_, _>>(),
+    )
 }

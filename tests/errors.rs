@@ -6,8 +6,7 @@
 mod common;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt,
+    collections::BTreeSet,
     sync::{Arc, Mutex},
 };
 
@@ -21,21 +20,17 @@ use iam_guard::{
     ErrorRenderer, JwtAuthGuardLayer,
 };
 use serde_json::{json, Value};
-use tracing::{
-    field::{Field, Visit},
-    Event, Subscriber,
-};
-use tracing_subscriber::{
-    layer::{Context, SubscriberExt as _},
-    Layer,
-};
 
 /// Status, headers and raw body.
 async fn raw(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
     let res = send(app, req).await;
     let (parts, body) = res.into_parts();
     let body = body.collect().await.expect("a body").to_bytes();
-    (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 fn guard(iam: &TestIam) -> JwtAuthGuardLayer {
@@ -43,6 +38,9 @@ fn guard(iam: &TestIam) -> JwtAuthGuardLayer {
         .cookie("access_token")
         .tenant_header("x-org")
 }
+
+/// Header pairs with owned values (tokens are built at run time).
+type Headers = Vec<(&'static str, String)>;
 
 fn with_headers(pairs: &[(&str, String)]) -> Request<Body> {
     let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -63,7 +61,12 @@ fn denials(iam: &TestIam) -> Vec<(&'static str, Request<Body>, StatusCode, &'sta
     let good = iam.mint(json!({"sub": "u-1", "tenantId": "t-1", "xsrf_token": "x"}));
     let expired = iam.mint(json!({"sub": "u-1", "exp": 1_000_000_000}));
     vec![
-        ("no token", request("GET", &[]), StatusCode::UNAUTHORIZED, "invalid_token"),
+        (
+            "no token",
+            request("GET", &[]),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
         (
             "expired token",
             with_headers(&[auth(&expired), org("t-1")]),
@@ -121,7 +124,11 @@ async fn json_body_is_exactly_status_error_code_message() {
             "{what}"
         );
         assert_eq!(body["statusCode"], status.as_u16(), "{what}");
-        assert_eq!(body["error"], status.canonical_reason().expect("a known status"), "{what}");
+        assert_eq!(
+            body["error"],
+            status.canonical_reason().expect("a known status"),
+            "{what}"
+        );
         assert_eq!(body["code"], code, "{what}");
         assert!(
             body["message"].as_str().is_some_and(|m| !m.is_empty()),
@@ -220,16 +227,24 @@ async fn problem_json_renderer_through_the_layer() {
         assert_eq!(got.as_u16(), status, "{body}");
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
-            headers.get(header::WWW_AUTHENTICATE).map(|v| v.to_str().expect("ASCII")),
+            headers
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().expect("ASCII")),
             challenge
         );
         let body: Value = serde_json::from_str(&body).expect("a JSON body");
         assert_eq!(body["type"], "about:blank");
         assert_eq!(body["status"], status);
-        assert_eq!(body["title"], got.canonical_reason().expect("a known status"));
+        assert_eq!(
+            body["title"],
+            got.canonical_reason().expect("a known status")
+        );
         assert_eq!(body["code"], code);
         assert!(body["detail"].is_string());
-        assert!(body.get("statusCode").is_none(), "not the JSON renderer's shape");
+        assert!(
+            body.get("statusCode").is_none(),
+            "not the JSON renderer's shape"
+        );
     }
 }
 
@@ -242,8 +257,10 @@ async fn custom_renderer_is_used_for_every_deny() {
         seen.lock().expect("lock").push(rejection.code().as_str());
         let mut res = Response::new(Bytes::from(format!("denied: {}", rejection.code())));
         *res.status_mut() = rejection.status();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, "text/plain".parse().expect("a header value"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "text/plain".parse().expect("a header value"),
+        );
         res
     });
     let app = app(guard(&iam).error_renderer(renderer));
@@ -285,65 +302,6 @@ async fn custom_renderer_may_set_its_own_challenge() {
 
 // --- Audit events -------------------------------------------------------------
 
-/// An event as recorded: its target and its fields as strings.
-#[derive(Debug, Clone)]
-struct Recorded {
-    target: String,
-    fields: BTreeMap<String, String>,
-}
-
-/// A `tracing` layer that records every event.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Recorded>>>);
-
-impl Capture {
-    fn events(&self) -> Vec<Recorded> {
-        self.0.lock().expect("lock").clone()
-    }
-
-    fn audit(&self) -> Vec<BTreeMap<String, String>> {
-        self.events()
-            .into_iter()
-            .filter(|e| e.target == "iam_guard::audit")
-            .map(|e| e.fields)
-            .collect()
-    }
-
-    fn clear(&self) {
-        self.0.lock().expect("lock").clear();
-    }
-}
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl<S: Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().expect("lock").push(Recorded {
-            target: event.metadata().target().to_owned(),
-            fields,
-        });
-    }
-}
-
-/// Captures the events of this test's thread (tokio tests run on one).
-fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(capture.clone());
-    (capture, tracing::subscriber::set_default(subscriber))
-}
-
 fn assert_token_absent(events: &[Recorded], token: &str) {
     for event in events {
         for (name, value) in &event.fields {
@@ -373,13 +331,21 @@ async fn every_deny_is_one_audit_event_with_route_and_reason() {
         let (got, _, body) = call_json(&app, req).await;
         assert_eq!(got, status, "{what}");
         let audit = capture.audit();
-        assert_eq!(audit.len(), 1, "{what}: one audit event per deny: {audit:?}");
+        assert_eq!(
+            audit.len(),
+            1,
+            "{what}: one audit event per deny: {audit:?}"
+        );
         let event = &audit[0];
         assert_eq!(event["event"], "deny", "{what}");
         assert_eq!(event["code"], code, "{what}");
         assert_eq!(event["status"], status.as_u16().to_string(), "{what}");
         assert_eq!(event["route"], "/me", "{what}");
-        assert_eq!(event["reason"], body["message"].as_str().expect("a message"), "{what}");
+        assert_eq!(
+            event["reason"],
+            body["message"].as_str().expect("a message"),
+            "{what}"
+        );
         assert!(event.contains_key("method"), "{what}");
         assert!(event.contains_key("tenant"), "{what}");
     }
@@ -389,6 +355,17 @@ async fn every_deny_is_one_audit_event_with_route_and_reason() {
     let (status, _) = call(&app, with_headers(&[auth(&token), org("t-1")])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(capture.audit().is_empty(), "{:?}", capture.audit());
+    // Keys that cannot be fetched deny too.
+    let down = TestIam::start().await;
+    down.set_mode(IamMode::Status(500));
+    let token = down.mint(json!({"tenantId": "t-1"}));
+    let down_app = common::app(guard(&down));
+    let (status, _, _) = call_json(&down_app, with_headers(&[auth(&token), org("t-1")])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let audit = capture.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["code"], "IAM_UNAVAILABLE");
+    assert_eq!(audit[0]["route"], "/me");
 }
 
 #[tokio::test]
@@ -431,7 +408,7 @@ async fn neither_audit_events_nor_bodies_ever_carry_the_token() {
         format!("{header}.{}.", parts[1])
     };
     let cookie = |t: &str| ("cookie", format!("access_token={t}"));
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<(&str, Headers, &str)> = vec![
         ("expired", vec![auth(&expired), org("t-1")], &expired),
         ("forged", vec![auth(&forged), org("t-1")], &forged),
         ("too large", vec![auth(&too_large), org("t-1")], &too_large),
@@ -439,7 +416,11 @@ async fn neither_audit_events_nor_bodies_ever_carry_the_token() {
         ("two tokens", vec![auth(&valid), cookie(&valid)], &valid),
         ("foreign tenant", vec![auth(&valid), org("t-2")], &valid),
         ("no tenant", vec![auth(&valid)], &valid),
-        ("cookie, expired", vec![cookie(&expired), org("t-1")], &expired),
+        (
+            "cookie, expired",
+            vec![cookie(&expired), org("t-1")],
+            &expired,
+        ),
     ];
     for (what, headers, token) in cases {
         let (status, _, body) = raw(&app, with_headers(&headers)).await;
@@ -448,7 +429,10 @@ async fn neither_audit_events_nor_bodies_ever_carry_the_token() {
     }
     // XSRF deny on an unsafe method, and a token put in the query string.
     let c = format!("access_token={valid}");
-    let req = request("DELETE", &[("cookie", &c), ("x-org", "t-1"), ("x-xsrf-token", "y")]);
+    let req = request(
+        "DELETE",
+        &[("cookie", &c), ("x-org", "t-1"), ("x-xsrf-token", "y")],
+    );
     let (status, _, _) = raw(&app, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let req = Request::builder()
@@ -459,7 +443,11 @@ async fn neither_audit_events_nor_bodies_ever_carry_the_token() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let events = capture.events();
-    assert_eq!(capture.audit().len(), 10, "one audit event per deny: {events:?}");
+    assert_eq!(
+        capture.audit().len(),
+        10,
+        "one audit event per deny: {events:?}"
+    );
     for token in [&valid, &expired, &forged, &too_large, &none] {
         assert_token_absent(&events, token);
     }
@@ -476,7 +464,8 @@ fn base64_url(s: &str) -> String {
 async fn wiring_error_is_audited_without_the_token() {
     let (capture, _guard) = capture();
     let app = Router::new().route("/me", get(whoami));
-    let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEiLCJwYWQiOiJ4eHh4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    let token =
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEiLCJwYWQiOiJ4eHh4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
     let (status, _, body) = call_json(&app, bearer(token)).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["code"], "INTERNAL");

@@ -204,7 +204,10 @@ async fn claim_names_are_configurable_with_nested_paths() {
     let token = iam.mint(json!({"sub": "0b5c-uuid"}));
     let (status, _, body) = call_json(&keycloak, bearer(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["message"], "the token's claims are invalid: token has no subject");
+    assert_eq!(
+        body["message"],
+        "the token's claims are invalid: token has no subject"
+    );
 }
 
 // --- Active tenant header --------------------------------------------------
@@ -248,7 +251,10 @@ async fn tenant_outside_the_memberships_is_not_permitted() {
         let (status, challenge, body) = call_json(&app, with_org(&token, org)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{org:?}");
         assert_eq!(body["code"], "TENANT_NOT_PERMITTED", "{org:?}");
-        assert_eq!(challenge.as_deref(), Some("Bearer error=\"insufficient_scope\""));
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer error=\"insufficient_scope\"")
+        );
     }
 }
 
@@ -328,7 +334,11 @@ async fn two_tenant_headers_are_a_bad_request() {
     for (first, second) in [("a", "b"), ("a", "a"), ("evil", "a")] {
         let req = request(
             "GET",
-            &[("authorization", &auth), ("x-org", first), ("x-org", second)],
+            &[
+                ("authorization", &auth),
+                ("x-org", first),
+                ("x-org", second),
+            ],
         );
         let (status, _, body) = call_json(&app, req).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{first}, {second}");
@@ -352,7 +362,10 @@ async fn principal_extractor_without_the_guard_is_a_wiring_error() {
     assert_eq!(body["code"], "INTERNAL");
     assert_eq!(body["statusCode"], 500);
     assert!(
-        body["message"].as_str().unwrap_or_default().contains("JwtAuthGuardLayer"),
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("JwtAuthGuardLayer"),
         "the message says how to fix it: {body}"
     );
     assert_eq!(challenge, None, "not an authentication problem");

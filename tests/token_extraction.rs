@@ -61,7 +61,11 @@ async fn other_authorization_schemes_are_invalid_tokens() {
     let iam = TestIam::start().await;
     let app = app(JwtAuthGuardLayer::new(iam.verifier()));
     let token = iam.mint(json!({}));
-    for auth in [format!("Token {token}"), format!("Basic {token}"), token.clone()] {
+    for auth in [
+        format!("Token {token}"),
+        format!("Basic {token}"),
+        token.clone(),
+    ] {
         let (status, challenge, body) =
             call_json(&app, request("GET", &[("authorization", &auth)])).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth}");
@@ -101,7 +105,8 @@ async fn cookie_is_ignored_unless_configured_and_other_cookies_are_not_tokens() 
     // Configured: a cookie of another name is not ours.
     let with_cookie = app(JwtAuthGuardLayer::new(iam.verifier()).cookie("access_token"));
     let other = format!("session={token}; access_token_old={token}");
-    let (status, challenge, _) = call_json(&with_cookie, request("GET", &[("cookie", &other)])).await;
+    let (status, challenge, _) =
+        call_json(&with_cookie, request("GET", &[("cookie", &other)])).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(challenge.as_deref(), Some("Bearer"));
 }
@@ -109,18 +114,19 @@ async fn cookie_is_ignored_unless_configured_and_other_cookies_are_not_tokens() 
 #[tokio::test]
 async fn no_bearer_reads_only_the_cookie() {
     let iam = TestIam::start().await;
-    let app = app(
-        JwtAuthGuardLayer::new(iam.verifier())
-            .cookie("access_token")
-            .no_bearer(),
-    );
+    let app = app(JwtAuthGuardLayer::new(iam.verifier())
+        .cookie("access_token")
+        .no_bearer());
     let token = iam.mint(json!({}));
     let (status, challenge, _) = call_json(&app, bearer(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(challenge.as_deref(), Some("Bearer"));
     // The ignored Authorization header does not count as a second token.
     let auth = format!("Bearer {token}");
-    let req = request("GET", &[("authorization", &auth), ("cookie", &cookie(&token))]);
+    let req = request(
+        "GET",
+        &[("authorization", &auth), ("cookie", &cookie(&token))],
+    );
     let (status, body) = call(&app, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -136,7 +142,10 @@ async fn two_tokens_in_one_request_are_a_bad_request() {
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         (
             "two authorization headers",
-            vec![("authorization", auth.clone()), ("authorization", auth.clone())],
+            vec![
+                ("authorization", auth.clone()),
+                ("authorization", auth.clone()),
+            ],
         ),
         (
             "bearer and cookie",
@@ -144,7 +153,10 @@ async fn two_tokens_in_one_request_are_a_bad_request() {
         ),
         (
             "cookie twice in one header",
-            vec![("cookie", format!("access_token={token}; access_token={token}"))],
+            vec![(
+                "cookie",
+                format!("access_token={token}; access_token={token}"),
+            )],
         ),
         (
             "cookie in two headers",
@@ -156,10 +168,17 @@ async fn two_tokens_in_one_request_are_a_bad_request() {
         let (status, challenge, body) = call_json(&app, request("GET", &headers)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(body["code"], "invalid_request", "{name}");
-        assert_eq!(body["message"], "more than one access token was sent", "{name}");
+        assert_eq!(
+            body["message"], "more than one access token was sent",
+            "{name}"
+        );
         assert_eq!(challenge, None, "{name}: a 400 is not an auth challenge");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "no request reached the handler");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the handler"
+    );
     assert_eq!(iam.jwks_fetches(), 0, "no token was verified");
 }
 
@@ -183,7 +202,11 @@ async fn token_over_the_default_limit_is_rejected_before_parsing() {
     let (status, _, body) = call_json(&app, bearer(&big)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "the access token is too large");
-    assert_eq!(iam.jwks_fetches(), 0, "an oversized token never reaches the verifier");
+    assert_eq!(
+        iam.jwks_fetches(),
+        0,
+        "an oversized token never reaches the verifier"
+    );
     // The same junk under a raised limit is parsed, and is malformed.
     let raised = app_with_limit(&iam, 16 * 1024);
     let (status, _, body) = call_json(&raised, bearer(&junk)).await;
@@ -199,11 +222,9 @@ fn app_with_limit(iam: &TestIam, max: usize) -> Router {
 async fn configured_limit_applies_to_valid_tokens_and_cookies() {
     let iam = TestIam::start().await;
     let token = iam.mint(json!({}));
-    let tight = app(
-        JwtAuthGuardLayer::new(iam.verifier())
-            .cookie("access_token")
-            .max_token_len(token.len() - 1),
-    );
+    let tight = app(JwtAuthGuardLayer::new(iam.verifier())
+        .cookie("access_token")
+        .max_token_len(token.len() - 1));
     let (status, _, body) = call_json(&tight, bearer(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "the access token is too large");
@@ -237,8 +258,15 @@ async fn cookie_tokens_on_unsafe_methods_need_the_xsrf_header() {
             assert_eq!(status, StatusCode::FORBIDDEN, "{method} {what}");
             assert_eq!(body["code"], "XSRF_MISMATCH", "{method} {what}");
         }
-        assert_eq!(hits.load(Ordering::SeqCst), before, "{method}: denied before the handler");
-        let req = request(method, &[("cookie", &cookie), ("x-xsrf-token", "s3cret-xsrf")]);
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            before,
+            "{method}: denied before the handler"
+        );
+        let req = request(
+            method,
+            &[("cookie", &cookie), ("x-xsrf-token", "s3cret-xsrf")],
+        );
         let (status, body) = call(&app, req).await;
         assert_eq!(status, StatusCode::OK, "{method}: {body}");
         assert_eq!(body, "dave|-");
@@ -256,7 +284,11 @@ async fn safe_methods_and_bearer_tokens_need_no_xsrf_header() {
     let auth = format!("Bearer {token}");
     for method in ["POST", "DELETE"] {
         let (status, body) = call(&app, request(method, &[("authorization", &auth)])).await;
-        assert_eq!(status, StatusCode::OK, "{method} with a bearer token: {body}");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{method} with a bearer token: {body}"
+        );
     }
 }
 
@@ -271,7 +303,10 @@ async fn cookie_token_without_xsrf_claim_never_passes_unsafe_methods() {
     ] {
         let token = iam.mint(claims);
         for xsrf in ["", "1234", "undefined"] {
-            let req = request("POST", &[("cookie", &cookie(&token)), ("x-xsrf-token", xsrf)]);
+            let req = request(
+                "POST",
+                &[("cookie", &cookie(&token)), ("x-xsrf-token", xsrf)],
+            );
             let (status, _, body) = call_json(&app, req).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{what}, header {xsrf:?}");
             assert_eq!(body["code"], "XSRF_MISMATCH");

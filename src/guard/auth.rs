@@ -283,7 +283,10 @@ impl Config {
                         ))
                     }
                 };
-                let tenant = value.to_str().ok().and_then(|t| identity.memberships.get(t));
+                let tenant = value
+                    .to_str()
+                    .ok()
+                    .and_then(|t| identity.memberships.get(t));
                 match tenant {
                     Some(t) => Some(t.clone()),
                     None => {
@@ -356,7 +359,9 @@ where
                 let res = config.reject(&req, &Rejection::missing_token(), None);
                 return ResponseFuture::rejected(res);
             }
-            Err(rejection) => return ResponseFuture::rejected(config.reject(&req, &rejection, None)),
+            Err(rejection) => {
+                return ResponseFuture::rejected(config.reject(&req, &rejection, None))
+            }
         };
         match config.verifier.verify_now(token) {
             Ok(Some(verified)) => match config.admit(&mut req, &verified, origin) {

@@ -21,6 +21,17 @@
 //! method a 405; authentication, when given to the bundle, is a route layer
 //! for the same reason.
 //!
+//! Each guarded route runs, outermost first: the requirement guard,
+//! [`FieldWriteGuard`](super::field_write::FieldWriteGuard) (write bodies
+//! touch only writable scope groups), the handler, and
+//! [`FieldFilter`](super::field_filter::FieldFilter) (responses carry only
+//! readable scope groups). Both field guards use the bundle's entity when a
+//! route's requirement names none. Configure them with
+//! [`always_allowed`](ProtectedResource::always_allowed),
+//! [`body_limit`](ProtectedResource::body_limit) or whole layers
+//! ([`field_write`](ProtectedResource::field_write),
+//! [`field_filter`](ProtectedResource::field_filter)) before adding routes.
+//!
 //! # Example
 //!
 //! ```
@@ -57,7 +68,10 @@ use axum::{
     Router,
 };
 
-use super::permission::PermissionGuardLayer;
+use super::{
+    field_filter::FieldFilterLayer, field_write::FieldWriteGuardLayer,
+    permission::PermissionGuardLayer,
+};
 use crate::{
     guard::auth::JwtAuthGuardLayer,
     model::{Requirement, ScopeAccess},
@@ -79,15 +93,17 @@ pub struct RouteReport {
 
 impl fmt::Display for RouteReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Method`'s own Display ignores the width; its `&str` honours it.
+        let method = self.method.as_str();
         match &self.requirement {
             Some(r) if self.by_convention => {
-                write!(f, "{:<7} {} -> {} (convention)", self.method, self.path, r)
+                write!(f, "{method:<7} {} -> {r} (convention)", self.path)
             }
-            Some(r) => write!(f, "{:<7} {} -> {}", self.method, self.path, r),
+            Some(r) => write!(f, "{method:<7} {} -> {r}", self.path),
             None => write!(
                 f,
-                "{:<7} {} -> DENIED (no requirement declared)",
-                self.method, self.path
+                "{method:<7} {} -> DENIED (no requirement declared)",
+                self.path
             ),
         }
     }
@@ -111,6 +127,8 @@ pub struct ProtectedResource<S = ()> {
     routes: BTreeMap<String, MethodRouter<S>>,
     report: Vec<RouteReport>,
     auth: Option<JwtAuthGuardLayer>,
+    field_write: FieldWriteGuardLayer,
+    field_filter: FieldFilterLayer,
 }
 
 impl<S> fmt::Debug for ProtectedResource<S> {
@@ -135,6 +153,8 @@ where
             routes: BTreeMap::new(),
             report: Vec::new(),
             auth: None,
+            field_write: FieldWriteGuardLayer::new().entity(entity),
+            field_filter: FieldFilterLayer::new().entity(entity),
         }
     }
 
@@ -159,6 +179,69 @@ where
     pub fn authenticate(mut self, layer: JwtAuthGuardLayer) -> Self {
         self.auth = Some(layer);
         self
+    }
+
+    /// The FieldWriteGuard of every route (default: 1 MiB limit). The
+    /// bundle's entity is set on it as the fallback entity.
+    ///
+    /// # Panics
+    ///
+    /// When routes were already added: each route is layered as it is
+    /// added, so configure the field guards first.
+    pub fn field_write(mut self, layer: FieldWriteGuardLayer) -> Self {
+        self.assert_no_routes("field_write");
+        self.field_write = layer.entity(&self.entity);
+        self
+    }
+
+    /// The FieldFilter of every route (default: keeps `id`, `createdAt`,
+    /// `updatedAt`; 8 MiB buffer). The bundle's entity is set on it as
+    /// the fallback entity.
+    ///
+    /// # Panics
+    ///
+    /// When routes were already added.
+    pub fn field_filter(mut self, layer: FieldFilterLayer) -> Self {
+        self.assert_no_routes("field_filter");
+        self.field_filter = layer.entity(&self.entity);
+        self
+    }
+
+    /// The top-level keys every response keeps whatever the caller's
+    /// scopes (default `id`, `createdAt`, `updatedAt`).
+    ///
+    /// # Panics
+    ///
+    /// When routes were already added.
+    pub fn always_allowed<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.assert_no_routes("always_allowed");
+        self.field_filter = self.field_filter.always_allowed(keys);
+        self
+    }
+
+    /// The largest write body accepted, in bytes (default 1 MiB; larger is
+    /// a 413).
+    ///
+    /// # Panics
+    ///
+    /// When routes were already added.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.assert_no_routes("body_limit");
+        self.field_write = self.field_write.limit(bytes);
+        self
+    }
+
+    fn assert_no_routes(&self, what: &str) {
+        assert!(
+            self.report.is_empty(),
+            "ProtectedResource::{what} must be called before routes are added \
+             (the {} bundle layers each route as it is added)",
+            self.entity
+        );
     }
 
     /// `method path` with the convention's requirement (or denied).
@@ -246,7 +329,12 @@ where
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("axum cannot route the method {method}"));
         let method_router = match &requirement {
-            Some(r) => on(filter, handler).route_layer(PermissionGuardLayer::new(r.clone())),
+            // route_layer wraps outward: the requirement guard runs first
+            // and plants the RouteRequirement the field guards read.
+            Some(r) => on(filter, handler)
+                .route_layer(self.field_filter.clone())
+                .route_layer(self.field_write.clone())
+                .route_layer(PermissionGuardLayer::new(r.clone())),
             // Fail closed: the handler is never reachable.
             None => on(filter, deny_undeclared),
         };
@@ -280,13 +368,16 @@ where
             }
         }
         let mut router = Router::new();
-        for (path, method_router) in self.routes {
+        for (path, mut method_router) in self.routes {
+            // Per method router, not `Router::route_layer`: axum layers a
+            // path's whole method router there, 405 fallback included, so a
+            // wrong method without a token would become a 401.
+            if let Some(auth) = &self.auth {
+                method_router = method_router.route_layer(auth.clone());
+            }
             router = router.route(&path, method_router);
         }
-        match self.auth {
-            Some(auth) => router.route_layer(auth),
-            None => router,
-        }
+        router
     }
 }
 

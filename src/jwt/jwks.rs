@@ -328,7 +328,8 @@ impl JwksFetcher {
         at == NEVER || self.now_ms().saturating_sub(at) >= window.as_millis() as u64
     }
 
-    fn holds_keys(&self) -> bool {
+    /// Whether keys fetched within the stale-if-error window are held.
+    pub(crate) fn holds_keys(&self) -> bool {
         !self.since(&self.inner.last_success, self.inner.config.stale_if_error)
     }
 
@@ -404,7 +405,9 @@ impl JwksFetcher {
 
     fn unavailable(&self) -> KeyError {
         let last = self.inner.last_error.lock().expect("lock poisoned").clone();
-        KeyError::Unavailable(last.unwrap_or_else(|| FetchError::Connect("no keys fetched yet".into())))
+        KeyError::Unavailable(
+            last.unwrap_or_else(|| FetchError::Connect("no keys fetched yet".into())),
+        )
     }
 
     /// Fetches unless another fetch completed since `seen`.
@@ -458,11 +461,7 @@ impl JwksFetcher {
         result
     }
 
-    fn install(
-        &self,
-        keys: HashMap<Arc<str>, VerifyingKey>,
-        max_age: Option<Duration>,
-    ) {
+    fn install(&self, keys: HashMap<Arc<str>, VerifyingKey>, max_age: Option<Duration>) {
         let inner = &self.inner;
         let config = &inner.config;
         let ttl = max_age
@@ -496,7 +495,9 @@ impl JwksFetcher {
         let now = self.now_ms();
         let ttl_ms = ttl.as_millis() as u64;
         inner.last_success.store(now, Ordering::Release);
-        inner.refresh_at.store(now + ttl_ms * 4 / 5, Ordering::Release);
+        inner
+            .refresh_at
+            .store(now + ttl_ms * 4 / 5, Ordering::Release);
         *inner.last_error.lock().expect("lock poisoned") = None;
     }
 

@@ -246,7 +246,10 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("validation", &self.inner.validation)
-            .field("token_cache", &self.inner.cache.as_ref().map(|c| c.entry_count()))
+            .field(
+                "token_cache",
+                &self.inner.cache.as_ref().map(|c| c.entry_count()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -365,9 +368,10 @@ impl Verifier {
         let cache = self.inner.cache.as_ref()?;
         let hit = cache.get(token)?;
         // moka expires at `exp` too; the clock check keeps "never past exp"
-        // independent of its housekeeping, and a key that left the JWKS
-        // takes its tokens with it.
-        if hit.exp <= unix_now() || hit.key.is_revoked() {
+        // independent of its housekeeping. A key that left the JWKS takes
+        // its tokens with it, and so does the end of the stale-if-error
+        // window: a cached verification is never worth more than the keys.
+        if hit.exp <= unix_now() || hit.key.is_revoked() || !self.inner.jwks.holds_keys() {
             cache.invalidate(token);
             return None;
         }
@@ -398,7 +402,10 @@ impl Verifier {
 
     /// Verifies `token` if its key is cached, without awaiting. `Ok(None)`
     /// means the key must be fetched: call [`Verifier::verify`].
-    pub(crate) fn verify_now(&self, token: &str) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
+    pub(crate) fn verify_now(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
         if let Some(hit) = self.cached(token) {
             return Ok(Some(hit));
         }
@@ -482,13 +489,19 @@ impl Verifier {
         // jsonwebtoken also accepts an `iss` array that merely contains the
         // issuer; RFC 7519 §4.1.1 makes `iss` one string, and that string
         // must be ours.
-        if claims.get("iss").and_then(Value::as_str) != Some(self.inner.validation.issuer.as_str()) {
+        let issuer = self.inner.validation.issuer.as_str();
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
             return Err(VerifyError::Issuer);
         }
         let exp = match claims.get("exp") {
             Some(Value::Number(n)) => n.as_u64().ok_or(VerifyError::Claims("exp".into()))?,
             _ => return Err(VerifyError::Claims("exp".into())),
         };
+        // RFC 7519 §4.1.4: the token must not be accepted on or after
+        // `exp`; jsonwebtoken still accepts the `exp` second itself.
+        if exp.saturating_add(self.inner.validation.leeway.as_secs()) <= unix_now() {
+            return Err(VerifyError::Expired);
+        }
         if matches!(claims.get("nbf"), Some(v) if !v.is_number()) {
             return Err(VerifyError::Claims("nbf".into()));
         }
@@ -550,4 +563,3 @@ pub(crate) fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
-

@@ -46,6 +46,8 @@
 pub mod access;
 pub mod catalogue;
 pub mod compile;
+pub mod custom_fields;
+pub mod fields;
 
 #[doc(inline)]
 pub use access::{

@@ -6,6 +6,12 @@
 //! never cached: with nothing cached, a caller whose permissions cannot be
 //! fetched gets 503 `IAM_UNAVAILABLE`.
 //!
+//! [`invalidate`](RemoteSource::invalidate) and
+//! [`invalidate_all`](RemoteSource::invalidate_all) also cover fetches in
+//! flight: an answer the IAM gave before the invalidation is never cached
+//! past it, so a revoked role stops working at the next request rather than
+//! at the end of the TTL.
+//!
 //! The request is `GET <url>?userId=<sub>&tenantId=<tenant>` with the
 //! service's own credential, if configured, as a bearer token: the
 //! caller's token is never forwarded. The answer is seed 002 §4's
@@ -22,14 +28,21 @@
 //!     .service_token("s3rvice-credential")
 //!     .build()?;
 //! // After an admin changes a role:
-//! source.invalidate("user-1", Some("school-1"));
+//! source.invalidate("user-1", Some("school-1")).await;
 //! # Ok(()) }
 //! ```
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::BytesMut;
-use moka::future::Cache;
+use moka::{future::Cache, ops::compute::Op};
 
 use super::source::{PermissionError, PermissionFuture, PermissionSource};
 use crate::{model::CompiledPermissions, principal::Principal};
@@ -40,6 +53,12 @@ pub const DEFAULT_PERMISSIONS_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_PERMISSIONS_ENTRIES: u64 = 10_000;
 
 type Key = (Box<str>, Option<Box<str>>);
+
+/// A cached answer and the invalidation epoch its fetch started in.
+struct Cached {
+    epoch: u64,
+    perms: Arc<CompiledPermissions>,
+}
 
 /// Builds a [`RemoteSource`].
 #[derive(Debug, Clone)]
@@ -87,7 +106,9 @@ impl RemoteSourceBuilder {
         let url = reqwest::Url::parse(&self.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| PermissionError::Invalid(format!("{:?} is not an http(s) URL", self.url)))?;
+            .ok_or_else(|| {
+                PermissionError::Invalid(format!("{:?} is not an http(s) URL", self.url))
+            })?;
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
@@ -99,6 +120,13 @@ impl RemoteSourceBuilder {
             .time_to_live(self.ttl)
             .max_capacity(self.max_entries)
             .build();
+        // A marker only matters while an answer fetched before it could
+        // still be cached, that is for one TTL.
+        let invalidated = Cache::builder()
+            .name("iam_guard.permissions.invalidated")
+            .time_to_live(self.ttl)
+            .max_capacity(self.max_entries)
+            .build();
         Ok(RemoteSource {
             inner: Arc::new(Inner {
                 url,
@@ -106,7 +134,10 @@ impl RemoteSourceBuilder {
                 cache,
                 service_token: self.service_token,
                 max_bytes: self.max_bytes,
-                fetches: std::sync::atomic::AtomicU64::new(0),
+                fetches: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                all_invalidated: AtomicU64::new(0),
+                invalidated,
             }),
         })
     }
@@ -122,10 +153,19 @@ pub struct RemoteSource {
 struct Inner {
     url: reqwest::Url,
     client: reqwest::Client,
-    cache: Cache<Key, Arc<CompiledPermissions>>,
+    cache: Cache<Key, Arc<Cached>>,
     service_token: Option<String>,
     max_bytes: usize,
-    fetches: std::sync::atomic::AtomicU64,
+    fetches: AtomicU64,
+    /// Bumped by every invalidation. moka does not stop a `try_get_with`
+    /// already running when its key is invalidated, so each fetch records
+    /// the epoch it started in, and an answer older than its key's last
+    /// invalidation is evicted instead of served from the cache.
+    epoch: AtomicU64,
+    /// The epoch of the last `invalidate_all`.
+    all_invalidated: AtomicU64,
+    /// The epoch of each key's last `invalidate`.
+    invalidated: Cache<Key, u64>,
 }
 
 impl fmt::Debug for RemoteSource {
@@ -151,25 +191,90 @@ impl RemoteSource {
     }
 
     /// Drops the cached permissions of `user` in `tenant`: the next request
-    /// asks the IAM.
+    /// asks the IAM, even if a fetch for that caller was already under way.
     pub async fn invalidate(&self, user: &str, tenant: Option<&str>) {
         let key: Key = (user.into(), tenant.map(Into::into));
+        // Mark first, then drop: a fetch finishing in between is caught by
+        // the mark, one finishing later by the mark too.
+        let at = self.inner.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.invalidated.insert(key.clone(), at).await;
         self.inner.cache.invalidate(&key).await;
     }
 
-    /// Drops every cached permission set.
+    /// Drops every cached permission set, including answers still being
+    /// fetched.
     pub fn invalidate_all(&self) {
+        let at = self.inner.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.all_invalidated.fetch_max(at, Ordering::SeqCst);
         self.inner.cache.invalidate_all();
     }
 
     /// Requests made to the IAM so far (for metrics and tests).
     pub fn fetch_count(&self) -> u64 {
-        self.inner.fetches.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    async fn fetch(&self, user: &str, tenant: Option<&str>) -> Result<CompiledPermissions, PermissionError> {
+    /// The cached answer for `key`, fetching it on a miss (once for every
+    /// concurrent miss of the key).
+    async fn cached(
+        &self,
+        key: &Key,
+        user: &str,
+        tenant: Option<&str>,
+    ) -> Result<Arc<Cached>, PermissionError> {
+        self.inner
+            .cache
+            .try_get_with(key.clone(), async {
+                let epoch = self.inner.epoch.load(Ordering::SeqCst);
+                let perms = self.fetch(user, tenant).await?;
+                Ok(Arc::new(Cached {
+                    epoch,
+                    perms: Arc::new(perms),
+                }))
+            })
+            .await
+            .map_err(|e: Arc<PermissionError>| (*e).clone())
+    }
+
+    /// Whether `key` was invalidated after a fetch that started in `epoch`.
+    async fn invalidated_since(&self, key: &Key, epoch: u64) -> bool {
+        // The common case costs one atomic load: nothing was invalidated
+        // anywhere since the fetch began.
+        if self.inner.epoch.load(Ordering::SeqCst) == epoch {
+            return false;
+        }
+        self.inner.all_invalidated.load(Ordering::SeqCst) > epoch
+            || self
+                .inner
+                .invalidated
+                .get(key)
+                .await
+                .is_some_and(|at| at > epoch)
+    }
+
+    /// Evicts `stale` if it is still the entry of `key`, leaving a fresher
+    /// answer that a concurrent request may have cached alone.
+    async fn evict(&self, key: &Key, stale: &Arc<Cached>) {
+        self.inner
+            .cache
+            .entry(key.clone())
+            .and_compute_with(|current| {
+                let op = match current {
+                    Some(entry) if Arc::ptr_eq(entry.value(), stale) => Op::Remove,
+                    _ => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+    }
+
+    async fn fetch(
+        &self,
+        user: &str,
+        tenant: Option<&str>,
+    ) -> Result<CompiledPermissions, PermissionError> {
         let inner = &self.inner;
-        inner.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        inner.fetches.fetch_add(1, Ordering::Relaxed);
         let mut url = inner.url.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -178,25 +283,34 @@ impl RemoteSource {
                 q.append_pair("tenantId", t);
             }
         }
-        let mut req = inner.client.get(url).header(reqwest::header::ACCEPT, "application/json");
+        let mut req = inner
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = &inner.service_token {
             req = req.bearer_auth(token);
         }
         let unavailable = |e: reqwest::Error| PermissionError::Unavailable(e.to_string());
         let mut res = req.send().await.map_err(unavailable)?;
         if !res.status().is_success() {
-            return Err(PermissionError::Unavailable(format!("the IAM answered {}", res.status())));
+            return Err(PermissionError::Unavailable(format!(
+                "the IAM answered {}",
+                res.status()
+            )));
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = res.chunk().await.map_err(unavailable)? {
             if body.len() + chunk.len() > inner.max_bytes {
-                return Err(PermissionError::Invalid("the permission document is too large".into()));
+                return Err(PermissionError::Invalid(
+                    "the permission document is too large".into(),
+                ));
             }
             body.extend_from_slice(&chunk);
         }
-        let doc: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| PermissionError::Invalid(e.to_string()))?;
-        CompiledPermissions::from_frontend_json(&doc).map_err(|e| PermissionError::Invalid(e.to_string()))
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| PermissionError::Invalid(e.to_string()))?;
+        CompiledPermissions::from_frontend_json(&doc)
+            .map_err(|e| PermissionError::Invalid(e.to_string()))
     }
 }
 
@@ -206,13 +320,20 @@ impl PermissionSource for RemoteSource {
             let user = principal.user_id();
             let tenant = principal.tenant_id();
             let key: Key = (user.into(), tenant.map(Into::into));
-            self.inner
-                .cache
-                .try_get_with(key, async {
-                    self.fetch(user, tenant).await.map(Arc::new)
-                })
-                .await
-                .map_err(|e| (*e).clone())
+            let cached = self.cached(&key, user, tenant).await?;
+            if !self.invalidated_since(&key, cached.epoch).await {
+                return Ok(cached.perms.clone());
+            }
+            // The answer predates an invalidation of this caller: drop it
+            // and ask again. The second answer was fetched after this
+            // request arrived, so it is served even if yet another
+            // invalidation overtook it; it just is not kept.
+            self.evict(&key, &cached).await;
+            let fresh = self.cached(&key, user, tenant).await?;
+            if self.invalidated_since(&key, fresh.epoch).await {
+                self.evict(&key, &fresh).await;
+            }
+            Ok(fresh.perms.clone())
         })
     }
 }

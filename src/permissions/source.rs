@@ -12,6 +12,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
@@ -174,7 +175,13 @@ impl PermissionSource for ClaimsSource {
 ///
 /// Role assignments come from the `role_assignments` claim when the token
 /// has one (`[{"role", "validFrom", "validUntil"}]`, unix seconds, for
-/// temporal roles), else from the principal's roles, open-ended.
+/// temporal roles; `valid_from`/`valid_until` are accepted too), else from
+/// the principal's roles, open-ended.
+///
+/// The claim is read fail-closed: an entry that does not fit (a bound that
+/// is not unix seconds, a missing role) is dropped whole, and a claim that
+/// is not a list holds no assignment. Neither falls back to the `roles`
+/// claim, which may still list the very role the IAM has expired.
 #[derive(Clone)]
 pub struct CatalogueSource {
     catalogue: Arc<Catalogue>,
@@ -211,24 +218,42 @@ impl CatalogueSource {
     /// Compiles the permissions of `principal` at unix time `now`.
     pub fn compile_at(&self, principal: &Principal, now: u64) -> CompiledPermissions {
         let assignments = match self.assignments.lookup(principal.claims().as_map()) {
-            Some(Value::Array(items)) => items.iter().filter_map(assignment).collect(),
-            _ => principal
+            None | Some(Value::Null) => principal
                 .roles()
                 .iter()
                 .map(|r| RoleAssignment::new(r.name()))
                 .collect::<Vec<_>>(),
+            Some(Value::Array(items)) => items.iter().filter_map(assignment).collect(),
+            // The token has the claim, so the IAM meant it to be the list of
+            // assignments: falling back to `roles` could revive an expired
+            // one.
+            Some(_) => {
+                tracing::warn!(
+                    target: "iam_guard::permissions",
+                    user = principal.user_id(),
+                    "ignoring a role assignments claim that is not a list"
+                );
+                Vec::new()
+            }
         };
         self.catalogue.compile(&assignments, now)
     }
 }
 
+/// One assignment, read by the model's own serde rules so every spelling it
+/// accepts is honoured. An entry that does not fit is dropped whole:
+/// dropping only an unreadable `validUntil` would leave an expired
+/// assignment open-ended, that is permanent.
 fn assignment(value: &Value) -> Option<RoleAssignment> {
-    let role = value.get("role")?.as_str()?;
-    let bound = |k: &str| value.get(k).and_then(Value::as_u64);
-    let mut a = RoleAssignment::new(role);
-    a.valid_from = bound("validFrom");
-    a.valid_until = bound("validUntil");
-    Some(a)
+    RoleAssignment::deserialize(value)
+        .map_err(|e| {
+            tracing::warn!(
+                target: "iam_guard::permissions",
+                error = %e,
+                "ignoring a malformed role assignment"
+            );
+        })
+        .ok()
 }
 
 impl PermissionSource for CatalogueSource {

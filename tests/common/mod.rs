@@ -59,3 +59,118 @@ pub async fn call_json(app: &Router, req: Request<Body>) -> (StatusCode, Option<
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     (status, challenge, json)
 }
+
+/// `method uri` with a bearer token (none when `token` is empty) and extra
+/// headers. Write methods carry an empty JSON object, so a field guard in
+/// the route's stack has a valid body to inspect.
+pub fn to(method: &str, uri: &str, token: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
+    if !token.is_empty() {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = if matches!(method, "POST" | "PUT" | "PATCH") {
+        req = req.header("content-type", "application/json");
+        Body::from("{}")
+    } else {
+        Body::empty()
+    };
+    req.body(body).unwrap()
+}
+
+/// Asserts a 403 from an authorization guard: the status, the JSON `code`
+/// and RFC 6750's `insufficient_scope` challenge.
+pub fn assert_forbidden(
+    (status, challenge, body): &(StatusCode, Option<String>, Value),
+    code: &str,
+    context: &str,
+) {
+    assert_eq!(*status, StatusCode::FORBIDDEN, "{context}: {body}");
+    assert_eq!(body["code"], code, "{context}: {body}");
+    assert_eq!(body["statusCode"], 403, "{context}: {body}");
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer error=\"insufficient_scope\""),
+        "{context}"
+    );
+}
+
+/// An event recorded by [`Capture`]: its target and its fields as strings.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub target: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// A `tracing` layer recording every event, for audit-log assertions.
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>);
+
+impl Capture {
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Recorded> {
+        self.0.lock().expect("lock").clone()
+    }
+
+    /// The fields of the `iam_guard::audit` events so far.
+    pub fn audit(&self) -> Vec<std::collections::BTreeMap<String, String>> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.target == "iam_guard::audit")
+            .map(|e| e.fields)
+            .collect()
+    }
+
+    /// Forgets what was recorded.
+    pub fn clear(&self) {
+        self.0.lock().expect("lock").clear();
+    }
+}
+
+struct CaptureFields<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for CaptureFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = std::collections::BTreeMap::new();
+        event.record(&mut CaptureFields(&mut fields));
+        self.0.lock().expect("lock").push(Recorded {
+            target: event.metadata().target().to_owned(),
+            fields,
+        });
+    }
+}
+
+/// Records this thread's events until the guard drops; `#[tokio::test]`
+/// runs the router on the test's own thread.
+pub fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // tracing caches per callsite whether any dispatcher listens. A
+    // callsite first hit on another test thread while only the no-op
+    // global dispatcher existed can stay cached as "never", and a capture
+    // would then miss events (seen as a flaky empty capture). A global
+    // registry listens to everything, so no callsite is ever "never";
+    // events still go to this thread's own default.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    (capture, tracing::subscriber::set_default(subscriber))
+}

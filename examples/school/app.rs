@@ -1,0 +1,304 @@
+//! The students API of seed 002 over an in-memory store: the router, its
+//! handlers and the demo data. `main.rs` wires it to an IAM; the
+//! integration tests (`tests/example_school.rs`) drive this router
+//! in-process.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Extension, Json, Router,
+};
+use iam_guard::{
+    extract::permissions_endpoint,
+    guard::protected::ProtectedResource,
+    model::custom_fields::{CustomFieldDefinitions, WriteMode},
+    record_access::{Access, RecordAccess, RecordAccessPolicy},
+    JwtAuthGuardLayer,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::users::TENANT;
+
+/// Roles that see every student of the tenant; parents and students see
+/// only their linked or own records (seed 002 §7).
+pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
+    "admin",
+    "hr_secretary",
+    "principal",
+    "internal_teacher",
+    "external_teacher",
+    "internal_staff",
+    "external_staff",
+    "accountant",
+    "admissions_officer",
+];
+
+/// The school's custom fields (seed 002 §9): they travel inside their
+/// scope group as `customFields`, so they are filtered with it.
+pub(crate) fn custom_fields() -> CustomFieldDefinitions {
+    CustomFieldDefinitions::from_json(&json!([
+        { "key": "nickname", "label": "Nickname", "scope": "anagraphic", "type": "TEXT" },
+        { "key": "blood_type", "label": "Blood Type", "scope": "sensitive", "type": "SELECT",
+          "options": ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"] },
+        { "key": "bus_route", "label": "Bus route", "scope": "enrollment", "type": "NUMBER" },
+    ]))
+    .expect("the demo definitions are valid")
+}
+
+#[derive(Debug, Clone)]
+struct Student {
+    record: Map<String, Value>,
+    /// The student's own user id, for "own record only".
+    user: Option<String>,
+    /// Parents' user ids, for "linked children only".
+    parents: Vec<String>,
+}
+
+/// The in-memory store: tenant → id → student.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Store {
+    inner: Arc<RwLock<HashMap<String, BTreeMap<String, Student>>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+fn now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{secs}")
+}
+
+impl Store {
+    /// A store with three demo students in [`TENANT`].
+    pub(crate) fn demo() -> Self {
+        let store = Self::default();
+        let mut students = BTreeMap::new();
+        for (i, (first, last, user, parents)) in [
+            ("Mario", "Rossi", None, vec!["u-parent".to_owned()]),
+            ("Giulia", "Bianchi", Some("u-student".to_owned()), vec![]),
+            ("Luca", "Verdi", None, vec![]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = format!("s-{}", i + 1);
+            let record = json!({
+                "id": id,
+                "createdAt": "2026-09-01T08:00:00Z",
+                "updatedAt": "2026-09-01T08:00:00Z",
+                "anagraphic": {"firstName": first, "lastName": last, "dateOfBirth": "2015-04-0{}".replace("{}", &(i + 1).to_string()),
+                               "customFields": {"nickname": first.to_lowercase()}},
+                "sensitive": {"disabilityInfo": null, "dietaryRestrictions": "none",
+                              "customFields": {"blood_type": "O+"}},
+                "attendance": {"absences": i * 2},
+                "scoring": {"average": 7.5 + i as f64},
+                "financial": {"feesDue": 120 * (i + 1)},
+                "family": {"parents": parents},
+                "documents": {"idCard": format!("doc-{}", i + 1)},
+                "enrollment": {"class": "4B", "customFields": {"bus_route": 3}},
+            });
+            let Value::Object(record) = record else { unreachable!("a JSON object literal") };
+            students.insert(id, Student { record, user, parents });
+        }
+        store.inner.write().expect("lock").insert(TENANT.into(), students);
+        store.next_id.store(4, Ordering::SeqCst);
+        store
+    }
+
+    fn visible(&self, access: &RecordAccess) -> Vec<Map<String, Value>> {
+        let Some(tenant) = access.tenant.as_deref() else { return Vec::new() };
+        let guard = self.inner.read().expect("lock");
+        let Some(students) = guard.get(tenant) else { return Vec::new() };
+        students
+            .values()
+            .filter(|s| may_see(access, s))
+            .map(|s| s.record.clone())
+            .collect()
+    }
+}
+
+/// Record-level access (seed 002 §7): full-access roles see the tenant,
+/// a parent sees linked children, a student their own record. An
+/// `Owner` caller that is neither sees nothing.
+fn may_see(access: &RecordAccess, student: &Student) -> bool {
+    match &access.access {
+        Access::Full => true,
+        Access::Owner(user) => {
+            student.user.as_deref() == Some(user.as_str()) || student.parents.contains(user)
+        }
+        _ => false,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    page: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    access: RecordAccess,
+    Query(page): Query<Page>,
+) -> Json<Value> {
+    let all = app.store.visible(&access);
+    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+    let page_no = page.page.unwrap_or(1).max(1);
+    let total = all.len();
+    let data: Vec<Value> = all
+        .into_iter()
+        .skip((page_no - 1) * limit)
+        .take(limit)
+        .map(Value::Object)
+        .collect();
+    Json(json!({"data": data, "meta": {"page": page_no, "limit": limit, "total": total}}))
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"statusCode": 404, "error": "Not Found", "code": "NOT_FOUND", "message": "no such student"})),
+    )
+        .into_response()
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    access: RecordAccess,
+    Path(id): Path<String>,
+) -> Response {
+    match app
+        .store
+        .visible(&access)
+        .into_iter()
+        .find(|s| s["id"] == id.as_str())
+    {
+        Some(record) => Json(Value::Object(record)).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn create(
+    State(app): State<AppState>,
+    access: RecordAccess,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    let doc = Value::Object(body);
+    if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Create) {
+        return e.into_response();
+    }
+    let Value::Object(mut record) = doc else { unreachable!("built from a map") };
+    let id = format!("s-{}", app.store.next_id.fetch_add(1, Ordering::SeqCst));
+    let stamp = now();
+    record.insert("id".into(), json!(id));
+    record.insert("createdAt".into(), json!(stamp));
+    record.insert("updatedAt".into(), json!(stamp));
+    let tenant = access.tenant.unwrap_or_default();
+    let student = Student { record: record.clone(), user: None, parents: Vec::new() };
+    app.store
+        .inner
+        .write()
+        .expect("lock")
+        .entry(tenant)
+        .or_default()
+        .insert(id, student);
+    (StatusCode::CREATED, Json(Value::Object(record))).into_response()
+}
+
+async fn patch(
+    State(app): State<AppState>,
+    access: RecordAccess,
+    Path(id): Path<String>,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    let doc = Value::Object(body);
+    if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Update) {
+        return e.into_response();
+    }
+    let Value::Object(body) = doc else { unreachable!("built from a map") };
+    let tenant = access.tenant.clone().unwrap_or_default();
+    let mut guard = app.store.inner.write().expect("lock");
+    let Some(student) = guard
+        .get_mut(&tenant)
+        .and_then(|s| s.get_mut(&id))
+        .filter(|s| may_see(&access, s))
+    else {
+        return not_found();
+    };
+    // A PATCH merges each scope group field by field.
+    for (group, fields) in body {
+        let slot = student.record.entry(group).or_insert_with(|| json!({}));
+        match (slot.as_object_mut(), fields) {
+            (Some(existing), Value::Object(fields)) => existing.extend(fields),
+            (_, fields) => *slot = fields,
+        }
+    }
+    student.record.insert("updatedAt".into(), json!(now()));
+    Json(Value::Object(student.record.clone())).into_response()
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    access: RecordAccess,
+    Path(id): Path<String>,
+) -> Response {
+    let tenant = access.tenant.clone().unwrap_or_default();
+    let mut guard = app.store.inner.write().expect("lock");
+    let Some(students) = guard.get_mut(&tenant) else { return not_found() };
+    match students.get(&id) {
+        Some(s) if may_see(&access, s) => {
+            students.remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    store: Store,
+    custom_fields: Arc<CustomFieldDefinitions>,
+}
+
+/// The students bundle: convention mode, so GET needs READ, PATCH WRITE,
+/// POST the `create` action and DELETE the `delete` action on `students`.
+pub(crate) fn students() -> ProtectedResource<AppState> {
+    ProtectedResource::new("students")
+        .get("/students", list)
+        .get("/students/{id}", get_one)
+        .post("/students", create)
+        .patch("/students/{id}", patch)
+        .delete("/students/{id}", remove)
+}
+
+/// The whole service: the students bundle, the permissions endpoint and
+/// an unguarded health check, behind `auth`.
+pub(crate) fn router(auth: JwtAuthGuardLayer, store: Store) -> Router {
+    let state = AppState {
+        store,
+        custom_fields: Arc::new(custom_fields()),
+    };
+    let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
+    let guarded = students()
+        .into_router()
+        .with_state(state)
+        .route("/permissions", get(permissions_endpoint))
+        .route_layer(auth)
+        .layer(Extension(policy));
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(guarded)
+}

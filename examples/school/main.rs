@@ -1,0 +1,265 @@
+//! The reference service of seed 002: a students API guarded by
+//! iam-guard's `ProtectedResource` bundle.
+//!
+//! ```text
+//! cargo run --example school
+//! ```
+//!
+//! With no configuration it starts an embedded development IAM (JWKS, OIDC
+//! discovery and token minting on a loopback port) and prints `curl`
+//! commands for several roles. Point it at a real IAM with:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `IAM_ISSUER` | the IAM's issuer URL (OIDC discovery); set it to use an external IAM | embedded dev IAM |
+//! | `IAM_JWKS_URI` | fetch keys from here instead of discovery (needs `IAM_ISSUER`) | — |
+//! | `IAM_AUDIENCE` | the audience tokens must carry | `students-api` |
+//! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
+//! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
+//! | `PERMISSIONS_SOURCE` | `catalogue`, `claims`, or the URL of the IAM's `GET /permissions` | `catalogue` |
+//!
+//! A bad value exits with code 2 and one line naming the variable.
+
+mod app;
+mod users;
+
+use std::{net::SocketAddr, process::ExitCode, str::FromStr};
+
+use iam_guard::{
+    model::Catalogue,
+    permissions::{
+        remote::RemoteSource,
+        source::{CatalogueSource, ClaimsSource},
+    },
+    test_util::TestIam,
+    JwksFetcher, JwtAuthGuardLayer, TokenValidation, Verifier,
+};
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+
+const AUDIENCE: &str = "students-api";
+
+enum Source {
+    Catalogue,
+    Claims,
+    Remote(String),
+}
+
+struct Config {
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+    audience: String,
+    algorithms: Vec<Algorithm>,
+    bind: SocketAddr,
+    source: Source,
+}
+
+/// A configuration error: the variable and what is wrong with it.
+struct Invalid(&'static str, String);
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn config() -> Result<Config, Invalid> {
+    let issuer = var("IAM_ISSUER");
+    let jwks_uri = var("IAM_JWKS_URI");
+    if jwks_uri.is_some() && issuer.is_none() {
+        return Err(Invalid("IAM_JWKS_URI", "needs IAM_ISSUER for the iss check".into()));
+    }
+    for (name, value) in [("IAM_ISSUER", &issuer), ("IAM_JWKS_URI", &jwks_uri)] {
+        if let Some(v) = value {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                return Err(Invalid(name, format!("{v:?} is not an http(s) URL")));
+            }
+        }
+    }
+    let algorithms = match var("IAM_ALGORITHMS") {
+        None => vec![Algorithm::RS256],
+        Some(list) => list
+            .split(',')
+            .map(|a| {
+                let a = a.trim();
+                match Algorithm::from_str(a) {
+                    Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) | Err(_) => {
+                        Err(Invalid("IAM_ALGORITHMS", format!("{a:?} is not an accepted signature algorithm")))
+                    }
+                    Ok(alg) => Ok(alg),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let bind = match var("BIND_ADDR") {
+        None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Invalid("BIND_ADDR", format!("{v:?} is not an address like 127.0.0.1:3000")))?,
+    };
+    let source = match var("PERMISSIONS_SOURCE").as_deref() {
+        None | Some("catalogue") => Source::Catalogue,
+        Some("claims") => Source::Claims,
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Source::Remote(url.to_owned())
+        }
+        Some(other) => {
+            return Err(Invalid(
+                "PERMISSIONS_SOURCE",
+                format!("{other:?} is not catalogue, claims or an http(s) URL"),
+            ))
+        }
+    };
+    Ok(Config {
+        issuer,
+        jwks_uri,
+        audience: var("IAM_AUDIENCE").unwrap_or_else(|| AUDIENCE.into()),
+        algorithms,
+        bind,
+        source,
+    })
+}
+
+fn fail(Invalid(name, why): Invalid) -> ExitCode {
+    eprintln!("school: invalid {name}: {why}");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(true)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let config = match config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+
+    // No external IAM configured: start the development one.
+    let embedded = match &config.issuer {
+        Some(_) => None,
+        None => Some(TestIam::start().await),
+    };
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| embedded.as_ref().expect("started above").issuer().to_owned());
+
+    let jwks = match &config.jwks_uri {
+        Some(uri) => JwksFetcher::jwks_uri(uri).map_err(|e| Invalid("IAM_JWKS_URI", e.to_string())),
+        None => JwksFetcher::discover(&issuer).map_err(|e| Invalid("IAM_ISSUER", e.to_string())),
+    };
+    let jwks = match jwks {
+        Ok(j) => j,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = jwks.warm_up().await {
+        // Not fatal: requests answer 503 until the IAM is reachable.
+        tracing::warn!("the IAM is not reachable yet: {e}");
+    }
+    let validation = TokenValidation::new(&issuer)
+        .audience([config.audience.clone()])
+        .algorithms(config.algorithms.clone());
+    let auth = JwtAuthGuardLayer::new(Verifier::new(jwks, validation));
+    let auth = match &config.source {
+        Source::Catalogue => auth.permissions(CatalogueSource::new(Catalogue::students_fixture())),
+        Source::Claims => auth.permissions(ClaimsSource::new()),
+        Source::Remote(url) => match RemoteSource::builder(url).build() {
+            Ok(remote) => auth.permissions(remote),
+            Err(e) => return fail(Invalid("PERMISSIONS_SOURCE", e.to_string())),
+        },
+    };
+
+    let listener = match tokio::net::TcpListener::bind(config.bind).await {
+        Ok(l) => l,
+        Err(e) => return fail(Invalid("BIND_ADDR", e.to_string())),
+    };
+    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    for line in app::students().report() {
+        println!("  {line}");
+    }
+    if let Some(iam) = &embedded {
+        // Demo users for the IAM's `POST /token`, as dev_iam registers them.
+        for (name, _, _) in users::DEMO_USERS {
+            let mut claims = users::demo_claims(name).expect("a demo user");
+            claims["aud"] = json!(config.audience);
+            iam.add_user(name, claims);
+        }
+        print_walkthrough(iam, &base, &config.audience);
+    } else {
+        println!("\nstudents API on {base}, trusting {issuer}");
+    }
+
+    let router = app::router(auth, app::Store::demo());
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("school: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    println!("shutting down");
+}
+
+fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
+    let exp = iam.default_claims()["iat"].as_u64().unwrap_or(0) + 3600;
+    let token = |user: &str| {
+        let mut claims = users::demo_claims(user).expect("a demo user");
+        claims["aud"] = json!(audience);
+        claims["exp"] = json!(exp);
+        iam.mint(claims)
+    };
+    let auth = |user: &str| format!("-H 'Authorization: Bearer {}'", token(user));
+    println!("\nDevelopment IAM (do not use in production): {}", iam.issuer());
+    println!("students API: {base}   (tokens below are valid for one hour)\n");
+    println!("# admin lists every student (200, paginated, all scope groups)");
+    println!("curl -s {base}/students {}\n", auth("admin"));
+    println!("# a teacher reads a student: sensitive, financial and documents are stripped (200)");
+    println!("curl -s {base}/students/s-1 {}\n", auth("teacher"));
+    println!("# the teacher may write attendance (200)...");
+    println!(
+        "curl -s -X PATCH {base}/students/s-1 {} -H 'Content-Type: application/json' -d '{{\"attendance\":{{\"absences\":3}}}}'\n",
+        auth("teacher")
+    );
+    println!("# ...but not sensitive data (403 FORBIDDEN_FIELDS)");
+    println!(
+        "curl -s -X PATCH {base}/students/s-1 {} -H 'Content-Type: application/json' -d '{{\"sensitive\":{{\"disabilityInfo\":\"ADHD\"}}}}'\n",
+        auth("teacher")
+    );
+    println!("# a parent sees only their own child (200, one record)");
+    println!("curl -s {base}/students {}\n", auth("parent"));
+    println!("# an accountant sees anagraphic, financial and documents only (200)");
+    println!("curl -s {base}/students/s-2 {}\n", auth("accountant"));
+    println!("# what the teacher may do, for a frontend (200)");
+    println!("curl -s {base}/permissions {}\n", auth("teacher"));
+    println!("# no token (401)");
+    println!("curl -s -i {base}/students\n");
+    println!("# more tokens from the development IAM (admin, secretary, teacher, accountant, parent, student)");
+    println!(
+        "curl -s -X POST {}/token -H 'Content-Type: application/json' -d '{{\"user\":\"parent\"}}'\n",
+        iam.issuer()
+    );
+}

@@ -1,0 +1,507 @@
+//! [`FieldFilter`]: responses carry only the scope groups the caller can
+//! READ (seed 002 §3.7, the `FieldFilterInterceptor`).
+//!
+//! For a `2xx` response with a JSON content type (`application/json` or
+//! `application/*+json`) on a route whose requirement names an entity,
+//! the filter keeps the always-allowed keys (`id`, `createdAt`,
+//! `updatedAt`, configurable) and the top-level scope groups where the
+//! caller has READ or WRITE, and drops every other top-level key. It
+//! handles a single object, an array of objects, and a page
+//! `{"data": [...], "meta": {...}}` (`meta` is kept). Custom fields live
+//! inside their scope group (`customFields`, seed 002 §9) and go with it.
+//!
+//! The inside of a group is never parsed into values: kept members are
+//! copied byte for byte (see [`model::fields`](crate::model::fields)), so
+//! filtering costs about one pass over the body. `Content-Length` is set
+//! to the new length and `Accept-Ranges` removed.
+//!
+//! Everything else passes through untouched: other statuses (including
+//! `204`), other content types, and routes whose requirement names no
+//! entity (unless [`FieldFilterLayer::entity`] gives one). A `HEAD`
+//! response is filtered like a `GET` when the framework hands it the body
+//! (axum does, and strips it afterwards, so the advertised length is the
+//! filtered one); a `HEAD` response that arrives without a body loses its
+//! `Content-Length`, which described the unfiltered document.
+//!
+//! # Failing closed
+//!
+//! On a response that must be filtered, the filter never sends the
+//! original body when it cannot filter it. These are answered 500
+//! `INTERNAL` and audited (target `iam_guard::audit`): a body that is not
+//! JSON, a `Content-Encoding` other than `identity`, a body over the
+//! buffer limit (default 8 MiB), a body stream error, and a request that
+//! carries no permissions (FieldFilter outside `JwtAuthGuardLayer`).
+//! Permissions that cannot be loaded are a 503 `IAM_UNAVAILABLE`.
+//!
+//! # Where it goes
+//!
+//! - Inside `JwtAuthGuardLayer` (it reads the request's permissions).
+//! - Inside or outside the requirement guard: the requirement guards put
+//!   their [`RouteRequirement`] in the request *and* the response, so a
+//!   router-wide `Router::layer(FieldFilterLayer::new())` also works.
+//! - **Inside** `CompressionLayer`: compression must happen after
+//!   filtering. Put the other way round the filter sees a gzip body and
+//!   answers 500.
+//!
+//! With [`JwtAuthGuardLayer::super_user_bypass`](crate::JwtAuthGuardLayer::super_user_bypass)
+//! on, a super user's responses are not filtered; each is audited.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{body::Body, http::Request, routing::get, Json, Router};
+//! use http_body_util::BodyExt;
+//! use iam_guard::{
+//!     guard::{field_filter::FieldFilterLayer, scope::ScopeGuardLayer},
+//!     model::ScopeAccess,
+//!     permissions::source::ClaimsSource,
+//!     test_util::TestIam,
+//!     JwtAuthGuardLayer,
+//! };
+//! use serde_json::{json, Value};
+//! use tower::ServiceExt;
+//!
+//! async fn show() -> Json<Value> {
+//!     Json(json!({
+//!         "id": "s-1",
+//!         "anagraphic": { "firstName": "Marco", "customFields": { "nickname": "Marc" } },
+//!         "sensitive": { "disabilityInfo": null, "customFields": { "blood_type": "O+" } },
+//!         "createdAt": "2026-03-01", "updatedAt": "2026-03-02"
+//!     }))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let iam = TestIam::start().await;
+//! let app = Router::new()
+//!     .route(
+//!         "/students/{id}",
+//!         get(show)
+//!             .route_layer(FieldFilterLayer::new())
+//!             .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+//!     )
+//!     .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(ClaimsSource::new()));
+//!
+//! let token = iam.mint(json!({
+//!     "entities": { "students": { "scopes": { "anagraphic": "READ" }, "actions": {} } }
+//! }));
+//! let req = Request::get("/students/s-1")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(Body::empty())
+//!     .unwrap();
+//! let res = app.oneshot(req).await.unwrap();
+//! let body: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+//! assert_eq!(body, json!({
+//!     "id": "s-1",
+//!     "anagraphic": { "firstName": "Marco", "customFields": { "nickname": "Marc" } },
+//!     "createdAt": "2026-03-01", "updatedAt": "2026-03-02"
+//! }));
+//! # }
+//! ```
+
+use std::{
+    error::Error as StdError,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{
+    field_write::{is_encoded, is_json, is_length_limit},
+    require::RouteRequirement,
+};
+use crate::{
+    model::{
+        fields::{filter_document, DEFAULT_ALWAYS_ALLOWED},
+        ScopeAccess,
+    },
+    permissions::memo::PermissionSlot,
+    principal::Principal,
+    rejection::{ErrorCode, ErrorRenderer, Rejection},
+};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The default response buffer limit: 8 MiB.
+pub const DEFAULT_RESPONSE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Applies [`FieldFilter`]. See the [module docs](self) for an example.
+#[derive(Clone, Debug)]
+pub struct FieldFilterLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    always_allowed: Vec<String>,
+    limit: usize,
+    entity: Option<String>,
+}
+
+impl Default for FieldFilterLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FieldFilterLayer {
+    /// A filter keeping `id`, `createdAt` and `updatedAt`, buffering at
+    /// most 8 MiB.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                always_allowed: DEFAULT_ALWAYS_ALLOWED.map(str::to_owned).to_vec(),
+                limit: DEFAULT_RESPONSE_LIMIT,
+                entity: None,
+            }),
+        }
+    }
+
+    /// The top-level keys kept whatever the caller's scopes, replacing the
+    /// default `id`, `createdAt`, `updatedAt`.
+    pub fn always_allowed<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        Arc::make_mut(&mut self.config).always_allowed = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The largest response body filtered, in bytes; a larger one is a 500
+    /// (it is never sent unfiltered).
+    pub fn limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).limit = bytes;
+        self
+    }
+
+    /// The entity to filter for when the route's requirement names none
+    /// (or there is no requirement). A requirement's own entity wins.
+    pub fn entity(mut self, entity: &str) -> Self {
+        Arc::make_mut(&mut self.config).entity = Some(entity.to_owned());
+        self
+    }
+
+    /// The always-allowed keys.
+    pub fn always_allowed_keys(&self) -> &[String] {
+        &self.config.always_allowed
+    }
+}
+
+impl<S> Layer<S> for FieldFilterLayer {
+    type Service = FieldFilter<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FieldFilter {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Strips the scope groups the caller cannot read from JSON responses.
+/// See the [module docs](self).
+#[derive(Clone)]
+pub struct FieldFilter<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for FieldFilter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldFilter")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S> FieldFilter<S> {
+    /// Wraps `inner` with the default configuration.
+    pub fn new(inner: S) -> Self {
+        FieldFilterLayer::new().layer(inner)
+    }
+
+    /// The layer, to configure.
+    pub fn layer() -> FieldFilterLayer {
+        FieldFilterLayer::new()
+    }
+
+    crate::macros::define_inner_service_accessors!();
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FieldFilter<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body + From<Bytes> + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let ctx = Ctx {
+            requirement: req.extensions().get::<RouteRequirement>().cloned(),
+            slot: PermissionSlot::from_extensions(req.extensions()).cloned(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            config: self.config.clone(),
+        };
+        ResponseFuture {
+            inner: self.inner.call(req),
+            ctx: Some(ctx),
+            filtering: None,
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pin_project! {
+    /// Response future of [`FieldFilter`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        inner: F,
+        ctx: Option<Ctx>,
+        filtering: Option<BoxFuture<Response<B>>>,
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("filtering", &self.filtering.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body + From<Bytes> + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(filtering) = this.filtering.as_mut() {
+            return filtering.as_mut().poll(cx).map(Ok);
+        }
+        let res = ready!(this.inner.poll(cx))?;
+        let ctx = this.ctx.take().expect("polled after completion");
+        match ctx.decide(res) {
+            Ok(res) => Poll::Ready(Ok(res)),
+            Err(mut filtering) => {
+                let poll = filtering.as_mut().poll(cx);
+                *this.filtering = Some(filtering);
+                poll.map(Ok)
+            }
+        }
+    }
+}
+
+/// What the response phase needs from the request.
+struct Ctx {
+    requirement: Option<RouteRequirement>,
+    slot: Option<PermissionSlot>,
+    method: Method,
+    uri: Uri,
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    fn entity(&self) -> Option<&str> {
+        self.requirement
+            .as_ref()
+            .and_then(RouteRequirement::entity)
+            .or(self.config.entity.as_deref())
+    }
+
+    fn principal(&self) -> Option<&Principal> {
+        self.slot.as_ref().map(PermissionSlot::principal)
+    }
+
+    fn renderer(&self) -> ErrorRenderer {
+        self.slot
+            .as_ref()
+            .map_or_else(ErrorRenderer::default, |s| s.renderer().clone())
+    }
+
+    /// Fails closed: audits why and answers `rejection`.
+    fn refuse<B: From<Bytes>>(&self, rejection: &Rejection, why: &str) -> Response<B> {
+        let principal = self.principal();
+        tracing::warn!(
+            target: "iam_guard::audit",
+            event = "filter_refused",
+            guard = "field_filter",
+            status = rejection.status().as_u16(),
+            code = rejection.code().as_str(),
+            reason = why,
+            entity = self.entity().unwrap_or("-"),
+            user = principal.map_or("-", Principal::user_id),
+            tenant = principal.and_then(Principal::tenant_id).unwrap_or("-"),
+            method = %self.method,
+            route = self.uri.path(),
+        );
+        self.renderer().render(rejection).map(B::from)
+    }
+
+    fn internal<B: From<Bytes>>(&self, why: &str) -> Response<B> {
+        let rejection = Rejection::new(ErrorCode::Internal, "the response could not be filtered");
+        self.refuse(&rejection, why)
+    }
+
+    /// `Ok` with the response when it is final, `Err` with the filtering
+    /// future when the body must be read.
+    fn decide<B>(mut self, mut res: Response<B>) -> Result<Response<B>, BoxFuture<Response<B>>>
+    where
+        B: Body + From<Bytes> + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        // The response's record wins: it names the guard that actually
+        // admitted the request when the filter sits outside the route.
+        if let Some(marker) = res.extensions().get::<RouteRequirement>() {
+            self.requirement = Some(marker.clone());
+        }
+        if self.entity().is_none() {
+            return Ok(res);
+        }
+        let status = res.status();
+        if !status.is_success()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::RESET_CONTENT
+            || !is_json(res.headers())
+        {
+            return Ok(res);
+        }
+        let Some(slot) = self.slot.clone() else {
+            tracing::error!(
+                target: "iam_guard::audit",
+                route = self.uri.path(),
+                "FieldFilter: no permissions on the request: put it inside \
+                 JwtAuthGuardLayer::permissions(..)"
+            );
+            return Ok(self.internal("no permissions on the request"));
+        };
+        if slot.bypasses() {
+            let principal = slot.principal();
+            tracing::warn!(
+                target: "iam_guard::audit",
+                event = "super_user_bypass",
+                guard = "field_filter",
+                entity = self.entity().unwrap_or("-"),
+                user = principal.user_id(),
+                tenant = principal.tenant_id().unwrap_or("-"),
+                method = %self.method,
+                route = self.uri.path(),
+            );
+            return Ok(res);
+        }
+        let head = self.method == Method::HEAD;
+        if head && res.body().size_hint().exact() == Some(0) {
+            // Nothing to filter, and the length on it is the unfiltered one.
+            res.headers_mut().remove(header::CONTENT_LENGTH);
+            return Ok(res);
+        }
+        if is_encoded(res.headers()) {
+            // Never decode-filter-reencode: put the filter inside the
+            // compression layer instead.
+            return Ok(self.internal("the response is content-encoded"));
+        }
+        let limit = self.config.limit;
+        let declared = res
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Ok(self.internal("the response is over the filter's buffer limit"));
+        }
+        Err(Box::pin(async move {
+            let perms = match slot.get().await {
+                Ok(perms) => perms,
+                Err(e) => return self.refuse(&e.rejection(), "permissions unavailable"),
+            };
+            let (mut parts, body) = res.into_parts();
+            let bytes = match Limited::new(body, limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if is_length_limit(&*e) => {
+                    return self.internal("the response is over the filter's buffer limit")
+                }
+                Err(_) => return self.internal("the response body could not be read"),
+            };
+            if head && bytes.is_empty() {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                return Response::from_parts(parts, B::from(bytes));
+            }
+            let entity = self.entity().expect("checked before reading the body");
+            let scopes = perms.scopes().get(entity);
+            let always = &self.config.always_allowed;
+            let keep = |key: &str| {
+                always.iter().any(|a| a == key)
+                    || scopes
+                        .and_then(|s| s.get(key))
+                        .is_some_and(|a| *a >= ScopeAccess::Read)
+            };
+            match filter_document(&bytes, keep) {
+                Ok(filtered) => {
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+                    // Byte ranges of the unfiltered document mean nothing
+                    // now, and the body is one buffer, not a chunked stream.
+                    parts.headers.remove(header::ACCEPT_RANGES);
+                    parts.headers.remove(header::TRANSFER_ENCODING);
+                    Response::from_parts(parts, B::from(Bytes::from(filtered)))
+                }
+                Err(e) => self.internal(&e.to_string()),
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_configuration() {
+        let layer = FieldFilterLayer::new();
+        assert_eq!(
+            layer.always_allowed_keys(),
+            ["id", "createdAt", "updatedAt"]
+        );
+        let layer = layer
+            .always_allowed(["id", "version"])
+            .limit(10)
+            .entity("students");
+        assert_eq!(layer.always_allowed_keys(), ["id", "version"]);
+        assert_eq!(layer.config.limit, 10);
+        assert_eq!(layer.config.entity.as_deref(), Some("students"));
+    }
+}

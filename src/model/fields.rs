@@ -1,0 +1,809 @@
+//! The top-level field scanning behind FieldFilter and FieldWriteGuard,
+//! as pure functions over JSON bytes.
+//!
+//! Seed 002 enforces fields at the scope-group level: a body's top-level
+//! keys are scope groups (`anagraphic`, `sensitive`, ...) plus a few
+//! system fields, and nothing below a group is ever examined. Both
+//! functions here honour that literally: the inside of a group is scanned
+//! only as far as needed to find where it ends (serde_json's
+//! [`RawValue`] and `IgnoredAny`), never materialized, and a kept group is
+//! written through byte for byte. Filtering therefore costs about one pass
+//! over the body, not a parse into a `serde_json::Value` tree and a
+//! re-serialization.
+//!
+//! - [`filter_document`] keeps the top-level members a predicate accepts,
+//!   for a single object, an array of objects, or a page
+//!   `{"data": [...], "meta": {...}}`.
+//! - [`check_write`] reads the top-level keys of a write body and names
+//!   the ones the caller may not write.
+//!
+//! # Example
+//!
+//! ```
+//! use iam_guard::model::fields::{check_write, filter_document, WriteError};
+//!
+//! let readable = |key: &str| matches!(key, "id" | "anagraphic");
+//! let body = br#"{"id":7,"anagraphic":{"firstName":"Mario"},"sensitive":{"disabilityInfo":"ADHD"}}"#;
+//! let filtered = filter_document(body, readable).unwrap();
+//! assert_eq!(filtered, br#"{"id":7,"anagraphic":{"firstName":"Mario"}}"#);
+//!
+//! let writable = |scope: &str| scope == "anagraphic";
+//! assert!(check_write(br#"{"anagraphic":{"firstName":"Mario"}}"#, writable).is_ok());
+//! assert_eq!(
+//!     check_write(br#"{"sensitive":{"disabilityInfo":"ADHD"}}"#, writable),
+//!     Err(WriteError::Forbidden(vec!["sensitive".to_owned()]))
+//! );
+//! ```
+
+use std::{borrow::Cow, fmt, io::Write as _, ops::Range};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The top-level keys FieldFilter keeps whatever the caller's scopes
+/// (seed 002 §3.7).
+pub const DEFAULT_ALWAYS_ALLOWED: [&str; 3] = ["id", "createdAt", "updatedAt"];
+
+/// The top-level keys a write body may never carry (seed 002 §6): the
+/// server owns them.
+pub const SYSTEM_FIELDS: [&str; 4] = ["id", "createdAt", "updatedAt", "tenantId"];
+
+/// A response document that cannot be filtered: not JSON, or a shape
+/// whose scope groups cannot be located (an array nested in an array).
+///
+/// FieldFilter answers it with 500: a document it cannot read must not be
+/// sent unfiltered.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot filter the document: {0}")]
+pub struct FilterError(#[from] serde_json::Error);
+
+/// Keeps the top-level members of a JSON document that `keep` accepts.
+///
+/// The shapes of seed 002 §3.7:
+///
+/// - an **object** is an entity: a member survives when `keep(key)` is
+///   true (keys are compared after JSON unescaping, so `"sens\u0069tive"`
+///   is `sensitive`);
+/// - an **array** holds entities: each object element is filtered as
+///   above, scalar elements are kept, and an array element is an error;
+/// - a **page** is an object with exactly one `data` member that is an
+///   array and a `meta` member: `data` is filtered as an array, `meta` is
+///   kept verbatim, and any other member is judged by `keep` like an
+///   entity's. (So an entity must not name its scope groups `data` and
+///   `meta` at once.)
+/// - a top-level scalar is kept.
+///
+/// Kept values are copied byte for byte from `input`; a key that was
+/// escaped in `input` is re-escaped canonically, and a scalar array
+/// element is re-encoded (it carries no scope group). The output is
+/// compact between the members it writes.
+///
+/// # Errors
+///
+/// [`FilterError`] when `input` is not exactly one JSON value (trailing
+/// whitespace allowed) or nests an array directly in an array.
+pub fn filter_document<F>(input: &[u8], keep: F) -> Result<Vec<u8>, FilterError>
+where
+    F: Fn(&str) -> bool,
+{
+    let mut out = Vec::with_capacity(input.len());
+    filter_document_into(input, keep, &mut out)?;
+    Ok(out)
+}
+
+/// [`filter_document`] appending to `out`, so a caller can reuse a buffer.
+///
+/// # Errors
+///
+/// As [`filter_document`]; `out` is then left as it was.
+pub fn filter_document_into<F>(input: &[u8], keep: F, out: &mut Vec<u8>) -> Result<(), FilterError>
+where
+    F: Fn(&str) -> bool,
+{
+    let start = out.len();
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let result = de
+        .deserialize_any(Top { keep: &keep, out })
+        .and_then(|()| de.end());
+    if let Err(e) = result {
+        out.truncate(start);
+        return Err(FilterError(e));
+    }
+    Ok(())
+}
+
+/// Why a write body is not a JSON object FieldWriteGuard can check.
+///
+/// The messages are safe to show the client: they describe the client's
+/// own body and nothing of the caller's permissions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidBody {
+    /// Empty, truncated, malformed, or nested deeper than serde_json's
+    /// recursion limit (128).
+    #[error("the request body is not valid JSON")]
+    NotJson,
+    /// Valid JSON, but `null`, an array, a string, a number or a boolean.
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    /// The same top-level key twice. Parsers disagree on which copy wins,
+    /// so a second copy could carry a value past a check of the first.
+    #[error("the request body repeats a top-level key")]
+    DuplicateKey,
+}
+
+/// Why a write body is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The body is not a checkable JSON object: 400 `INVALID_BODY`.
+    Invalid(InvalidBody),
+    /// These top-level keys (system fields, or groups without WRITE) may
+    /// not be written: 403 `FORBIDDEN_FIELDS`. Sorted, without repeats.
+    /// For the server's logs only: seed 002 §6 keeps them out of the
+    /// response.
+    Forbidden(Vec<String>),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::Forbidden(keys) => write!(f, "forbidden fields: {}", keys.join(", ")),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// The top-level keys of a write body, unescaped, in body order.
+///
+/// Values are validated (so a truncated or malformed body is refused
+/// here, not half-way through the handler) but not kept.
+///
+/// # Errors
+///
+/// [`InvalidBody`] when `body` is not a single JSON object, nests deeper
+/// than serde_json's recursion limit, or repeats a top-level key.
+pub fn top_level_keys(body: &[u8]) -> Result<Vec<Cow<'_, str>>, InvalidBody> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let keys = de
+        .deserialize_map(KeysVisitor)
+        .and_then(|keys| de.end().map(|()| keys))
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => InvalidBody::NotAnObject,
+            _ => InvalidBody::NotJson,
+        })?;
+    if has_duplicates(&keys) {
+        return Err(InvalidBody::DuplicateKey);
+    }
+    Ok(keys)
+}
+
+/// Checks a write body: it must be a JSON object whose every top-level
+/// key is a scope group `can_write` accepts and none of
+/// [`SYSTEM_FIELDS`] (those are refused whatever `can_write` says).
+///
+/// # Errors
+///
+/// [`WriteError::Invalid`] as in [`top_level_keys`];
+/// [`WriteError::Forbidden`] with every offending key.
+pub fn check_write<F>(body: &[u8], can_write: F) -> Result<(), WriteError>
+where
+    F: Fn(&str) -> bool,
+{
+    let keys = top_level_keys(body).map_err(WriteError::Invalid)?;
+    let mut forbidden: Vec<String> = keys
+        .iter()
+        .filter(|k| SYSTEM_FIELDS.contains(&k.as_ref()) || !can_write(k))
+        .map(|k| k.as_ref().to_owned())
+        .collect();
+    if forbidden.is_empty() {
+        return Ok(());
+    }
+    forbidden.sort_unstable();
+    forbidden.dedup();
+    Err(WriteError::Forbidden(forbidden))
+}
+
+fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
+    // Write bodies have a handful of groups: a quadratic scan beats
+    // sorting until the count grows, and a body with thousands of keys
+    // still costs only O(n log n).
+    if keys.len() <= 16 {
+        return keys
+            .iter()
+            .enumerate()
+            .any(|(i, k)| keys[i + 1..].contains(k));
+    }
+    let mut sorted: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+/// A member name, borrowed from the input unless it had escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+fn write_key(out: &mut Vec<u8>, key: &Key<'_>) {
+    match &key.0 {
+        Cow::Borrowed(k) => write_unescaped(out, k),
+        Cow::Owned(k) => write_json(out, k.as_str()),
+    }
+}
+
+/// Writes a string serde_json borrowed from the input. It borrows only
+/// strings without escapes, and a JSON string without escapes has no `"`,
+/// `\` or control byte: the raw text is already valid inside quotes.
+fn write_unescaped(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("a str or number serializes into a Vec");
+}
+
+// ---------------------------------------------------------------------------
+// Read filter
+
+/// Scalar visits for the visitors that hold `out`: the scalar is written
+/// back (it carries no scope group).
+macro_rules! forward_scalars {
+    () => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+            self.out
+                .extend_from_slice(if v { b"true" } else { b"false" });
+            Ok(())
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+            write!(self.out, "{v}").expect("writing to a Vec cannot fail");
+            Ok(())
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+            write!(self.out, "{v}").expect("writing to a Vec cannot fail");
+            Ok(())
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+            write_json(self.out, &v);
+            Ok(())
+        }
+
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+            write_unescaped(self.out, v);
+            Ok(())
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            write_json(self.out, v);
+            Ok(())
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.out.extend_from_slice(b"null");
+            Ok(())
+        }
+    };
+}
+
+/// The document root: object (entity or page), array, or scalar.
+struct Top<'a, F> {
+    keep: &'a F,
+    out: &'a mut Vec<u8>,
+}
+
+/// A top-level member of an object, as collected before we know whether
+/// the object is a page.
+enum Member<'de> {
+    Raw(&'de RawValue),
+    /// `data` filtered as an array, at this range of the side buffer.
+    Filtered(Range<usize>),
+    /// Not kept, and not needed to decide the shape.
+    Dropped,
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Top<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let keep = self.keep;
+        let mut members: Vec<(Key<'de>, Member<'de>)> = Vec::with_capacity(16);
+        // `data` filtered speculatively, so a page costs one pass: we only
+        // learn that the object is a page once `meta` has been seen.
+        let mut side = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let member = match &*key.0 {
+                "data" if !keep("data") => match map.next_value_seed(DataSeed {
+                    keep,
+                    out: &mut side,
+                })? {
+                    Some(range) => Member::Filtered(range),
+                    None => Member::Dropped,
+                },
+                // Needed raw whatever `keep` says: a page keeps its meta.
+                "meta" => Member::Raw(map.next_value()?),
+                k if keep(k) => Member::Raw(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    Member::Dropped
+                }
+            };
+            members.push((key, member));
+        }
+
+        let is_page = {
+            let mut data = members.iter().filter(|(k, _)| k.0 == "data");
+            let data_is_array = match (data.next(), data.next()) {
+                (Some((_, Member::Filtered(_))), None) => true,
+                (Some((_, Member::Raw(raw))), None) => raw.get().starts_with('['),
+                _ => false,
+            };
+            data_is_array && members.iter().any(|(k, _)| k.0 == "meta")
+        };
+
+        let out = self.out;
+        out.push(b'{');
+        let mut first = true;
+        for (key, member) in &members {
+            let name = &*key.0;
+            let bytes: Option<&[u8]> = match member {
+                Member::Filtered(range) if is_page => Some(&side[range.clone()]),
+                Member::Raw(raw) if is_page && name == "data" => {
+                    // `data` is also a readable scope here, so it was kept
+                    // raw; filter it now (a second pass over it only).
+                    comma(out, &mut first);
+                    write_key(out, key);
+                    out.push(b':');
+                    filter_array(raw.get().as_bytes(), keep, out).map_err(de::Error::custom)?;
+                    continue;
+                }
+                Member::Raw(raw) if (is_page && name == "meta") || keep(name) => {
+                    Some(raw.get().as_bytes())
+                }
+                _ => None,
+            };
+            if let Some(bytes) = bytes {
+                comma(out, &mut first);
+                write_key(out, key);
+                out.push(b':');
+                out.extend_from_slice(bytes);
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        write_entities(seq, self.keep, self.out)
+    }
+
+    forward_scalars!();
+}
+
+fn comma(out: &mut Vec<u8>, first: &mut bool) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+}
+
+/// Filters `raw` (a JSON array) as a list of entities into `out`.
+fn filter_array<F: Fn(&str) -> bool>(
+    raw: &[u8],
+    keep: &F,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    de.deserialize_seq(Entities { keep, out })?;
+    de.end()
+}
+
+struct Entities<'a, F> {
+    keep: &'a F,
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Entities<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of entities")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        write_entities(seq, self.keep, self.out)
+    }
+}
+
+fn write_entities<'de, A, F>(mut seq: A, keep: &F, out: &mut Vec<u8>) -> Result<(), A::Error>
+where
+    A: SeqAccess<'de>,
+    F: Fn(&str) -> bool,
+{
+    out.push(b'[');
+    let mut first = true;
+    loop {
+        // The comma goes in before we know whether an element follows;
+        // take it back at the end of the array.
+        let mark = out.len();
+        comma(out, &mut first);
+        if seq
+            .next_element_seed(Entity {
+                keep,
+                out: &mut *out,
+            })?
+            .is_none()
+        {
+            out.truncate(mark);
+            break;
+        }
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// `data` of a would-be page: filtered when it is an array, else skipped
+/// (the caller only asks when `data` is not itself kept).
+struct DataSeed<'a, F> {
+    keep: &'a F,
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for DataSeed<'_, F> {
+    type Value = Option<Range<usize>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for DataSeed<'_, F> {
+    type Value = Option<Range<usize>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let start = self.out.len();
+        write_entities(seq, self.keep, self.out)?;
+        Ok(Some(start..self.out.len()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// One element of an entity array.
+struct Entity<'a, F> {
+    keep: &'a F,
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Entity<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Entity<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entity")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.out;
+        out.push(b'{');
+        let mut first = true;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if (self.keep)(&key.0) {
+                let raw: &RawValue = map.next_value()?;
+                comma(out, &mut first);
+                write_key(out, &key);
+                out.push(b':');
+                out.extend_from_slice(raw.get().as_bytes());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        // Which member of `[[{..}]]` is a scope group? We cannot say, so
+        // we refuse rather than pass it through unfiltered.
+        Err(de::Error::custom(
+            "an array nested in an array has no scope groups to filter",
+        ))
+    }
+
+    forward_scalars!();
+}
+
+// ---------------------------------------------------------------------------
+// Write check
+
+struct KeysVisitor;
+
+impl<'de> Visitor<'de> for KeysVisitor {
+    type Value = Vec<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value::<Nested>()?;
+            keys.push(key.0);
+        }
+        Ok(keys)
+    }
+}
+
+/// A value below the top level, parsed recursively and dropped.
+///
+/// Recursion is deliberate: serde_json counts it against its recursion
+/// limit (128), so a body nested deeper fails here with an error instead
+/// of exhausting the stack of a handler that parses it later. (`IgnoredAny`
+/// would skip iteratively and let any depth through.)
+struct Nested;
+
+impl<'de> de::Deserialize<'de> for Nested {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NestedVisitor)
+    }
+}
+
+struct NestedVisitor;
+
+impl<'de> Visitor<'de> for NestedVisitor {
+    type Value = Nested;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Nested, A::Error> {
+        while map.next_entry::<IgnoredAny, Nested>()?.is_some() {}
+        Ok(Nested)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Nested, A::Error> {
+        while seq.next_element::<Nested>()?.is_some() {}
+        Ok(Nested)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Nested, E> {
+        Ok(Nested)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keep_ana(k: &str) -> bool {
+        DEFAULT_ALWAYS_ALLOWED.contains(&k) || k == "anagraphic"
+    }
+
+    fn filtered(input: &str) -> String {
+        String::from_utf8(filter_document(input.as_bytes(), keep_ana).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn object_keeps_readable_groups_verbatim() {
+        let input = r#"{ "id" : 1, "anagraphic" : { "b" : [1, 2.50, "x\n"] }, "sensitive": {"x": 1}, "updatedAt": "t" }"#;
+        assert_eq!(
+            filtered(input),
+            r#"{"id":1,"anagraphic":{ "b" : [1, 2.50, "x\n"] },"updatedAt":"t"}"#
+        );
+    }
+
+    #[test]
+    fn escaped_keys_are_compared_unescaped() {
+        assert_eq!(
+            filtered(r#"{"sens\u0069tive":{"x":1},"an\u0061graphic":{}}"#),
+            r#"{"anagraphic":{}}"#
+        );
+    }
+
+    #[test]
+    fn arrays_filter_each_object_and_keep_scalars() {
+        assert_eq!(
+            filtered(r#"[{"id":1,"sensitive":2},{"anagraphic":3},null,"s\"",4,-5,1.5,true]"#),
+            r#"[{"id":1},{"anagraphic":3},null,"s\"",4,-5,1.5,true]"#
+        );
+        assert_eq!(filtered("[]"), "[]");
+        assert_eq!(filtered("[{}]"), "[{}]");
+    }
+
+    #[test]
+    fn nested_arrays_are_refused() {
+        assert!(filter_document(b"[[{\"sensitive\":1}]]", keep_ana).is_err());
+    }
+
+    #[test]
+    fn pages_filter_data_and_keep_meta() {
+        let input = r#"{"data":[{"id":1,"sensitive":{}}],"meta":{"total":1},"sensitive":1}"#;
+        assert_eq!(filtered(input), r#"{"data":[{"id":1}],"meta":{"total":1}}"#);
+        // Without meta it is an entity, and neither key is a readable group.
+        assert_eq!(filtered(r#"{"data":[{"id":1}],"id":2}"#), r#"{"id":2}"#);
+        // A page whose `data` is also a readable scope is filtered all the same.
+        let keep = |k: &str| k == "data";
+        let out = filter_document(br#"{"meta":{},"data":[{"data":1,"x":2}]}"#, keep).unwrap();
+        assert_eq!(out, br#"{"meta":{},"data":[{"data":1}]}"#);
+    }
+
+    #[test]
+    fn scalars_and_garbage() {
+        assert_eq!(filtered(" null "), "null");
+        assert_eq!(filtered("\"x\""), "\"x\"");
+        for bad in ["", "{", "{\"a\":}", "{\"id\":1} x", "[1,]", "{\"id\":tru}"] {
+            assert!(filter_document(bad.as_bytes(), keep_ana).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_is_left_untouched_on_error() {
+        let mut out = b"prefix".to_vec();
+        assert!(filter_document_into(br#"[{"id":1},{"id":"#, keep_ana, &mut out).is_err());
+        assert_eq!(out, b"prefix");
+    }
+
+    #[test]
+    fn deep_nesting_inside_a_group_is_copied_without_recursion() {
+        let depth = 100_000;
+        let inner = "[".repeat(depth) + &"]".repeat(depth);
+        let input = format!(r#"{{"anagraphic":{inner}}}"#);
+        assert_eq!(filtered(&input), input);
+    }
+
+    #[test]
+    fn write_check_decisions() {
+        let writable = |k: &str| k == "anagraphic" || k == "id";
+        assert_eq!(check_write(br#"{"anagraphic":{"a":1}}"#, writable), Ok(()));
+        assert_eq!(check_write(b"{}", writable), Ok(()));
+        assert_eq!(
+            check_write(
+                br#"{"id":1,"sensitive":{},"tenantId":"t","anagraphic":{}}"#,
+                writable
+            ),
+            Err(WriteError::Forbidden(vec![
+                "id".into(),
+                "sensitive".into(),
+                "tenantId".into()
+            ]))
+        );
+        assert_eq!(
+            check_write(br#"{"sens\u0069tive":{}}"#, writable),
+            Err(WriteError::Forbidden(vec!["sensitive".into()]))
+        );
+    }
+
+    #[test]
+    fn invalid_write_bodies() {
+        let all = |_: &str| true;
+        let cases: [(&[u8], InvalidBody); 9] = [
+            (b"", InvalidBody::NotJson),
+            (b"null", InvalidBody::NotAnObject),
+            (b"[]", InvalidBody::NotAnObject),
+            (b"\"s\"", InvalidBody::NotAnObject),
+            (b"12", InvalidBody::NotAnObject),
+            (b"{\"a\":{\"b\":", InvalidBody::NotJson),
+            (b"{\"a\":1}{}", InvalidBody::NotJson),
+            (b"{\"a\":1,\"a\":2}", InvalidBody::DuplicateKey),
+            (b"{\"a\":1,\"\\u0061\":2}", InvalidBody::DuplicateKey),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                check_write(body, all),
+                Err(WriteError::Invalid(want)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_among_many_keys() {
+        let mut body = String::from("{");
+        for i in 0..100 {
+            body.push_str(&format!("\"k{i}\":{i},"));
+        }
+        body.push_str("\"k42\":0}");
+        assert_eq!(
+            top_level_keys(body.as_bytes()),
+            Err(InvalidBody::DuplicateKey)
+        );
+    }
+
+    #[test]
+    fn deep_write_bodies_hit_the_recursion_limit() {
+        let depth = 100_000;
+        let body = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(top_level_keys(body.as_bytes()), Err(InvalidBody::NotJson));
+        let shallow = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(top_level_keys(shallow.as_bytes()).is_ok());
+    }
+}
