@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench auth`
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use axum::{body::Body, http::Request, routing::get, Router};
@@ -56,7 +59,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rt.block_on(bare.clone().oneshot(request(&token))).unwrap())
     });
     g.bench_function("guard_cached_token", |b| {
-        b.iter(|| rt.block_on(cached.clone().oneshot(request(&token))).unwrap())
+        b.iter(|| {
+            rt.block_on(cached.clone().oneshot(request(&token)))
+                .unwrap()
+        })
     });
     g.bench_function("guard_fresh_rs256", |b| {
         b.iter(|| rt.block_on(fresh.clone().oneshot(request(&token))).unwrap())

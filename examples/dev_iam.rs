@@ -26,7 +26,6 @@ mod users;
 use iam_guard::test_util::{TestIam, TestKey};
 use serde_json::json;
 
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let addr = std::env::var("DEV_IAM_ADDR").unwrap_or_else(|_| "127.0.0.1:4000".into());
@@ -52,7 +51,14 @@ async fn main() -> ExitCode {
     println!("issuer:    {base}");
     println!("discovery: {base}/.well-known/openid-configuration");
     println!("jwks:      {base}/jwks\n");
-    println!("# a token for a demo user ({})", users::DEMO_USERS.iter().map(|u| u.0).collect::<Vec<_>>().join(", "));
+    println!(
+        "# a token for a demo user ({})",
+        users::DEMO_USERS
+            .iter()
+            .map(|u| u.0)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("curl -s -X POST {base}/token -H 'Content-Type: application/json' -d '{{\"user\":\"teacher\"}}'\n");
     println!("# a token with arbitrary claims");
     println!("curl -s -X POST {base}/token -d '{{\"claims\":{{\"sub\":\"x\",\"roles\":[\"principal\"],\"tenantId\":\"school-1\",\"aud\":\"{audience}\"}}}}'\n");

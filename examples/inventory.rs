@@ -47,10 +47,18 @@ pub(crate) const COOKIE: &str = "access_token";
 type Regions = Arc<Mutex<BTreeMap<String, Value>>>;
 
 async fn list(State(regions): State<Regions>) -> Json<Value> {
-    Json(json!(regions.lock().expect("lock").values().cloned().collect::<Vec<_>>()))
+    Json(json!(regions
+        .lock()
+        .expect("lock")
+        .values()
+        .cloned()
+        .collect::<Vec<_>>()))
 }
 
-async fn create(State(regions): State<Regions>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn create(
+    State(regions): State<Regions>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     let mut regions = regions.lock().expect("lock");
     let id = format!("r-{}", regions.len() + 1);
     let mut region = json!({"id": id});
@@ -146,7 +154,10 @@ async fn main() -> ExitCode {
     let admin = mint("cj", "inventory_admin");
     let viewer = mint("vi", "inventory_viewer");
     let base = format!("http://{bind}");
-    println!("Development IAM (do not use in production): {}", iam.issuer());
+    println!(
+        "Development IAM (do not use in production): {}",
+        iam.issuer()
+    );
     println!("inventory API: {base}\n");
     println!("# a viewer lists regions (200)");
     println!("curl -s {base}/regions -b '{COOKIE}={viewer}'\n");

@@ -22,7 +22,11 @@ async fn me(principal: Principal) -> String {
         "hello {} (tenant {}, roles {:?})\n",
         principal.user_id(),
         principal.tenant_id().unwrap_or("-"),
-        principal.roles().iter().map(|r| r.name()).collect::<Vec<_>>()
+        principal
+            .roles()
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
     )
 }
 
@@ -34,7 +38,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = iam.issuer().to_owned();
     let jwks = JwksFetcher::discover(&issuer)?;
     jwks.warm_up().await?;
-    let verifier = Verifier::new(jwks, TokenValidation::new(&issuer).audience([TEST_AUDIENCE]));
+    let verifier = Verifier::new(
+        jwks,
+        TokenValidation::new(&issuer).audience([TEST_AUDIENCE]),
+    );
     let app = Router::new()
         .route("/me", get(me))
         .layer(JwtAuthGuardLayer::new(verifier));
@@ -44,7 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("http://{}", listener.local_addr()?);
     // Demo tokens live for an hour so the printed commands keep working.
     let exp = iam.default_claims()["iat"].as_u64().unwrap_or(0) + 3600;
-    let token = iam.mint(json!({"sub": "alice", "tenantId": "school-1", "roles": ["teacher"], "exp": exp}));
+    let token =
+        iam.mint(json!({"sub": "alice", "tenantId": "school-1", "roles": ["teacher"], "exp": exp}));
     let expired = iam.mint(json!({"sub": "alice", "exp": 1_000_000_000}));
     println!("IAM (development only): {issuer}");
     println!("service:                {base}\n");

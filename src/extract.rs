@@ -11,6 +11,7 @@ use axum::{
 use http::request::Parts;
 
 use crate::{
+    guard::auth::Anonymous,
     model::CompiledPermissions,
     permissions::memo::PermissionSlot,
     principal::Principal,
@@ -18,22 +19,32 @@ use crate::{
     rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
 
-/// Extracting a value the guards should have inserted failed: the guard is
-/// not installed in front of this handler. A wiring bug, so a 500.
+/// Extracting a value the guards should have inserted failed. Either the
+/// guard is not installed in front of this handler — a wiring bug, so a
+/// 500 — or an optional JwtAuthGuard let a request without a token
+/// through, which this handler cannot serve: a 401.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct MissingGuard(Rejection);
+pub struct MissingGuard(Rejection, ErrorRenderer);
 
 impl MissingGuard {
-    fn new(what: &'static str) -> Self {
-        Self(Rejection::new(ErrorCode::Internal, what))
+    fn new(parts: &Parts, what: &'static str) -> Self {
+        match parts.extensions.get::<Anonymous>() {
+            Some(Anonymous(renderer)) => Self(Rejection::missing_token(), renderer.clone()),
+            None => Self(
+                Rejection::new(ErrorCode::Internal, what),
+                ErrorRenderer::json(),
+            ),
+        }
     }
 }
 
 impl IntoResponse for MissingGuard {
     fn into_response(self) -> Response {
-        tracing::error!(target: "iam_guard::audit", reason = %self.0, "guard missing");
-        ErrorRenderer::json().render(&self.0).map(Into::into)
+        if self.0.code() == ErrorCode::Internal {
+            tracing::error!(target: "iam_guard::audit", reason = %self.0, "guard missing");
+        }
+        self.1.render(&self.0).map(Into::into)
     }
 }
 
@@ -43,6 +54,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
             MissingGuard::new(
+                parts,
                 "no Principal: is JwtAuthGuardLayer installed in front of this route?",
             )
         })
@@ -102,6 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Permissions {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let slot = parts.extensions.get::<PermissionSlot>().cloned().ok_or_else(|| {
             PermissionsRejection::MissingGuard(MissingGuard::new(
+                parts,
                 "no permissions: is JwtAuthGuardLayer::permissions(..) installed in front of this route?",
             ))
         })?;
@@ -126,6 +139,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordAccess {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         RecordAccess::from_extensions(&parts.extensions).ok_or_else(|| {
             MissingGuard::new(
+                parts,
                 "no Principal: is JwtAuthGuardLayer installed in front of this route?",
             )
         })

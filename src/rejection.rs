@@ -163,6 +163,9 @@ impl Rejection {
         let value = match self.status() {
             StatusCode::UNAUTHORIZED if !self.token_sent => "Bearer",
             StatusCode::UNAUTHORIZED => "Bearer error=\"invalid_token\"",
+            // An XSRF failure says nothing about the token's scope: no
+            // challenge would help the client.
+            StatusCode::FORBIDDEN if self.code == ErrorCode::XsrfMismatch => return None,
             StatusCode::FORBIDDEN => "Bearer error=\"insufficient_scope\"",
             _ => return None,
         };

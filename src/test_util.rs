@@ -584,7 +584,13 @@ impl Shared {
             "iat": now,
             "exp": now + ttl,
         });
-        let key = self.keys.lock().expect("lock").first().cloned().expect("a published key");
+        let key = self
+            .keys
+            .lock()
+            .expect("lock")
+            .first()
+            .cloned()
+            .expect("a published key");
         key.sign(&merge(base, patch))
     }
 }
@@ -619,14 +625,18 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
         }
     };
     let token = shared.mint_for(claims, DEV_TOKEN_TTL);
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": DEV_TOKEN_TTL})).into_response()
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": DEV_TOKEN_TTL}))
+        .into_response()
 }
 
 /// `POST /rotate` with an optional `{"alg": "ES256"}`: publish a new
 /// signing key (previous keys stay published). Development only.
 async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let alg = request.get("alg").and_then(Value::as_str).unwrap_or("RS256");
+    let alg = request
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or("RS256");
     match shared.rotate(alg) {
         Some(key) => Json(json!({"kid": key.kid(), "alg": key.alg()})).into_response(),
         None => (

@@ -12,7 +12,13 @@ use iam_guard::test_util::TestIam;
 use serde_json::Value;
 use tower::ServiceExt;
 
-async fn send(app: &Router, method: &str, path: &str, token: &str, xsrf: Option<&str>) -> (u16, Value) {
+async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: &str,
+    xsrf: Option<&str>,
+) -> (u16, Value) {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -28,7 +34,10 @@ async fn send(app: &Router, method: &str, path: &str, token: &str, xsrf: Option<
         .unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -40,19 +49,50 @@ async fn viewers_read_admins_write_with_xsrf() {
 
     assert_eq!(send(&app, "GET", "/regions", &viewer, None).await.0, 200);
     let (status, body) = send(&app, "POST", "/regions", &viewer, Some("x1")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("PERMISSION_DENIED"))
+    );
 
     let (status, body) = send(&app, "POST", "/regions", &admin, None).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("XSRF_MISMATCH")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("XSRF_MISMATCH"))
+    );
     let (status, body) = send(&app, "POST", "/regions", &admin, Some("x1")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("XSRF_MISMATCH")), "another session's XSRF token");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("XSRF_MISMATCH")),
+        "another session's XSRF token"
+    );
     let (status, created) = send(&app, "POST", "/regions", &admin, Some("x2")).await;
     assert_eq!(status, 201);
     let id = created["id"].as_str().unwrap();
 
     let (status, _) = send(&app, "PATCH", &format!("/regions/{id}"), &admin, Some("x2")).await;
     assert_eq!(status, 200);
-    let (status, body) = send(&app, "DELETE", &format!("/regions/{id}"), &viewer, Some("x1")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("PERMISSION_DENIED")));
-    assert_eq!(send(&app, "DELETE", &format!("/regions/{id}"), &admin, Some("x2")).await.0, 204);
+    let (status, body) = send(
+        &app,
+        "DELETE",
+        &format!("/regions/{id}"),
+        &viewer,
+        Some("x1"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("PERMISSION_DENIED"))
+    );
+    assert_eq!(
+        send(
+            &app,
+            "DELETE",
+            &format!("/regions/{id}"),
+            &admin,
+            Some("x2")
+        )
+        .await
+        .0,
+        204
+    );
 }

@@ -33,10 +33,17 @@ async fn school() -> School {
 
 impl School {
     fn token(&self, user: &str) -> String {
-        self.iam.mint(users::demo_claims(user).expect("a demo user"))
+        self.iam
+            .mint(users::demo_claims(user).expect("a demo user"))
     }
 
-    async fn send(&self, method: &str, path: &str, user: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(user) = user {
             req = req.header("authorization", format!("Bearer {}", self.token(user)));
@@ -48,10 +55,18 @@ impl School {
             }
             None => Body::empty(),
         };
-        let res = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -75,7 +90,9 @@ async fn admin_lists_every_student_with_every_group() {
 #[tokio::test]
 async fn pagination_keeps_meta() {
     let s = school().await;
-    let (status, body) = s.send("GET", "/students?page=2&limit=2", Some("admin"), None).await;
+    let (status, body) = s
+        .send("GET", "/students?page=2&limit=2", Some("admin"), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["meta"], json!({"page": 2, "limit": 2, "total": 3}));
@@ -90,7 +107,16 @@ async fn a_teacher_reads_a_student_without_the_groups_it_cannot_read() {
     // enrollment R; sensitive, financial, documents NONE.
     assert_eq!(
         keys(&body),
-        ["anagraphic", "attendance", "createdAt", "enrollment", "family", "id", "scoring", "updatedAt"]
+        [
+            "anagraphic",
+            "attendance",
+            "createdAt",
+            "enrollment",
+            "family",
+            "id",
+            "scoring",
+            "updatedAt"
+        ]
     );
     // Custom fields travel with their group.
     assert_eq!(body["anagraphic"]["customFields"]["nickname"], "mario");
@@ -100,18 +126,31 @@ async fn a_teacher_reads_a_student_without_the_groups_it_cannot_read() {
 async fn a_teacher_may_patch_attendance_but_not_sensitive_data() {
     let s = school().await;
     let (status, body) = s
-        .send("PATCH", "/students/s-1", Some("teacher"), Some(json!({"attendance": {"absences": 3}})))
+        .send(
+            "PATCH",
+            "/students/s-1",
+            Some("teacher"),
+            Some(json!({"attendance": {"absences": 3}})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["attendance"]["absences"], 3);
     assert!(body.get("sensitive").is_none());
 
     let (status, body) = s
-        .send("PATCH", "/students/s-1", Some("teacher"), Some(json!({"sensitive": {"disabilityInfo": "ADHD"}})))
+        .send(
+            "PATCH",
+            "/students/s-1",
+            Some("teacher"),
+            Some(json!({"sensitive": {"disabilityInfo": "ADHD"}})),
+        )
         .await;
     assert_eq!(status, 403);
     assert_eq!(body["code"], "FORBIDDEN_FIELDS");
-    assert!(!body.to_string().contains("sensitive"), "the forbidden group is not echoed");
+    assert!(
+        !body.to_string().contains("sensitive"),
+        "the forbidden group is not echoed"
+    );
     // Nothing was written.
     let (_, admin_view) = s.send("GET", "/students/s-1", Some("admin"), None).await;
     assert_eq!(admin_view["sensitive"]["disabilityInfo"], Value::Null);
@@ -122,22 +161,44 @@ async fn a_parent_sees_only_their_child_and_a_student_only_themselves() {
     let s = school().await;
     let (status, body) = s.send("GET", "/students", Some("parent"), None).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["s-1"]);
     let (status, _) = s.send("GET", "/students/s-2", Some("parent"), None).await;
     assert_eq!(status, 404, "another family's child is invisible");
 
     let (_, body) = s.send("GET", "/students", Some("student"), None).await;
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["s-2"]);
 }
 
 #[tokio::test]
 async fn an_accountant_sees_anagraphic_financial_and_documents() {
     let s = school().await;
-    let (status, body) = s.send("GET", "/students/s-2", Some("accountant"), None).await;
+    let (status, body) = s
+        .send("GET", "/students/s-2", Some("accountant"), None)
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(keys(&body), ["anagraphic", "createdAt", "documents", "financial", "id", "updatedAt"]);
+    assert_eq!(
+        keys(&body),
+        [
+            "anagraphic",
+            "createdAt",
+            "documents",
+            "financial",
+            "id",
+            "updatedAt"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -145,19 +206,35 @@ async fn only_admin_may_create_and_delete() {
     let s = school().await;
     let new = json!({"anagraphic": {"firstName": "Anna", "customFields": {"nickname": "Annie"}},
                      "sensitive": {"customFields": {"blood_type": "A+"}}});
-    let (status, body) = s.send("POST", "/students", Some("secretary"), Some(new.clone())).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("ACTION_NOT_PERMITTED")));
+    let (status, body) = s
+        .send("POST", "/students", Some("secretary"), Some(new.clone()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("ACTION_NOT_PERMITTED"))
+    );
     let (status, created) = s.send("POST", "/students", Some("admin"), Some(new)).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let (status, _) = s.send("GET", &format!("/students/{id}"), Some("teacher"), None).await;
+    let (status, _) = s
+        .send("GET", &format!("/students/{id}"), Some("teacher"), None)
+        .await;
     assert_eq!(status, 200, "an accepted write is readable afterwards");
 
-    let (status, body) = s.send("DELETE", &format!("/students/{id}"), Some("teacher"), None).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("ACTION_NOT_PERMITTED")));
-    let (status, _) = s.send("DELETE", &format!("/students/{id}"), Some("admin"), None).await;
+    let (status, body) = s
+        .send("DELETE", &format!("/students/{id}"), Some("teacher"), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("ACTION_NOT_PERMITTED"))
+    );
+    let (status, _) = s
+        .send("DELETE", &format!("/students/{id}"), Some("admin"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = s.send("GET", &format!("/students/{id}"), Some("admin"), None).await;
+    let (status, _) = s
+        .send("GET", &format!("/students/{id}"), Some("admin"), None)
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -165,10 +242,15 @@ async fn only_admin_may_create_and_delete() {
 async fn custom_fields_are_validated_with_the_field_named() {
     let s = school().await;
     let bad = json!({"sensitive": {"customFields": {"blood_type": "Z"}}});
-    let (status, body) = s.send("PATCH", "/students/s-1", Some("admin"), Some(bad)).await;
+    let (status, body) = s
+        .send("PATCH", "/students/s-1", Some("admin"), Some(bad))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "INVALID_BODY");
-    assert!(body["message"].as_str().unwrap().contains("blood_type"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("blood_type"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -188,7 +270,10 @@ async fn the_permissions_endpoint_describes_the_teacher() {
 async fn no_token_is_401_and_health_needs_none() {
     let s = school().await;
     let (status, body) = s.send("GET", "/students", None, None).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
     let res = s
         .app
         .clone()

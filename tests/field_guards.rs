@@ -847,6 +847,13 @@ impl io::Write for Log {
 
 #[tokio::test]
 async fn forbidden_keys_are_logged_with_who_and_where() {
+    // A global registry keeps tracing from caching the audit callsite as
+    // "never interested" when another test thread hits it first, which
+    // would leave this thread's capture empty.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let log = Log::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()

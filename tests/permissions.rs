@@ -647,6 +647,13 @@ impl<S: Subscriber> Layer<S> for Captured {
 /// Captures this thread's events until the guard drops. `#[tokio::test]`
 /// runs the router on the test's own thread.
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    // A global registry keeps tracing from caching a callsite as "never
+    // interested" when another test thread hits it first (see
+    // `common::capture`), which would make this capture miss events.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let captured = Captured::default();
     let guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));

@@ -790,9 +790,27 @@ async fn huge_header_under_the_size_limit_is_a_clean_401() {
         token.len()
     );
     assert_rejected(&app, &token, BAD_SIGNATURE).await;
-    // A ~5 KiB kid.
+    // A ~5 KiB kid is refused before any lookup, so it can neither reach
+    // the IAM nor fill the negative kid cache; 256 bytes is the limit.
     let token =
         attacker.sign_with_header(&json!({"alg": "RS256", "kid": "k".repeat(5000)}), &claims);
     assert!(token.len() < 8 * 1024, "{}", token.len());
+    let fetches = iam.jwks_fetches();
+    assert_rejected(
+        &app,
+        &token,
+        "the token header is not accepted: kid is empty or too long",
+    )
+    .await;
+    assert_eq!(iam.jwks_fetches(), fetches);
+    let token =
+        attacker.sign_with_header(&json!({"alg": "RS256", "kid": "k".repeat(256)}), &claims);
     assert_rejected(&app, &token, UNKNOWN_KEY).await;
+    let token = attacker.sign_with_header(&json!({"alg": "RS256", "kid": ""}), &claims);
+    assert_rejected(
+        &app,
+        &token,
+        "the token header is not accepted: kid is empty or too long",
+    )
+    .await;
 }

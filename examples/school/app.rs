@@ -109,18 +109,35 @@ impl Store {
                 "documents": {"idCard": format!("doc-{}", i + 1)},
                 "enrollment": {"class": "4B", "customFields": {"bus_route": 3}},
             });
-            let Value::Object(record) = record else { unreachable!("a JSON object literal") };
-            students.insert(id, Student { record, user, parents });
+            let Value::Object(record) = record else {
+                unreachable!("a JSON object literal")
+            };
+            students.insert(
+                id,
+                Student {
+                    record,
+                    user,
+                    parents,
+                },
+            );
         }
-        store.inner.write().expect("lock").insert(TENANT.into(), students);
+        store
+            .inner
+            .write()
+            .expect("lock")
+            .insert(TENANT.into(), students);
         store.next_id.store(4, Ordering::SeqCst);
         store
     }
 
     fn visible(&self, access: &RecordAccess) -> Vec<Map<String, Value>> {
-        let Some(tenant) = access.tenant.as_deref() else { return Vec::new() };
+        let Some(tenant) = access.tenant.as_deref() else {
+            return Vec::new();
+        };
         let guard = self.inner.read().expect("lock");
-        let Some(students) = guard.get(tenant) else { return Vec::new() };
+        let Some(students) = guard.get(tenant) else {
+            return Vec::new();
+        };
         students
             .values()
             .filter(|s| may_see(access, s))
@@ -199,14 +216,20 @@ async fn create(
     if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Create) {
         return e.into_response();
     }
-    let Value::Object(mut record) = doc else { unreachable!("built from a map") };
+    let Value::Object(mut record) = doc else {
+        unreachable!("built from a map")
+    };
     let id = format!("s-{}", app.store.next_id.fetch_add(1, Ordering::SeqCst));
     let stamp = now();
     record.insert("id".into(), json!(id));
     record.insert("createdAt".into(), json!(stamp));
     record.insert("updatedAt".into(), json!(stamp));
     let tenant = access.tenant.unwrap_or_default();
-    let student = Student { record: record.clone(), user: None, parents: Vec::new() };
+    let student = Student {
+        record: record.clone(),
+        user: None,
+        parents: Vec::new(),
+    };
     app.store
         .inner
         .write()
@@ -227,7 +250,9 @@ async fn patch(
     if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Update) {
         return e.into_response();
     }
-    let Value::Object(body) = doc else { unreachable!("built from a map") };
+    let Value::Object(body) = doc else {
+        unreachable!("built from a map")
+    };
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");
     let Some(student) = guard
@@ -256,7 +281,9 @@ async fn remove(
 ) -> Response {
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");
-    let Some(students) = guard.get_mut(&tenant) else { return not_found() };
+    let Some(students) = guard.get_mut(&tenant) else {
+        return not_found();
+    };
     match students.get(&id) {
         Some(s) if may_see(&access, s) => {
             students.remove(&id);

@@ -65,7 +65,10 @@ fn config() -> Result<Config, Invalid> {
     let issuer = var("IAM_ISSUER");
     let jwks_uri = var("IAM_JWKS_URI");
     if jwks_uri.is_some() && issuer.is_none() {
-        return Err(Invalid("IAM_JWKS_URI", "needs IAM_ISSUER for the iss check".into()));
+        return Err(Invalid(
+            "IAM_JWKS_URI",
+            "needs IAM_ISSUER for the iss check".into(),
+        ));
     }
     for (name, value) in [("IAM_ISSUER", &issuer), ("IAM_JWKS_URI", &jwks_uri)] {
         if let Some(v) = value {
@@ -82,7 +85,10 @@ fn config() -> Result<Config, Invalid> {
                 let a = a.trim();
                 match Algorithm::from_str(a) {
                     Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) | Err(_) => {
-                        Err(Invalid("IAM_ALGORITHMS", format!("{a:?} is not an accepted signature algorithm")))
+                        Err(Invalid(
+                            "IAM_ALGORITHMS",
+                            format!("{a:?} is not an accepted signature algorithm"),
+                        ))
                     }
                     Ok(alg) => Ok(alg),
                 }
@@ -91,9 +97,12 @@ fn config() -> Result<Config, Invalid> {
     };
     let bind = match var("BIND_ADDR") {
         None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-        Some(v) => v
-            .parse()
-            .map_err(|_| Invalid("BIND_ADDR", format!("{v:?} is not an address like 127.0.0.1:3000")))?,
+        Some(v) => v.parse().map_err(|_| {
+            Invalid(
+                "BIND_ADDR",
+                format!("{v:?} is not an address like 127.0.0.1:3000"),
+            )
+        })?,
     };
     let source = match var("PERMISSIONS_SOURCE").as_deref() {
         None | Some("catalogue") => Source::Catalogue,
@@ -139,10 +148,13 @@ async fn main() -> ExitCode {
         Some(_) => None,
         None => Some(TestIam::start().await),
     };
-    let issuer = config
-        .issuer
-        .clone()
-        .unwrap_or_else(|| embedded.as_ref().expect("started above").issuer().to_owned());
+    let issuer = config.issuer.clone().unwrap_or_else(|| {
+        embedded
+            .as_ref()
+            .expect("started above")
+            .issuer()
+            .to_owned()
+    });
 
     let jwks = match &config.jwks_uri {
         Some(uri) => JwksFetcher::jwks_uri(uri).map_err(|e| Invalid("IAM_JWKS_URI", e.to_string())),
@@ -233,7 +245,10 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
         iam.mint(claims)
     };
     let auth = |user: &str| format!("-H 'Authorization: Bearer {}'", token(user));
-    println!("\nDevelopment IAM (do not use in production): {}", iam.issuer());
+    println!(
+        "\nDevelopment IAM (do not use in production): {}",
+        iam.issuer()
+    );
     println!("students API: {base}   (tokens below are valid for one hour)\n");
     println!("# admin lists every student (200, paginated, all scope groups)");
     println!("curl -s {base}/students {}\n", auth("admin"));

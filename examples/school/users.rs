@@ -23,4 +23,3 @@ pub(crate) fn demo_claims(name: &str) -> Option<Value> {
     let (_, sub, roles) = DEMO_USERS.iter().find(|(n, _, _)| *n == name)?;
     Some(json!({"sub": sub, "tenantId": TENANT, "roles": roles, "name": name}))
 }
-

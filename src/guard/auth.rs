@@ -59,6 +59,11 @@ use crate::{
     rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
 
+/// Left in the extensions of a request that an optional JwtAuthGuard let
+/// through without a token, with the guard's renderer.
+#[derive(Debug, Clone)]
+pub(crate) struct Anonymous(pub(crate) ErrorRenderer);
+
 /// Applies [`JwtAuthGuard`]. See the [module docs](self) for an example.
 #[derive(Clone, Debug)]
 pub struct JwtAuthGuardLayer {
@@ -354,7 +359,13 @@ where
         let config = &self.config;
         let (token, origin) = match config.locator.locate(req.headers()) {
             Ok(Some(found)) => found,
-            Ok(None) if config.optional => return ResponseFuture::inner(self.inner.call(req)),
+            Ok(None) if config.optional => {
+                // Guards further in must answer 401 here, not the 500 of a
+                // missing auth layer: the marker tells them apart.
+                req.extensions_mut()
+                    .insert(Anonymous(config.renderer.clone()));
+                return ResponseFuture::inner(self.inner.call(req));
+            }
             Ok(None) => {
                 let res = config.reject(&req, &Rejection::missing_token(), None);
                 return ResponseFuture::rejected(res);

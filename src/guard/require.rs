@@ -23,6 +23,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::{
+    guard::auth::Anonymous,
     model::{Denial, Requirement},
     permissions::memo::PermissionSlot,
     principal::Principal,
@@ -72,7 +73,9 @@ fn code_of(denial: Denial) -> ErrorCode {
 
 fn message_of(denial: Denial) -> &'static str {
     match denial {
-        Denial::InsufficientScope => "the caller has no access to this entity at the required level",
+        Denial::InsufficientScope => {
+            "the caller has no access to this entity at the required level"
+        }
         Denial::ActionNotPermitted => "the caller may not perform this action",
         Denial::PermissionDenied => "the caller lacks a required permission",
     }
@@ -80,7 +83,10 @@ fn message_of(denial: Denial) -> &'static str {
 
 fn decide(
     requirement: &Requirement,
-    loaded: &Result<Arc<crate::model::CompiledPermissions>, crate::permissions::source::PermissionError>,
+    loaded: &Result<
+        Arc<crate::model::CompiledPermissions>,
+        crate::permissions::source::PermissionError,
+    >,
 ) -> Verdict {
     match loaded {
         Ok(perms) => match requirement.evaluate(perms) {
@@ -150,6 +156,12 @@ where
         let marker = RouteRequirement(requirement.clone());
         req.extensions_mut().insert(marker.clone());
         let Some(slot) = req.extensions().get::<PermissionSlot>().cloned() else {
+            if let Some(Anonymous(renderer)) = req.extensions().get::<Anonymous>() {
+                // An optional auth layer admitted a request without a token:
+                // a route with a requirement still needs one.
+                let res = render(&req, &requirement, renderer, &Rejection::missing_token());
+                return ResponseFuture::ready(res, marker);
+            }
             // No slot: JwtAuthGuard is missing or has no permission source.
             // A wiring bug, and never a reason to let the request through.
             let rejection = Rejection::new(

@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn issuer_must_match_exactly() {
         let doc = br#"{"issuer":"https://iam.test","jwks_uri":"https://iam.test/jwks"}"#;
-        assert_eq!(jwks_uri_from(doc, "https://iam.test").unwrap(), "https://iam.test/jwks");
+        assert_eq!(
+            jwks_uri_from(doc, "https://iam.test").unwrap(),
+            "https://iam.test/jwks"
+        );
         assert!(jwks_uri_from(doc, "https://iam.test/").is_err());
         assert!(jwks_uri_from(doc, "https://evil.test").is_err());
     }

@@ -136,7 +136,9 @@ impl JwksSource for HttpJwksSource {
 fn check_url(url: &str) -> Result<(), FetchError> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(FetchError::Invalid(format!("{url:?} is not an http(s) URL"))),
+        _ => Err(FetchError::Invalid(format!(
+            "{url:?} is not an http(s) URL"
+        ))),
     }
 }
 

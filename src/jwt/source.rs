@@ -7,7 +7,8 @@ use std::{future::Future, pin::Pin, time::Duration};
 use bytes::Bytes;
 
 /// A boxed future returned by [`JwksSource::fetch`].
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<JwksDocument, FetchError>> + Send + 'a>>;
+pub type FetchFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<JwksDocument, FetchError>> + Send + 'a>>;
 
 /// Fetches the raw JWKS document from the IAM.
 ///
@@ -74,12 +75,16 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if name.eq_ignore_ascii_case("max-age") {
-            found = value.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            found = value
+                .trim()
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     found
 }
-
 
 #[cfg(test)]
 mod tests {

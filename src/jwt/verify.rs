@@ -45,6 +45,9 @@ use crate::principal::{ClaimMapping, Identity};
 
 /// Default leeway for `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Longest `kid` accepted (real IAMs use UUIDs or thumbprints).
+const MAX_KID_LEN: usize = 256;
+
 /// Default bound of the verified-token cache.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
 
@@ -388,11 +391,10 @@ impl Verifier {
         if let Some(hit) = self.cached(token) {
             return Ok(hit);
         }
-        let (header, alg) = self.check_header(token)?;
-        let kid = header.kid.as_deref().ok_or(VerifyError::Header("no kid"))?;
-        let key = match self.inner.jwks.cached(kid) {
+        let (kid, alg) = self.check_header(token)?;
+        let key = match self.inner.jwks.cached(&kid) {
             Some(key) => key,
-            None => self.inner.jwks.key(kid).await.map_err(|e| match e {
+            None => self.inner.jwks.key(&kid).await.map_err(|e| match e {
                 KeyError::UnknownKid => VerifyError::UnknownKey,
                 KeyError::Unavailable(_) => VerifyError::KeysUnavailable,
             })?,
@@ -409,15 +411,15 @@ impl Verifier {
         if let Some(hit) = self.cached(token) {
             return Ok(Some(hit));
         }
-        let (header, alg) = self.check_header(token)?;
-        let kid = header.kid.as_deref().ok_or(VerifyError::Header("no kid"))?;
-        match self.inner.jwks.cached(kid) {
+        let (kid, alg) = self.check_header(token)?;
+        match self.inner.jwks.cached(&kid) {
             Some(key) => self.finish(token, alg, key).map(Some),
             None => Ok(None),
         }
     }
 
-    fn check_header(&self, token: &str) -> Result<(Header, Algorithm), VerifyError> {
+    /// The header checks; returns the kid and the accepted algorithm.
+    fn check_header(&self, token: &str) -> Result<(String, Algorithm), VerifyError> {
         let mut parts = token.split('.');
         let (Some(header), Some(_), Some(_), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -463,7 +465,13 @@ impl Verifier {
         {
             return Err(VerifyError::Header("typ must be at+jwt"));
         }
-        Ok((header, alg))
+        let kid = header.kid.ok_or(VerifyError::Header("no kid"))?;
+        // Unknown kids are remembered in a bounded negative cache; a bound
+        // on their length keeps that cache small in bytes too.
+        if kid.is_empty() || kid.len() > MAX_KID_LEN {
+            return Err(VerifyError::Header("kid is empty or too long"));
+        }
+        Ok((kid, alg))
     }
 
     fn finish(

@@ -194,8 +194,9 @@ impl RemoteSource {
     /// asks the IAM, even if a fetch for that caller was already under way.
     pub async fn invalidate(&self, user: &str, tenant: Option<&str>) {
         let key: Key = (user.into(), tenant.map(Into::into));
-        // Mark first, then drop: a fetch finishing in between is caught by
-        // the mark, one finishing later by the mark too.
+        // Mark first, then drop: an answer whose fetch began before this
+        // call is recognised by the mark whenever it reaches the cache,
+        // before the drop or after it.
         let at = self.inner.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.inner.invalidated.insert(key.clone(), at).await;
         self.inner.cache.invalidate(&key).await;
