@@ -34,15 +34,12 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
     sync::Arc,
-    task::{ready, Context, Poll},
+    task::{Context, Poll},
 };
 
 use bytes::Bytes;
 use http::{HeaderName, Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -58,6 +55,8 @@ use crate::{
     principal::Principal,
     rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
+
+pub use super::future::ResponseFuture;
 
 /// Left in the extensions of a request that an optional JwtAuthGuard let
 /// through without a token, with the guard's renderer.
@@ -368,22 +367,20 @@ where
             }
             Ok(None) => {
                 let res = config.reject(&req, &Rejection::missing_token(), None);
-                return ResponseFuture::rejected(res);
+                return ResponseFuture::ready(res);
             }
-            Err(rejection) => {
-                return ResponseFuture::rejected(config.reject(&req, &rejection, None))
-            }
+            Err(rejection) => return ResponseFuture::ready(config.reject(&req, &rejection, None)),
         };
         match config.verifier.verify_now(token) {
             Ok(Some(verified)) => match config.admit(&mut req, &verified, origin) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-                Err(rejection) => ResponseFuture::rejected(config.reject(
+                Err(rejection) => ResponseFuture::ready(config.reject(
                     &req,
                     &rejection,
                     Some(&verified.identity.user_id),
                 )),
             },
-            Err(e) => ResponseFuture::rejected(config.reject(&req, &rejection_of(&e), None)),
+            Err(e) => ResponseFuture::ready(config.reject(&req, &rejection_of(&e), None)),
             Ok(None) => {
                 // The key must be fetched. The future owns the service, so
                 // take the instance that was polled ready and leave a clone:
@@ -392,7 +389,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let config = self.config.clone();
                 let token = token.to_owned();
-                ResponseFuture::verifying(Box::pin(async move {
+                ResponseFuture::boxed(Box::pin(async move {
                     let verified = match config.verifier.verify(&token).await {
                         Ok(v) => v,
                         Err(e) => return Ok(config.reject(&req, &rejection_of(&e), None)),
@@ -404,68 +401,6 @@ where
                     inner.call(req).await
                 }))
             }
-        }
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-pin_project! {
-    /// Response future of [`JwtAuthGuard`].
-    pub struct ResponseFuture<F, B, E> {
-        #[pin]
-        kind: Kind<F, B, E>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B, E> {
-        Inner { #[pin] fut: F },
-        Rejected { res: Option<Response<B>> },
-        Verifying { fut: BoxFuture<Result<Response<B>, E>> },
-    }
-}
-
-impl<F, B, E> ResponseFuture<F, B, E> {
-    fn inner(fut: F) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-        }
-    }
-
-    fn rejected(res: Response<B>) -> Self {
-        Self {
-            kind: Kind::Rejected { res: Some(res) },
-        }
-    }
-
-    fn verifying(fut: BoxFuture<Result<Response<B>, E>>) -> Self {
-        Self {
-            kind: Kind::Verifying { fut },
-        }
-    }
-}
-
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { fut } => fut.poll(cx),
-            KindProj::Rejected { res } => {
-                Poll::Ready(Ok(res.take().expect("polled after completion")))
-            }
-            KindProj::Verifying { fut } => Poll::Ready(ready!(fut.as_mut().poll(cx))),
         }
     }
 }

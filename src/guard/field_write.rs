@@ -91,8 +91,6 @@
 use std::{
     error::Error as StdError,
     fmt,
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -101,7 +99,6 @@ use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -116,6 +113,8 @@ use crate::{
     principal::Principal,
     rejection::{ErrorCode, ErrorRenderer, Rejection},
 };
+
+pub use super::future::ResponseFuture;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -507,68 +506,6 @@ where
                 }
             }
         }))
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-pin_project! {
-    /// Response future of [`FieldWriteGuard`].
-    pub struct ResponseFuture<F, B, E> {
-        #[pin]
-        kind: Kind<F, B, E>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B, E> {
-        Inner { #[pin] fut: F },
-        Ready { res: Option<Response<B>> },
-        Checking { fut: BoxFuture<Result<Response<B>, E>> },
-    }
-}
-
-impl<F, B, E> ResponseFuture<F, B, E> {
-    fn inner(fut: F) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-        }
-    }
-
-    fn ready(res: Response<B>) -> Self {
-        Self {
-            kind: Kind::Ready { res: Some(res) },
-        }
-    }
-
-    fn boxed(fut: BoxFuture<Result<Response<B>, E>>) -> Self {
-        Self {
-            kind: Kind::Checking { fut },
-        }
-    }
-}
-
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { fut } => fut.poll(cx),
-            KindProj::Ready { res } => {
-                Poll::Ready(Ok(res.take().expect("polled after completion")))
-            }
-            KindProj::Checking { fut } => fut.as_mut().poll(cx),
-        }
     }
 }
 

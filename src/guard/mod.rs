@@ -4,6 +4,7 @@ pub mod action;
 pub mod auth;
 pub mod field_filter;
 pub mod field_write;
+pub mod future;
 pub mod permission;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -11,15 +11,12 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::{
@@ -29,6 +26,8 @@ use crate::{
     principal::Principal,
     rejection::{ErrorCode, ErrorRenderer, Rejection},
 };
+
+pub use super::future::ResponseFuture;
 
 /// The requirement of the route that handled a request, as recorded by the
 /// guard that enforced it.
@@ -160,7 +159,7 @@ where
                 // An optional auth layer admitted a request without a token:
                 // a route with a requirement still needs one.
                 let res = render(&req, &requirement, renderer, &Rejection::missing_token());
-                return ResponseFuture::ready(res, marker);
+                return ResponseFuture::ready(res).marked(marker);
             }
             // No slot: JwtAuthGuard is missing or has no permission source.
             // A wiring bug, and never a reason to let the request through.
@@ -175,18 +174,18 @@ where
                  add JwtAuthGuardLayer::permissions(..) in front of this route"
             );
             let res = render(&req, &requirement, &ErrorRenderer::default(), &rejection);
-            return ResponseFuture::ready(res, marker);
+            return ResponseFuture::ready(res).marked(marker);
         };
         if slot.bypasses() {
             audit_bypass(&req, &requirement, &slot);
-            return ResponseFuture::inner(self.inner.call(req), marker);
+            return ResponseFuture::inner(self.inner.call(req)).marked(marker);
         }
         if let Some(loaded) = slot.loaded() {
             return match decide(&requirement, loaded) {
-                Verdict::Pass => ResponseFuture::inner(self.inner.call(req), marker),
+                Verdict::Pass => ResponseFuture::inner(self.inner.call(req)).marked(marker),
                 Verdict::Deny(rejection) => {
                     let res = render(&req, &requirement, slot.renderer(), &rejection);
-                    ResponseFuture::ready(res, marker)
+                    ResponseFuture::ready(res).marked(marker)
                 }
             };
         }
@@ -204,78 +203,7 @@ where
                 }
             }
         });
-        ResponseFuture::boxed(fut, marker)
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-pin_project! {
-    /// Response future of the requirement guards.
-    pub struct ResponseFuture<F, B, E> {
-        #[pin]
-        kind: Kind<F, B, E>,
-        marker: Option<RouteRequirement>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B, E> {
-        Inner { #[pin] fut: F },
-        Ready { res: Option<Response<B>> },
-        Boxed { fut: BoxFuture<Result<Response<B>, E>> },
-    }
-}
-
-impl<F, B, E> ResponseFuture<F, B, E> {
-    fn inner(fut: F, marker: RouteRequirement) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-            marker: Some(marker),
-        }
-    }
-
-    fn ready(res: Response<B>, marker: RouteRequirement) -> Self {
-        Self {
-            kind: Kind::Ready { res: Some(res) },
-            marker: Some(marker),
-        }
-    }
-
-    fn boxed(fut: BoxFuture<Result<Response<B>, E>>, marker: RouteRequirement) -> Self {
-        Self {
-            kind: Kind::Boxed { fut },
-            marker: Some(marker),
-        }
-    }
-}
-
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = match this.kind.project() {
-            KindProj::Inner { fut } => std::task::ready!(fut.poll(cx)),
-            KindProj::Ready { res } => Ok(res.take().expect("polled after completion")),
-            KindProj::Boxed { fut } => std::task::ready!(fut.as_mut().poll(cx)),
-        };
-        Poll::Ready(result.map(|mut res| {
-            if let Some(marker) = this.marker.take() {
-                res.extensions_mut().insert(marker);
-            }
-            res
-        }))
+        ResponseFuture::boxed(fut).marked(marker)
     }
 }
 
@@ -335,7 +263,7 @@ macro_rules! define_requirement_guard {
         {
             type Response = http::Response<ResBody>;
             type Error = S::Error;
-            type Future = $crate::guard::require::ResponseFuture<S::Future, ResBody, S::Error>;
+            type Future = $crate::guard::future::ResponseFuture<S::Future, ResBody, S::Error>;
 
             fn poll_ready(
                 &mut self,
