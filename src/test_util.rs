@@ -604,17 +604,24 @@ const DEV_TOKEN_TTL: u64 = 3600;
 async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let claims = match (request.get("user").and_then(Value::as_str), request.get("claims")) {
-        (Some(user), _) => match shared.users.lock().expect("lock").get(user).cloned() {
-            Some(claims) => claims,
-            None => {
-                let known: Vec<String> = shared.users.lock().expect("lock").keys().cloned().collect();
-                return (
-                    StatusCode::NOT_FOUND,
-                    Json(json!({"error": "unknown_user", "known_users": known})),
-                )
-                    .into_response();
+        (Some(user), _) => {
+            // Look up and release the lock before answering: the 404 lists
+            // the known users, which locks again.
+            let found = shared.users.lock().expect("lock").get(user).cloned();
+            match found {
+                Some(claims) => claims,
+                None => {
+                    let mut known: Vec<String> =
+                        shared.users.lock().expect("lock").keys().cloned().collect();
+                    known.sort();
+                    return (
+                        StatusCode::NOT_FOUND,
+                        Json(json!({"error": "unknown_user", "known_users": known})),
+                    )
+                        .into_response();
+                }
             }
-        },
+        }
         (None, Some(claims @ Value::Object(_))) => claims.clone(),
         _ => {
             return (
