@@ -654,6 +654,23 @@ async fn rotate(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
     }
 }
 
+/// A [`Principal`](crate::Principal) built straight from `claims` with the
+/// default claim mapping, as if a token carrying them had been verified:
+/// for unit tests of handlers, permission sources and policies.
+///
+/// # Panics
+///
+/// When `claims` has no string `sub` or an unusable `roles` claim.
+pub fn principal(claims: Value) -> crate::Principal {
+    let Value::Object(map) = claims else {
+        panic!("claims must be a JSON object")
+    };
+    let identity = crate::ClaimMapping::default()
+        .identity(map)
+        .unwrap_or_else(|e| panic!("unusable claims: {e}"));
+    crate::Principal::new(Arc::new(identity), None)
+}
+
 /// Merges `patch` into `base` at the top level; `null` removes a claim.
 pub fn merge(mut base: Value, patch: Value) -> Value {
     if let (Some(base), Value::Object(patch)) = (base.as_object_mut(), patch) {
