@@ -7,11 +7,9 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+use std::{hint::black_box, time::Duration};
 
 use axum::{routing::get, Json, Router};
-use std::hint::black_box;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use iam_guard::{
     model::{Catalogue, Requirement, ScopeAccess},
