@@ -282,3 +282,23 @@ async fn no_token_is_401_and_health_needs_none() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn writes_are_stamped_in_rfc_3339() {
+    let s = school().await;
+    let (_, body) = s
+        .send(
+            "PATCH",
+            "/students/s-1",
+            Some("admin"),
+            Some(json!({"attendance": {"absences": 1}})),
+        )
+        .await;
+    let stamp = body["updatedAt"].as_str().unwrap();
+    assert_eq!(stamp.len(), 20, "{stamp}");
+    assert!(
+        stamp.starts_with("20") && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "{stamp}"
+    );
+    assert!(stamp > "2026-01-01", "{stamp}");
+}
