@@ -893,3 +893,25 @@ async fn forbidden_keys_are_logged_with_who_and_where() {
         assert!(line.contains(part), "{part} missing from {line}");
     }
 }
+
+#[tokio::test]
+async fn a_filtered_response_drops_the_validator_of_the_unfiltered_one() {
+    async fn tagged() -> Response {
+        let mut res = Json(student(1)).into_response();
+        res.headers_mut()
+            .insert(header::ETAG, "\"full-document\"".parse().unwrap());
+        res
+    }
+    let iam = TestIam::start().await;
+    let app = ProtectedResource::new("students")
+        .get("/students/{id}", tagged)
+        .into_router()
+        .layer(auth(&iam));
+    let a = answer(&app, get_req("/students/s-1", &worked_example(&iam))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.json().get("sensitive").is_none());
+    assert!(
+        a.headers.get(header::ETAG).is_none(),
+        "a stale ETag survived filtering"
+    );
+}

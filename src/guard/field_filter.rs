@@ -477,6 +477,10 @@ impl Ctx {
                     // now, and the body is one buffer, not a chunked stream.
                     parts.headers.remove(header::ACCEPT_RANGES);
                     parts.headers.remove(header::TRANSFER_ENCODING);
+                    // The validator describes the unfiltered document: a
+                    // cache revalidating with it could get another caller's
+                    // view confirmed as fresh.
+                    parts.headers.remove(header::ETAG);
                     Response::from_parts(parts, B::from(Bytes::from(filtered)))
                 }
                 Err(e) => self.internal(&e.to_string()),
