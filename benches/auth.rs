@@ -1,20 +1,49 @@
-//! What JwtAuthGuard costs a request, measured in one run against its
-//! baselines: a bare router, and `jsonwebtoken::decode` alone as the floor
-//! for a fresh RS256 verification.
+//! What the guards cost a request, each figure measured in one run against
+//! its baseline (`oneshot` through an axum 0.8 router):
 //!
-//! `cargo bench --bench auth`
+//! - `auth/*`: a bare router; JwtAuthGuard with a cached token; with a
+//!   fresh RS256 / ES256 / EdDSA verification each time (token cache off);
+//!   `jsonwebtoken::decode` alone on the same token (the floor for a fresh
+//!   verification); and the peer, the published `jwt-authorizer` layer, on
+//!   the same token and key (it has no verified-token cache).
+//! - `stack/*`: the full `ProtectedResource` stack (auth, scope requirement,
+//!   FieldWriteGuard, FieldFilter, catalogue permissions memoized per
+//!   request) with a cached admin token, against the same handlers on a bare
+//!   router: a GET answering an eight-scope student record (filtered) and a
+//!   PATCH with a small body (write-checked).
+//!
+//! `cargo bench --all-features --bench auth`
+//! Targets: DESIGN.md §8.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+use std::{convert::Infallible, time::Duration};
 
-use axum::{body::Body, http::Request, routing::get, Router};
+use axum::{
+    body::{Body, Bytes},
+    http::{header::CONTENT_TYPE, Request, Response},
+    routing::get,
+    Router,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
-use iam_guard::{test_util::TestIam, JwtAuthGuardLayer, Verifier};
-use jsonwebtoken::{DecodingKey, Validation};
+use iam_guard::{
+    guard::protected::ProtectedResource,
+    model::Catalogue,
+    permissions::source::CatalogueSource,
+    test_util::{TestIam, TestKey, TEST_AUDIENCE},
+    JwtAuthGuardLayer, Verifier,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jwt_authorizer::{IntoLayer, JwtAuthorizer};
 use serde_json::{json, Map, Value};
-use tower::ServiceExt;
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt};
+
+/// Far enough in the future that no run outlives the tokens.
+const EXP: u64 = 4_000_000_000;
+
+type Claims = Map<String, Value>;
 
 fn request(token: &str) -> Request<Body> {
     Request::get("/")
@@ -23,59 +52,219 @@ fn request(token: &str) -> Request<Body> {
         .unwrap()
 }
 
-fn bench(c: &mut Criterion) {
+fn run<S>(rt: &Runtime, svc: &S, req: Request<Body>) -> S::Response
+where
+    S: Service<Request<Body>, Error = Infallible> + Clone,
+{
+    rt.block_on(svc.clone().oneshot(req)).unwrap()
+}
+
+/// `jsonwebtoken::decode` with the same checks as the guard: the floor.
+fn raw_decoder(iam: &TestIam, key: &TestKey) -> (DecodingKey, Validation) {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk()).unwrap();
+    let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = Validation::new(key.alg().parse::<Algorithm>().unwrap());
+    validation.set_issuer(&[iam.issuer()]);
+    validation.set_audience(&[TEST_AUDIENCE]);
+    (decoding, validation)
+}
+
+/// axum 0.8's response body as axum 0.7's, the only response type
+/// jwt-authorizer 0.15 can build its rejections in.
+fn to_axum07(res: Response<Body>) -> Response<axum_core_04::body::Body> {
+    res.map(axum_core_04::body::Body::new)
+}
+
+fn bench_auth(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let iam = rt.block_on(TestIam::start());
-    let token = iam.mint(json!({"sub": "bench", "roles": ["teacher"], "exp": 4_000_000_000u64}));
+    let iam = rt.block_on(TestIam::start_with(vec![TestKey::rsa("k")]));
+    let keys = [
+        ("rs256", iam.key()),
+        ("es256", iam.add_key(TestKey::ec_p256("e"))),
+        ("eddsa", iam.add_key(TestKey::ed25519("d"))),
+    ];
+    let claims = json!({"sub": "bench", "roles": ["teacher"], "exp": EXP});
+    let tokens: Vec<String> = keys
+        .iter()
+        .map(|(_, k)| iam.mint_with(k, claims.clone()))
+        .collect();
 
-    let bare = Router::new().route("/", get(|| async { "ok" }));
+    let handler = || async { "ok" };
+    let bare = Router::new().route("/", get(handler));
     let cached = Router::new()
-        .route("/", get(|| async { "ok" }))
+        .route("/", get(handler))
         .layer(JwtAuthGuardLayer::new(iam.verifier()));
     let fresh_verifier = Verifier::builder(iam.fetcher(), iam.validation())
         .no_token_cache()
         .build();
     rt.block_on(fresh_verifier.jwks().warm_up()).unwrap();
     let fresh = Router::new()
-        .route("/", get(|| async { "ok" }))
+        .route("/", get(handler))
         .layer(JwtAuthGuardLayer::new(fresh_verifier));
-    // Warm the caches before measuring.
-    for app in [&cached, &fresh] {
-        let res = rt.block_on(app.clone().oneshot(request(&token))).unwrap();
-        assert_eq!(res.status(), 200);
+
+    // The peer: jwt-authorizer from the same JWKS URL, checking iss and aud.
+    let peer_validation = jwt_authorizer::Validation::new()
+        .iss(&[iam.issuer()])
+        .aud(&[TEST_AUDIENCE]);
+    let peer_layer = rt
+        .block_on(
+            JwtAuthorizer::<Claims>::from_jwks_url(&iam.jwks_uri())
+                .validation(peer_validation)
+                .build(),
+        )
+        .unwrap()
+        .into_layer();
+    let bare07 = ServiceExt::<Request<Body>>::map_response(bare.clone(), to_axum07);
+    let peer = peer_layer.layer(bare07.clone());
+
+    // Warm every cache (JWKS, verified tokens, the peer's key store).
+    for token in &tokens {
+        for app in [&cached, &fresh] {
+            assert_eq!(run(&rt, app, request(token)).status(), 200);
+        }
+        assert_eq!(run(&rt, &peer, request(token)).status(), 200);
     }
 
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(iam.key().jwk()).unwrap();
-    let key = DecodingKey::from_jwk(&jwk).unwrap();
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[iam.issuer()]);
-    validation.set_audience(&[iam_guard::test_util::TEST_AUDIENCE]);
-
     let mut g = c.benchmark_group("auth");
+    let rs256 = &tokens[0];
     g.bench_function("bare_router", |b| {
-        b.iter(|| rt.block_on(bare.clone().oneshot(request(&token))).unwrap())
+        b.iter(|| run(&rt, &bare, request(rs256)))
     });
     g.bench_function("guard_cached_token", |b| {
-        b.iter(|| {
-            rt.block_on(cached.clone().oneshot(request(&token)))
-                .unwrap()
-        })
+        b.iter(|| run(&rt, &cached, request(rs256)))
     });
-    g.bench_function("guard_fresh_rs256", |b| {
-        b.iter(|| rt.block_on(fresh.clone().oneshot(request(&token))).unwrap())
+    g.bench_function("bare_router_axum07_body", |b| {
+        b.iter(|| run(&rt, &bare07, request(rs256)))
     });
-    g.bench_function("jsonwebtoken_decode_rs256", |b| {
-        b.iter(|| jsonwebtoken::decode::<Map<String, Value>>(&token, &key, &validation).unwrap())
+    for ((name, key), token) in keys.iter().zip(&tokens) {
+        let (decoding, validation) = raw_decoder(&iam, key);
+        g.bench_function(format!("jsonwebtoken_decode_{name}"), |b| {
+            b.iter(|| jsonwebtoken::decode::<Claims>(token, &decoding, &validation).unwrap())
+        });
+        g.bench_function(format!("guard_fresh_{name}"), |b| {
+            b.iter(|| run(&rt, &fresh, request(token)))
+        });
+        g.bench_function(format!("jwt_authorizer_{name}"), |b| {
+            b.iter(|| run(&rt, &peer, request(token)))
+        });
+    }
+    g.finish();
+}
+
+/// An eight-scope student record (about 1 KB), as a handler would send it.
+fn student() -> Bytes {
+    let mut doc = Map::new();
+    doc.insert("id".into(), "s-1".into());
+    for scope in [
+        "anagraphic",
+        "sensitive",
+        "attendance",
+        "scoring",
+        "financial",
+        "family",
+        "documents",
+        "enrollment",
+    ] {
+        doc.insert(
+            scope.into(),
+            json!({
+                "field0": format!("value 0 of {scope}"),
+                "field1": format!("value 1 of {scope}, some text"),
+                "count": 12.5,
+                "customFields": {"nickname": "Marc", "flag": true},
+            }),
+        );
+    }
+    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
+    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
+    serde_json::to_vec(&doc).unwrap().into()
+}
+
+const PATCH_BODY: &str = r#"{"anagraphic":{"firstName":"Ada"},"attendance":{"days":180}}"#;
+
+/// The response with its body read, as a server would: FieldFilter's work
+/// happens while the body is produced.
+fn run_read<S>(rt: &Runtime, svc: &S, req: Request<Body>) -> Bytes
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    rt.block_on(async {
+        let res = svc.clone().oneshot(req).await.unwrap();
+        axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap()
+    })
+}
+
+fn get_req(token: &str) -> Request<Body> {
+    Request::get("/students/s-1")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn patch_req(token: &str) -> Request<Body> {
+    Request::patch("/students/s-1")
+        .header("authorization", format!("Bearer {token}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::from(PATCH_BODY))
+        .unwrap()
+}
+
+fn bench_stack(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let iam = rt.block_on(TestIam::start());
+    let token = iam.mint(json!({"sub": "admin-1", "roles": ["admin"], "exp": EXP}));
+
+    let record = student();
+    let get_one = move || {
+        let record = record.clone();
+        async move { ([(CONTENT_TYPE, "application/json")], record) }
+    };
+    let patch = |body: Bytes| async move { ([(CONTENT_TYPE, "application/json")], body) };
+
+    let bare = Router::new().route("/students/{id}", get(get_one.clone()).patch(patch));
+    let auth = JwtAuthGuardLayer::new(iam.verifier())
+        .permissions(CatalogueSource::new(Catalogue::students_fixture()));
+    let full: Router = ProtectedResource::new("students")
+        .authenticate(auth)
+        .get("/students/{id}", get_one)
+        .patch("/students/{id}", patch)
+        .into_router();
+
+    // Warm the caches, and check the stack lets the admin through.
+    for app in [&bare, &full] {
+        assert_eq!(run(&rt, app, get_req(&token)).status(), 200);
+        assert_eq!(run(&rt, app, patch_req(&token)).status(), 200);
+    }
+
+    let mut g = c.benchmark_group("stack");
+    g.bench_function("bare_get", |b| {
+        b.iter(|| run_read(&rt, &bare, get_req(&token)))
+    });
+    g.bench_function("full_get_cached_token", |b| {
+        b.iter(|| run_read(&rt, &full, get_req(&token)))
+    });
+    g.bench_function("bare_patch", |b| {
+        b.iter(|| run_read(&rt, &bare, patch_req(&token)))
+    });
+    g.bench_function("full_patch_cached_token", |b| {
+        b.iter(|| run_read(&rt, &full, patch_req(&token)))
     });
     g.finish();
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    targets = bench_auth, bench_stack
 }
 criterion_main!(benches);
