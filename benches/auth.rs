@@ -10,7 +10,8 @@
 //!   FieldWriteGuard, FieldFilter, catalogue permissions memoized per
 //!   request) with a cached admin token, against the same handlers on a bare
 //!   router: a GET answering an eight-scope student record (filtered) and a
-//!   PATCH with a small body (write-checked).
+//!   PATCH with a small body (write-checked); and auth + the READ
+//!   requirement alone (no field guards), to show where the time goes.
 //!
 //! `cargo bench --all-features --bench auth`
 //! Targets: DESIGN.md §8.
@@ -22,13 +23,16 @@ use std::{convert::Infallible, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
-    http::{header::CONTENT_TYPE, Request, Response},
+    http::{header::CONTENT_TYPE, Method, Request, Response},
     routing::get,
     Router,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use iam_guard::{
-    guard::protected::ProtectedResource,
+    guard::{
+        permission::PermissionGuardLayer,
+        protected::{convention, ProtectedResource},
+    },
     model::Catalogue,
     permissions::source::CatalogueSource,
     test_util::{TestIam, TestKey, TEST_AUDIENCE},
@@ -154,7 +158,7 @@ fn bench_auth(c: &mut Criterion) {
     g.finish();
 }
 
-/// An eight-scope student record (about 1 KB), as a handler would send it.
+/// An eight-scope student record (1.3 KB), as a handler would send it.
 fn student() -> Bytes {
     let mut doc = Map::new();
     doc.insert("id".into(), "s-1".into());
@@ -232,6 +236,15 @@ fn bench_stack(c: &mut Criterion) {
     let bare = Router::new().route("/students/{id}", get(get_one.clone()).patch(patch));
     let auth = JwtAuthGuardLayer::new(iam.verifier())
         .permissions(CatalogueSource::new(Catalogue::students_fixture()));
+    // Auth and the READ requirement only, no field guards: where the time goes.
+    let auth_scope = Router::new()
+        .route(
+            "/students/{id}",
+            get(get_one.clone()).route_layer(PermissionGuardLayer::new(
+                convention("students", &Method::GET).unwrap(),
+            )),
+        )
+        .route_layer(auth.clone());
     let full: Router = ProtectedResource::new("students")
         .authenticate(auth)
         .get("/students/{id}", get_one)
@@ -239,6 +252,7 @@ fn bench_stack(c: &mut Criterion) {
         .into_router();
 
     // Warm the caches, and check the stack lets the admin through.
+    assert_eq!(run(&rt, &auth_scope, get_req(&token)).status(), 200);
     for app in [&bare, &full] {
         assert_eq!(run(&rt, app, get_req(&token)).status(), 200);
         assert_eq!(run(&rt, app, patch_req(&token)).status(), 200);
@@ -247,6 +261,9 @@ fn bench_stack(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack");
     g.bench_function("bare_get", |b| {
         b.iter(|| run_read(&rt, &bare, get_req(&token)))
+    });
+    g.bench_function("auth_scope_get_cached_token", |b| {
+        b.iter(|| run_read(&rt, &auth_scope, get_req(&token)))
     });
     g.bench_function("full_get_cached_token", |b| {
         b.iter(|| run_read(&rt, &full, get_req(&token)))

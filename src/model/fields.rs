@@ -71,7 +71,7 @@ pub struct FilterError(#[from] serde_json::Error);
 ///   kept verbatim, and any other member is judged by `keep` like an
 ///   entity's. (So an entity must not name its scope groups `data` and
 ///   `meta` at once.)
-/// - a top-level scalar is kept.
+/// - a top-level scalar is kept byte for byte.
 ///
 /// Kept values are copied byte for byte from `input`; a key that was
 /// escaped in `input` is re-escaped canonically, and a scalar array
@@ -101,6 +101,20 @@ where
     F: Fn(&str) -> bool,
 {
     let start = out.len();
+    // A top-level scalar is kept byte for byte: re-encoding it would send a
+    // number through f64 (`1e400`, `12345678901234567890123`, `607e70` all
+    // change), which a filter must never do to a value it keeps.
+    let trimmed = input.trim_ascii();
+    if !matches!(trimmed.first(), Some(b'{' | b'[')) {
+        // `&RawValue` checks the syntax and, unlike `IgnoredAny`, that a
+        // string is UTF-8.
+        let mut de = serde_json::Deserializer::from_slice(input);
+        <&RawValue as serde::Deserialize>::deserialize(&mut de)
+            .and_then(|_| de.end())
+            .map_err(FilterError)?;
+        out.extend_from_slice(trimmed);
+        return Ok(());
+    }
     let mut de = serde_json::Deserializer::from_slice(input);
     let result = de
         .deserialize_any(Top { keep: &keep, out })
@@ -722,6 +736,30 @@ mod tests {
         for bad in ["", "{", "{\"a\":}", "{\"id\":1} x", "[1,]", "{\"id\":tru}"] {
             assert!(filter_document(bad.as_bytes(), keep_ana).is_err(), "{bad}");
         }
+    }
+
+    /// Found by `fuzz/` (target `fields`): a top-level number went through
+    /// f64 and came out changed (`607e70` → `6.0700000000000001e72`).
+    #[test]
+    fn top_level_scalars_are_kept_byte_for_byte() {
+        for kept in [
+            "607e70",
+            "707e69",
+            "1e400",
+            "12345678901234567890123",
+            "-0.0",
+            "1.50",
+            "\"x\\u0041\"",
+        ] {
+            assert_eq!(filtered(kept), kept);
+            assert_eq!(filtered(&format!(" \n{kept}\t ")), kept);
+        }
+        for bad in ["1 2", "01", "1.", "\"x", "nul"] {
+            assert!(filter_document(bad.as_bytes(), keep_ana).is_err(), "{bad}");
+        }
+        // Found by the fuzzer after the fix above: a top-level string must
+        // still be UTF-8.
+        assert!(filter_document(b"\"\xdb\"", keep_ana).is_err());
     }
 
     #[test]

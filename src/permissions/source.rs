@@ -182,11 +182,22 @@ impl PermissionSource for ClaimsSource {
 /// is not unix seconds, a missing role) is dropped whole, and a claim that
 /// is not a list holds no assignment. Neither falls back to the `roles`
 /// claim, which may still list the very role the IAM has expired.
+///
+/// Role sets without time bounds are compiled once and reused across
+/// requests (the catalogue never changes under a source); temporal
+/// assignments depend on the clock and are compiled per request.
 #[derive(Clone)]
 pub struct CatalogueSource {
     catalogue: Arc<Catalogue>,
     assignments: ClaimPath,
+    /// Hash of a role list → (that list, its compiled permissions). The
+    /// list is kept and compared on a hit, so a hash collision can never
+    /// hand one caller another's permissions.
+    compiled: moka::sync::Cache<u64, Arc<(Box<[Box<str>]>, Arc<CompiledPermissions>)>>,
 }
+
+/// Distinct role sets whose compiled permissions are kept.
+const COMPILED_ROLE_SETS: u64 = 1_000;
 
 impl fmt::Debug for CatalogueSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -200,6 +211,10 @@ impl CatalogueSource {
         Self {
             catalogue: catalogue.into(),
             assignments: ClaimPath::new("role_assignments"),
+            compiled: moka::sync::Cache::builder()
+                .name("iam_guard.catalogue.compiled")
+                .max_capacity(COMPILED_ROLE_SETS)
+                .build(),
         }
     }
 
@@ -256,12 +271,103 @@ fn assignment(value: &Value) -> Option<RoleAssignment> {
         .ok()
 }
 
+impl CatalogueSource {
+    /// The permissions of plain (open-ended) roles, compiled once per
+    /// distinct role list.
+    fn compile_roles_memoized(&self, principal: &Principal) -> Arc<CompiledPermissions> {
+        use std::hash::{Hash, Hasher};
+        let roles = principal.roles();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for role in roles {
+            role.name().hash(&mut hasher);
+        }
+        let key = hasher.finish();
+        let same = |list: &[Box<str>]| {
+            list.len() == roles.len() && list.iter().zip(roles).all(|(a, b)| &**a == b.name())
+        };
+        if let Some(hit) = self.compiled.get(&key) {
+            if same(&hit.0) {
+                return hit.1.clone();
+            }
+        }
+        let perms = Arc::new(self.catalogue.compile_roles(roles.iter().map(|r| r.name())));
+        let list: Box<[Box<str>]> = roles.iter().map(|r| Box::from(r.name())).collect();
+        self.compiled.insert(key, Arc::new((list, perms.clone())));
+        perms
+    }
+}
+
 impl PermissionSource for CatalogueSource {
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let perms = Arc::new(self.compile_at(principal, now));
+        let perms = if self
+            .assignments
+            .lookup(principal.claims().as_map())
+            .is_none()
+        {
+            self.compile_roles_memoized(principal)
+        } else {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Arc::new(self.compile_at(principal, now))
+        };
         Box::pin(std::future::ready(Ok(perms)))
+    }
+}
+
+#[cfg(test)]
+mod catalogue_memo_tests {
+    use super::*;
+    use crate::principal::ClaimMapping;
+    use serde_json::json;
+
+    fn caller(claims: Value) -> Principal {
+        let Value::Object(map) = claims else {
+            unreachable!("an object literal")
+        };
+        Principal::new(
+            Arc::new(ClaimMapping::default().identity(map).unwrap()),
+            None,
+        )
+    }
+
+    async fn load(source: &CatalogueSource, claims: Value) -> Arc<CompiledPermissions> {
+        source.load(&caller(claims)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_role_set_is_compiled_once_and_reused() {
+        let source = CatalogueSource::new(Catalogue::students_fixture());
+        let a = load(&source, json!({"sub": "a", "roles": ["internal_teacher"]})).await;
+        let b = load(&source, json!({"sub": "b", "roles": ["internal_teacher"]})).await;
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second caller reuses the compilation"
+        );
+        let admin = load(&source, json!({"sub": "c", "roles": ["admin"]})).await;
+        assert!(!Arc::ptr_eq(&a, &admin));
+        assert!(admin.can_write("students", "sensitive"));
+        assert!(!a.can_read("students", "sensitive"));
+        let both = load(
+            &source,
+            json!({"sub": "d", "roles": ["internal_teacher", "admin"]}),
+        )
+        .await;
+        assert!(both.can_write("students", "sensitive"));
+    }
+
+    #[tokio::test]
+    async fn temporal_assignments_are_never_served_from_the_memo() {
+        let source = CatalogueSource::new(Catalogue::students_fixture());
+        let plain = load(&source, json!({"sub": "a", "roles": ["admin"]})).await;
+        assert!(plain.can_write("students", "sensitive"));
+        // Same role name, but the assignment has ended: nothing granted.
+        let expired = load(
+            &source,
+            json!({"sub": "b", "roles": ["admin"],
+                   "role_assignments": [{"role": "admin", "validUntil": 1_000}]}),
+        )
+        .await;
+        assert!(!expired.can_read("students", "anagraphic"));
     }
 }
