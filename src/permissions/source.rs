@@ -193,8 +193,11 @@ pub struct CatalogueSource {
     /// Hash of a role list → (that list, its compiled permissions). The
     /// list is kept and compared on a hit, so a hash collision can never
     /// hand one caller another's permissions.
-    compiled: moka::sync::Cache<u64, Arc<(Box<[Box<str>]>, Arc<CompiledPermissions>)>>,
+    compiled: moka::sync::Cache<u64, CompiledRoleSet>,
 }
+
+/// A role list and what it compiles to.
+type CompiledRoleSet = Arc<(Box<[Box<str>]>, Arc<CompiledPermissions>)>;
 
 /// Distinct role sets whose compiled permissions are kept.
 const COMPILED_ROLE_SETS: u64 = 1_000;
