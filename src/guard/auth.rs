@@ -46,7 +46,7 @@ use tower_service::Service;
 use crate::{
     jwt::{
         token::{TokenLocator, TokenOrigin},
-        verify::{VerifiedToken, Verifier, VerifyError},
+        verify::{Attempt, VerifiedToken, Verifier, VerifyError},
     },
     permissions::{
         memo::{PermissionSlot, SlotConfig},
@@ -372,7 +372,7 @@ where
             Err(rejection) => return ResponseFuture::ready(config.reject(&req, &rejection, None)),
         };
         match config.verifier.verify_now(token) {
-            Ok(Some(verified)) => match config.admit(&mut req, &verified, origin) {
+            Ok(Attempt::Verified(verified)) => match config.admit(&mut req, &verified, origin) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                 Err(rejection) => ResponseFuture::ready(config.reject(
                     &req,
@@ -381,7 +381,7 @@ where
                 )),
             },
             Err(e) => ResponseFuture::ready(config.reject(&req, &rejection_of(&e), None)),
-            Ok(None) => {
+            Ok(Attempt::NeedsKey(pending)) => {
                 // The key must be fetched. The future owns the service, so
                 // take the instance that was polled ready and leave a clone:
                 // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
@@ -390,7 +390,7 @@ where
                 let config = self.config.clone();
                 let token = token.to_owned();
                 ResponseFuture::boxed(Box::pin(async move {
-                    let verified = match config.verifier.verify(&token).await {
+                    let verified = match config.verifier.verify_fetched(&token, pending).await {
                         Ok(v) => v,
                         Err(e) => return Ok(config.reject(&req, &rejection_of(&e), None)),
                     };

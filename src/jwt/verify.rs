@@ -194,6 +194,22 @@ pub enum VerifyError {
     KeysUnavailable,
 }
 
+/// The outcome of [`Verifier::verify_now`].
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// Verified, from the token cache or with a cached key.
+    Verified(Arc<VerifiedToken>),
+    /// The header passed, but its kid is not cached: the JWKS must be asked.
+    NeedsKey(PendingKey),
+}
+
+/// A token whose header passed every check, waiting for its key.
+#[derive(Debug)]
+pub(crate) struct PendingKey {
+    kid: String,
+    alg: Algorithm,
+}
+
 /// A verified token: its identity, the key that verified it, its expiry.
 pub(crate) struct VerifiedToken {
     pub(crate) identity: Arc<Identity>,
@@ -424,40 +440,41 @@ impl Verifier {
         Some(hit)
     }
 
-    /// Verifies `token`, fetching keys when its kid is not cached.
+    /// Verifies `token` if it is cached or its key is, without awaiting.
+    /// [`Attempt::NeedsKey`] carries the checked header to
+    /// [`Verifier::verify_fetched`], so a token with a new kid is parsed once.
+    pub(crate) fn verify_now(&self, token: &str) -> Result<Attempt, VerifyError> {
+        if let Some(hit) = self.cached(token) {
+            return Ok(Attempt::Verified(hit));
+        }
+        let (kid, alg) = self.check_header(token)?;
+        match self.inner.jwks.cached(&kid) {
+            Some(key) => self.finish(token, alg, key).map(Attempt::Verified),
+            None => Ok(Attempt::NeedsKey(PendingKey { kid, alg })),
+        }
+    }
+
+    /// Finishes a verification that [`Verifier::verify_now`] left waiting
+    /// for its key: fetches the JWKS (single-flight, cooldown) and checks.
     ///
     /// # Errors
     ///
     /// See [`VerifyError`].
-    pub(crate) async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
-        if let Some(hit) = self.cached(token) {
-            return Ok(hit);
-        }
-        let (kid, alg) = self.check_header(token)?;
-        let key = match self.inner.jwks.cached(&kid) {
-            Some(key) => key,
-            None => self.inner.jwks.key(&kid).await.map_err(|e| match e {
-                KeyError::UnknownKid => VerifyError::UnknownKey,
-                KeyError::Unavailable(_) => VerifyError::KeysUnavailable,
-            })?,
-        };
-        self.finish(token, alg, key)
-    }
-
-    /// Verifies `token` if its key is cached, without awaiting. `Ok(None)`
-    /// means the key must be fetched: call [`Verifier::verify`].
-    pub(crate) fn verify_now(
+    pub(crate) async fn verify_fetched(
         &self,
         token: &str,
-    ) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
-        if let Some(hit) = self.cached(token) {
-            return Ok(Some(hit));
-        }
-        let (kid, alg) = self.check_header(token)?;
-        match self.inner.jwks.cached(&kid) {
-            Some(key) => self.finish(token, alg, key).map(Some),
-            None => Ok(None),
-        }
+        pending: PendingKey,
+    ) -> Result<Arc<VerifiedToken>, VerifyError> {
+        let key = self
+            .inner
+            .jwks
+            .key(&pending.kid)
+            .await
+            .map_err(|e| match e {
+                KeyError::UnknownKid => VerifyError::UnknownKey,
+                KeyError::Unavailable(_) => VerifyError::KeysUnavailable,
+            })?;
+        self.finish(token, pending.alg, key)
     }
 
     /// The header checks; returns the kid and the accepted algorithm.
