@@ -127,6 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Permissions {
                 tenant: principal.tenant_id(),
                 method: &parts.method,
                 route: parts.uri.path(),
+                requirement: None,
             });
             PermissionsRejection::Unavailable(rejection, slot.renderer().clone())
         })

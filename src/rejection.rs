@@ -183,6 +183,7 @@ impl Rejection {
             status = self.status().as_u16(),
             code = self.code.as_str(),
             reason = %self.message,
+            requirement = ctx.requirement.unwrap_or("-"),
             user = ctx.user.unwrap_or("-"),
             tenant = ctx.tenant.unwrap_or("-"),
             method = %ctx.method,
@@ -210,6 +211,8 @@ pub struct AuditContext<'a> {
     pub method: &'a http::Method,
     /// The request path (the matched route where the router exposes it).
     pub route: &'a str,
+    /// The route's requirement, when a requirement guard denied.
+    pub requirement: Option<&'a str>,
 }
 
 type CustomRender = dyn Fn(&Rejection) -> Response<Bytes> + Send + Sync;

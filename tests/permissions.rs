@@ -705,8 +705,15 @@ async fn super_user_flag_opens_nothing_by_default() {
         assert_eq!(body["access"], json!({"owner": "root"}));
     }
     assert!(captured.audit("super_user_bypass").is_empty());
-    // The denials themselves are audited.
-    assert_eq!(captured.audit("deny").len(), 6, "{}", captured.all_text());
+    // The denials themselves are audited, each with the requirement that
+    // failed.
+    let denies = captured.audit("deny");
+    assert_eq!(denies.len(), 6, "{}", captured.all_text());
+    let requirements: Vec<&str> = denies.iter().map(|f| f["requirement"].as_str()).collect();
+    assert!(
+        requirements.contains(&"action students.create"),
+        "{requirements:?}"
+    );
 }
 
 #[tokio::test]
@@ -976,6 +983,9 @@ async fn permissions_unavailable_is_503_and_audited_from_guards_and_extractors()
         assert_eq!(fields["user"], "u-1");
         assert_eq!(fields["tenant"], "school-1");
     }
+    // The guard names its requirement; the extractor has none.
+    assert_eq!(denies[0]["requirement"], "action students.create");
+    assert_eq!(denies[1]["requirement"], "-");
 }
 
 // -------------------------------------------------- permissions endpoint

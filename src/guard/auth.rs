@@ -325,6 +325,7 @@ impl Config {
             tenant: None,
             method: req.method(),
             route: req.uri().path(),
+            requirement: None,
         });
         self.renderer.render(rejection).map(ResBody::from)
     }

@@ -75,7 +75,8 @@ use super::{
 use crate::{
     guard::auth::JwtAuthGuardLayer,
     model::{Requirement, ScopeAccess},
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    principal::Principal,
+    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
 
 /// One line of the startup report.
@@ -386,14 +387,14 @@ async fn deny_undeclared(req: axum::extract::Request) -> Response {
         ErrorCode::PermissionDenied,
         "this route declares no requirement",
     );
-    tracing::warn!(
-        target: "iam_guard::audit",
-        event = "deny",
-        code = rejection.code().as_str(),
-        reason = "route has no requirement",
-        method = %req.method(),
-        route = req.uri().path(),
-    );
+    let principal = req.extensions().get::<Principal>();
+    rejection.audit(&AuditContext {
+        user: principal.map(Principal::user_id),
+        tenant: principal.and_then(Principal::tenant_id),
+        method: req.method(),
+        route: req.uri().path(),
+        requirement: Some("none declared"),
+    });
     ErrorRenderer::default()
         .render(&rejection)
         .map(axum::body::Body::from)

@@ -24,7 +24,7 @@ use crate::{
     model::{Denial, Requirement},
     permissions::memo::PermissionSlot,
     principal::Principal,
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
 };
 
 pub use super::future::ResponseFuture;
@@ -98,18 +98,13 @@ fn decide(
 
 fn audit<B>(req: &Request<B>, requirement: &Requirement, rejection: &Rejection) {
     let principal = req.extensions().get::<Principal>();
-    tracing::warn!(
-        target: "iam_guard::audit",
-        event = "deny",
-        status = rejection.status().as_u16(),
-        code = rejection.code().as_str(),
-        reason = rejection.message(),
-        requirement = %requirement,
-        user = principal.map_or("-", Principal::user_id),
-        tenant = principal.and_then(Principal::tenant_id).unwrap_or("-"),
-        method = %req.method(),
-        route = req.uri().path(),
-    );
+    rejection.audit(&AuditContext {
+        user: principal.map(Principal::user_id),
+        tenant: principal.and_then(Principal::tenant_id),
+        method: req.method(),
+        route: req.uri().path(),
+        requirement: Some(&requirement.to_string()),
+    });
 }
 
 fn render<B, ResBody: From<Bytes>>(
