@@ -5,10 +5,10 @@
 //! keys are scope groups (`anagraphic`, `sensitive`, ...) plus a few
 //! system fields, and nothing below a group is ever examined. Both
 //! functions here honour that literally: the inside of a group is scanned
-//! only as far as needed to find where it ends (serde_json's
-//! [`RawValue`] and `IgnoredAny`), never materialized, and a kept group is
-//! written through byte for byte. Filtering therefore costs about one pass
-//! over the body, not a parse into a `serde_json::Value` tree and a
+//! only as far as needed to find where it ends and that it is valid JSON,
+//! never materialized, and a kept group is written through byte for byte.
+//! Filtering therefore costs one pass over the body (a few instructions a
+//! byte), not a parse into a `serde_json::Value` tree and a
 //! re-serialization.
 //!
 //! - [`filter_document`] keeps the top-level members a predicate accepts,
@@ -35,10 +35,9 @@
 //! );
 //! ```
 
-use std::{borrow::Cow, fmt, io::Write as _, ops::Range};
+use std::{borrow::Cow, fmt, ops::Range};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use super::json_scan::{Key, Limits, Scan, ScanError, Scanner};
 
 /// The top-level keys FieldFilter keeps whatever the caller's scopes
 /// (seed 002 §3.7).
@@ -53,9 +52,9 @@ pub const SYSTEM_FIELDS: [&str; 4] = ["id", "createdAt", "updatedAt", "tenantId"
 ///
 /// FieldFilter answers it with 500: a document it cannot read must not be
 /// sent unfiltered.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot filter the document: {0}")]
-pub struct FilterError(#[from] serde_json::Error);
+pub struct FilterError(ScanError);
 
 /// Keeps the top-level members of a JSON document that `keep` accepts.
 ///
@@ -73,10 +72,11 @@ pub struct FilterError(#[from] serde_json::Error);
 ///   `meta` at once.)
 /// - a top-level scalar is kept byte for byte.
 ///
-/// Kept values are copied byte for byte from `input`; a key that was
-/// escaped in `input` is re-escaped canonically, and a scalar array
-/// element is re-encoded (it carries no scope group). The output is
-/// compact between the members it writes.
+/// Kept values (and scalar array elements) are copied byte for byte from
+/// `input`; a key that was escaped in `input` is re-escaped canonically.
+/// The output is compact between the members it writes. Dropped values
+/// are checked as JSON all the same: a malformed document is refused
+/// whole, never half filtered.
 ///
 /// # Errors
 ///
@@ -101,29 +101,20 @@ where
     F: Fn(&str) -> bool,
 {
     let start = out.len();
-    // A top-level scalar is kept byte for byte: re-encoding it would send a
-    // number through f64 (`1e400`, `12345678901234567890123`, `607e70` all
-    // change), which a filter must never do to a value it keeps.
-    let trimmed = input.trim_ascii();
-    if !matches!(trimmed.first(), Some(b'{' | b'[')) {
-        // `&RawValue` checks the syntax and, unlike `IgnoredAny`, that a
-        // string is UTF-8.
-        let mut de = serde_json::Deserializer::from_slice(input);
-        <&RawValue as serde::Deserialize>::deserialize(&mut de)
-            .and_then(|_| de.end())
-            .map_err(FilterError)?;
-        out.extend_from_slice(trimmed);
-        return Ok(());
-    }
-    let mut de = serde_json::Deserializer::from_slice(input);
-    let result = de
-        .deserialize_any(Top { keep: &keep, out })
-        .and_then(|()| de.end());
-    if let Err(e) = result {
+    let result = Scanner::new(input, Limits::GRAMMAR).and_then(|mut s| {
+        match s.peek() {
+            Some(b'{') => filter_root_object(&mut s, &keep, out)?,
+            Some(b'[') => filter_entities(&mut s, &keep, out)?,
+            // A scalar carries no scope group: kept byte for byte (never
+            // through f64: `607e70` must stay `607e70`).
+            _ => out.extend_from_slice(s.value()?.as_bytes()),
+        }
+        s.end()
+    });
+    result.map_err(|e| {
         out.truncate(start);
-        return Err(FilterError(e));
-    }
-    Ok(())
+        FilterError(e)
+    })
 }
 
 /// Why a write body is not a JSON object FieldWriteGuard can check.
@@ -134,7 +125,7 @@ where
 #[non_exhaustive]
 pub enum InvalidBody {
     /// Empty, truncated, malformed, or nested deeper than serde_json's
-    /// recursion limit (128).
+    /// recursion limit (127 levels with the root).
     #[error("the request body is not valid JSON")]
     NotJson,
     /// Valid JSON, but `null`, an array, a string, a number or a boolean.
@@ -172,26 +163,47 @@ impl std::error::Error for WriteError {}
 
 /// The top-level keys of a write body, unescaped, in body order.
 ///
-/// Values are validated (so a truncated or malformed body is refused
-/// here, not half-way through the handler) but not kept.
+/// Values are validated as the handler's serde_json will parse them
+/// (grammar, UTF-8, paired surrogate escapes, its recursion limit), so a
+/// truncated or malformed body is refused here, not half-way through the
+/// handler, but they are not kept.
 ///
 /// # Errors
 ///
 /// [`InvalidBody`] when `body` is not a single JSON object, nests deeper
 /// than serde_json's recursion limit, or repeats a top-level key.
 pub fn top_level_keys(body: &[u8]) -> Result<Vec<Cow<'_, str>>, InvalidBody> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let keys = de
-        .deserialize_map(KeysVisitor)
-        .and_then(|keys| de.end().map(|()| keys))
-        .map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => InvalidBody::NotAnObject,
-            _ => InvalidBody::NotJson,
-        })?;
+    let mut s = Scanner::new(body, Limits::SERDE).map_err(|_| InvalidBody::NotJson)?;
+    if s.peek() != Some(b'{') {
+        // Tell "not JSON" from "JSON, but not an object".
+        return Err(match s.value().and_then(|_| s.end()) {
+            Ok(()) => InvalidBody::NotAnObject,
+            Err(_) => InvalidBody::NotJson,
+        });
+    }
+    let keys = object_keys(&mut s)
+        .and_then(|keys| s.end().map(|()| keys))
+        .map_err(|_| InvalidBody::NotJson)?;
     if has_duplicates(&keys) {
         return Err(InvalidBody::DuplicateKey);
     }
     Ok(keys)
+}
+
+fn object_keys<'a>(s: &mut Scanner<'a>) -> Scan<Vec<Cow<'a, str>>> {
+    s.open(b'{')?;
+    let mut keys = Vec::with_capacity(8);
+    if s.close_if_empty(b'}') {
+        return Ok(keys);
+    }
+    loop {
+        let key = s.key()?;
+        s.value_range()?;
+        keys.push(key.0);
+        if !s.next_or_close(b'}')? {
+            return Ok(keys);
+        }
+    }
 }
 
 /// Checks a write body: it must be a JSON object whose every top-level
@@ -236,200 +248,89 @@ fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Keys
-
-/// A member name, borrowed from the input unless it had escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Key(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Key(Cow::Owned(v)))
-    }
-}
-
-fn write_key(out: &mut Vec<u8>, key: &Key<'_>) {
-    match &key.0 {
-        Cow::Borrowed(k) => write_unescaped(out, k),
-        Cow::Owned(k) => write_json(out, k.as_str()),
-    }
-}
-
-/// Writes a string serde_json borrowed from the input. It borrows only
-/// strings without escapes, and a JSON string without escapes has no `"`,
-/// `\` or control byte: the raw text is already valid inside quotes.
-fn write_unescaped(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
-    out.push(b'"');
-}
-
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(out, value).expect("a str or number serializes into a Vec");
-}
-
-// ---------------------------------------------------------------------------
 // Read filter
-
-/// Scalar visits for the visitors that hold `out`: the scalar is written
-/// back (it carries no scope group).
-macro_rules! forward_scalars {
-    () => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-            self.out
-                .extend_from_slice(if v { b"true" } else { b"false" });
-            Ok(())
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-            write!(self.out, "{v}").expect("writing to a Vec cannot fail");
-            Ok(())
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-            write!(self.out, "{v}").expect("writing to a Vec cannot fail");
-            Ok(())
-        }
-
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-            write_json(self.out, &v);
-            Ok(())
-        }
-
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-            write_unescaped(self.out, v);
-            Ok(())
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-            write_json(self.out, v);
-            Ok(())
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-            self.out.extend_from_slice(b"null");
-            Ok(())
-        }
-    };
-}
-
-/// The document root: object (entity or page), array, or scalar.
-struct Top<'a, F> {
-    keep: &'a F,
-    out: &'a mut Vec<u8>,
-}
 
 /// A top-level member of an object, as collected before we know whether
 /// the object is a page.
-enum Member<'de> {
-    Raw(&'de RawValue),
+enum Member<'a> {
+    Raw(&'a str),
     /// `data` filtered as an array, at this range of the side buffer.
     Filtered(Range<usize>),
     /// Not kept, and not needed to decide the shape.
     Dropped,
 }
 
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Top<'_, F> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON document")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let keep = self.keep;
-        let mut members: Vec<(Key<'de>, Member<'de>)> = Vec::with_capacity(16);
-        // `data` filtered speculatively, so a page costs one pass: we only
-        // learn that the object is a page once `meta` has been seen.
-        let mut side = Vec::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
+fn filter_root_object<'a, F: Fn(&str) -> bool>(
+    s: &mut Scanner<'a>,
+    keep: &F,
+    out: &mut Vec<u8>,
+) -> Scan<()> {
+    s.open(b'{')?;
+    let mut members: Vec<(Key<'a>, Member<'a>)> = Vec::with_capacity(16);
+    // `data` filtered speculatively, so a page costs one pass: we only
+    // learn that the object is a page once `meta` has been seen.
+    let mut side = Vec::new();
+    if !s.close_if_empty(b'}') {
+        loop {
+            let key = s.key()?;
             let member = match &*key.0 {
-                "data" if !keep("data") => match map.next_value_seed(DataSeed {
-                    keep,
-                    out: &mut side,
-                })? {
-                    Some(range) => Member::Filtered(range),
-                    None => Member::Dropped,
-                },
+                "data" if !keep("data") && s.peek() == Some(b'[') => {
+                    let at = side.len();
+                    filter_entities(s, keep, &mut side)?;
+                    Member::Filtered(at..side.len())
+                }
                 // Needed raw whatever `keep` says: a page keeps its meta.
-                "meta" => Member::Raw(map.next_value()?),
-                k if keep(k) => Member::Raw(map.next_value()?),
+                "meta" => Member::Raw(s.value()?),
+                k if keep(k) => Member::Raw(s.value()?),
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    s.value_range()?;
                     Member::Dropped
                 }
             };
             members.push((key, member));
-        }
-
-        let is_page = {
-            let mut data = members.iter().filter(|(k, _)| k.0 == "data");
-            let data_is_array = match (data.next(), data.next()) {
-                (Some((_, Member::Filtered(_))), None) => true,
-                (Some((_, Member::Raw(raw))), None) => raw.get().starts_with('['),
-                _ => false,
-            };
-            data_is_array && members.iter().any(|(k, _)| k.0 == "meta")
-        };
-
-        let out = self.out;
-        out.push(b'{');
-        let mut first = true;
-        for (key, member) in &members {
-            let name = &*key.0;
-            let bytes: Option<&[u8]> = match member {
-                Member::Filtered(range) if is_page => Some(&side[range.clone()]),
-                Member::Raw(raw) if is_page && name == "data" => {
-                    // `data` is also a readable scope here, so it was kept
-                    // raw; filter it now (a second pass over it only).
-                    comma(out, &mut first);
-                    write_key(out, key);
-                    out.push(b':');
-                    filter_array(raw.get().as_bytes(), keep, out).map_err(de::Error::custom)?;
-                    continue;
-                }
-                Member::Raw(raw) if (is_page && name == "meta") || keep(name) => {
-                    Some(raw.get().as_bytes())
-                }
-                _ => None,
-            };
-            if let Some(bytes) = bytes {
-                comma(out, &mut first);
-                write_key(out, key);
-                out.push(b':');
-                out.extend_from_slice(bytes);
+            if !s.next_or_close(b'}')? {
+                break;
             }
         }
-        out.push(b'}');
-        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        write_entities(seq, self.keep, self.out)
-    }
+    let is_page = {
+        let mut data = members.iter().filter(|(k, _)| k.0 == "data");
+        let data_is_array = match (data.next(), data.next()) {
+            (Some((_, Member::Filtered(_))), None) => true,
+            (Some((_, Member::Raw(raw))), None) => raw.starts_with('['),
+            _ => false,
+        };
+        data_is_array && members.iter().any(|(k, _)| k.0 == "meta")
+    };
 
-    forward_scalars!();
+    out.push(b'{');
+    let mut first = true;
+    for (key, member) in &members {
+        let name = &*key.0;
+        let bytes: Option<&[u8]> = match member {
+            Member::Filtered(range) if is_page => Some(&side[range.clone()]),
+            Member::Raw(raw) if is_page && name == "data" => {
+                // `data` is also a readable scope here, so it was kept
+                // raw; filter it now (a second pass over it only).
+                comma(out, &mut first);
+                key.write(out);
+                out.push(b':');
+                filter_entities(&mut Scanner::over(raw, Limits::GRAMMAR), keep, out)?;
+                continue;
+            }
+            Member::Raw(raw) if (is_page && name == "meta") || keep(name) => Some(raw.as_bytes()),
+            _ => None,
+        };
+        if let Some(bytes) = bytes {
+            comma(out, &mut first);
+            key.write(out);
+            out.push(b':');
+            out.extend_from_slice(bytes);
+        }
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 fn comma(out: &mut Vec<u8>, first: &mut bool) {
@@ -439,238 +340,64 @@ fn comma(out: &mut Vec<u8>, first: &mut bool) {
     *first = false;
 }
 
-/// Filters `raw` (a JSON array) as a list of entities into `out`.
-fn filter_array<F: Fn(&str) -> bool>(
-    raw: &[u8],
+/// An array of entities at the cursor: each object filtered, each scalar
+/// kept byte for byte.
+fn filter_entities<F: Fn(&str) -> bool>(
+    s: &mut Scanner<'_>,
     keep: &F,
     out: &mut Vec<u8>,
-) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    de.deserialize_seq(Entities { keep, out })?;
-    de.end()
-}
-
-struct Entities<'a, F> {
-    keep: &'a F,
-    out: &'a mut Vec<u8>,
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Entities<'_, F> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of entities")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        write_entities(seq, self.keep, self.out)
-    }
-}
-
-fn write_entities<'de, A, F>(mut seq: A, keep: &F, out: &mut Vec<u8>) -> Result<(), A::Error>
-where
-    A: SeqAccess<'de>,
-    F: Fn(&str) -> bool,
-{
+) -> Scan<()> {
+    s.open(b'[')?;
     out.push(b'[');
-    let mut first = true;
-    loop {
-        // The comma goes in before we know whether an element follows;
-        // take it back at the end of the array.
-        let mark = out.len();
-        comma(out, &mut first);
-        if seq
-            .next_element_seed(Entity {
-                keep,
-                out: &mut *out,
-            })?
-            .is_none()
-        {
-            out.truncate(mark);
-            break;
+    if !s.close_if_empty(b']') {
+        loop {
+            match s.peek() {
+                Some(b'{') => filter_entity(s, keep, out)?,
+                // Which member of `[[{..}]]` is a scope group? We cannot
+                // say, so we refuse rather than pass it through unfiltered.
+                Some(b'[') => {
+                    return Err(s.error("an array nested in an array has no scope groups to filter"))
+                }
+                _ => out.extend_from_slice(s.value()?.as_bytes()),
+            }
+            if !s.next_or_close(b']')? {
+                break;
+            }
+            out.push(b',');
         }
     }
     out.push(b']');
     Ok(())
 }
 
-/// `data` of a would-be page: filtered when it is an array, else skipped
-/// (the caller only asks when `data` is not itself kept).
-struct DataSeed<'a, F> {
-    keep: &'a F,
-    out: &'a mut Vec<u8>,
-}
-
-impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for DataSeed<'_, F> {
-    type Value = Option<Range<usize>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for DataSeed<'_, F> {
-    type Value = Option<Range<usize>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a value")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let start = self.out.len();
-        write_entities(seq, self.keep, self.out)?;
-        Ok(Some(start..self.out.len()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-/// One element of an entity array.
-struct Entity<'a, F> {
-    keep: &'a F,
-    out: &'a mut Vec<u8>,
-}
-
-impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Entity<'_, F> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Entity<'_, F> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an entity")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let out = self.out;
-        out.push(b'{');
+/// One entity (an object at the cursor): the members `keep` accepts.
+fn filter_entity<F: Fn(&str) -> bool>(
+    s: &mut Scanner<'_>,
+    keep: &F,
+    out: &mut Vec<u8>,
+) -> Scan<()> {
+    s.open(b'{')?;
+    out.push(b'{');
+    if !s.close_if_empty(b'}') {
         let mut first = true;
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if (self.keep)(&key.0) {
-                let raw: &RawValue = map.next_value()?;
+        loop {
+            let key = s.key()?;
+            if keep(&key.0) {
+                let raw = s.value()?;
                 comma(out, &mut first);
-                write_key(out, &key);
+                key.write(out);
                 out.push(b':');
-                out.extend_from_slice(raw.get().as_bytes());
+                out.extend_from_slice(raw.as_bytes());
             } else {
-                map.next_value::<IgnoredAny>()?;
+                s.value_range()?;
+            }
+            if !s.next_or_close(b'}')? {
+                break;
             }
         }
-        out.push(b'}');
-        Ok(())
     }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        // Which member of `[[{..}]]` is a scope group? We cannot say, so
-        // we refuse rather than pass it through unfiltered.
-        Err(de::Error::custom(
-            "an array nested in an array has no scope groups to filter",
-        ))
-    }
-
-    forward_scalars!();
-}
-
-// ---------------------------------------------------------------------------
-// Write check
-
-struct KeysVisitor;
-
-impl<'de> Visitor<'de> for KeysVisitor {
-    type Value = Vec<Cow<'de, str>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            map.next_value::<Nested>()?;
-            keys.push(key.0);
-        }
-        Ok(keys)
-    }
-}
-
-/// A value below the top level, parsed recursively and dropped.
-///
-/// Recursion is deliberate: serde_json counts it against its recursion
-/// limit (128), so a body nested deeper fails here with an error instead
-/// of exhausting the stack of a handler that parses it later. (`IgnoredAny`
-/// would skip iteratively and let any depth through.)
-struct Nested;
-
-impl<'de> de::Deserialize<'de> for Nested {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NestedVisitor)
-    }
-}
-
-struct NestedVisitor;
-
-impl<'de> Visitor<'de> for NestedVisitor {
-    type Value = Nested;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Nested, A::Error> {
-        while map.next_entry::<IgnoredAny, Nested>()?.is_some() {}
-        Ok(Nested)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Nested, A::Error> {
-        while seq.next_element::<Nested>()?.is_some() {}
-        Ok(Nested)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Nested, E> {
-        Ok(Nested)
-    }
+    out.push(b'}');
+    Ok(())
 }
 
 #[cfg(test)]

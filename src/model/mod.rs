@@ -48,6 +48,7 @@ pub mod catalogue;
 pub mod compile;
 pub mod custom_fields;
 pub mod fields;
+mod json_scan;
 
 #[doc(inline)]
 pub use access::{

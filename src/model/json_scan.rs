@@ -1,0 +1,669 @@
+//! A validating JSON scanner that finds where values end without building
+//! them: the single pass behind [`fields`](super::fields).
+//!
+//! The field guards only ever look at top-level member names; everything
+//! below is copied or dropped as bytes. serde_json can skip a value
+//! (`IgnoredAny`, `RawValue`) but pays for a visitor call per token, which
+//! made skipping a 1.3 KB record cost about as much as the rest of the
+//! guard stack together. This scanner checks the same grammar (RFC 8259:
+//! strings without control bytes and with valid escapes, numbers, literals,
+//! balanced containers) with a word-at-a-time string scan and an explicit
+//! stack instead of recursion, so a value nested 100,000 deep costs memory
+//! proportional to its depth in bits, never the thread's stack.
+//!
+//! The whole input is checked as UTF-8 once, up front; slicing it at the
+//! ASCII delimiters the scanner stops on always lands on a char boundary.
+
+use std::{borrow::Cow, fmt, ops::Range};
+
+/// serde_json's recursion limit: a document nested this deep (counting the
+/// root) is refused by a handler that parses it with serde_json, so the
+/// write check refuses it first.
+pub(crate) const SERDE_DEPTH_LIMIT: usize = 127;
+
+/// How strict a scan is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Containers open at once, the root included; `usize::MAX` for none.
+    pub(crate) max_depth: usize,
+    /// Refuse `\u` escapes that are unpaired UTF-16 surrogates, as
+    /// serde_json does when it decodes a string (a write body is about to
+    /// be decoded by the handler). Skipped values need only the grammar.
+    pub(crate) paired_surrogates: bool,
+}
+
+impl Limits {
+    /// For responses being filtered: the grammar, at any depth.
+    pub(crate) const GRAMMAR: Self = Self {
+        max_depth: usize::MAX,
+        paired_surrogates: false,
+    };
+    /// For write bodies: what serde_json will accept when the handler
+    /// parses the body.
+    pub(crate) const SERDE: Self = Self {
+        max_depth: SERDE_DEPTH_LIMIT,
+        paired_surrogates: true,
+    };
+}
+
+/// Why a document was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanError {
+    pub(crate) reason: &'static str,
+    pub(crate) offset: usize,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+pub(crate) type Scan<T> = Result<T, ScanError>;
+
+/// A member name: borrowed when it had no escapes, decoded when it had.
+#[derive(Debug)]
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+
+impl Key<'_> {
+    /// Writes the name as a JSON string. A borrowed name had no escapes, so
+    /// it has no `"`, `\` or control byte and goes in verbatim; a decoded
+    /// one is escaped canonically.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Cow::Borrowed(k) => {
+                out.push(b'"');
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'"');
+            }
+            Cow::Owned(k) => {
+                serde_json::to_writer(out, k).expect("a str serializes into a Vec");
+            }
+        }
+    }
+}
+
+/// A cursor over a UTF-8 JSON document.
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+    limits: Limits,
+    /// Containers open around the cursor (the callers' as well as
+    /// [`Scanner::value`]'s own), for the depth limit.
+    depth: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `input`.
+    ///
+    /// # Errors
+    ///
+    /// When `input` is not UTF-8 (JSON text must be).
+    pub(crate) fn new(input: &'a [u8], limits: Limits) -> Scan<Self> {
+        let text = std::str::from_utf8(input).map_err(|e| ScanError {
+            reason: "invalid UTF-8",
+            offset: e.valid_up_to(),
+        })?;
+        Ok(Self::over(text, limits))
+    }
+
+    /// A scanner over text already known to be UTF-8.
+    pub(crate) fn over(text: &'a str, limits: Limits) -> Self {
+        Self {
+            text,
+            pos: 0,
+            limits,
+            depth: 0,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// An error at the cursor.
+    pub(crate) fn error(&self, reason: &'static str) -> ScanError {
+        ScanError {
+            reason,
+            offset: self.pos,
+        }
+    }
+
+    fn fail<T>(&self, reason: &'static str) -> Scan<T> {
+        Err(self.error(reason))
+    }
+
+    /// Skips whitespace and returns the next byte without consuming it.
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        let bytes = self.bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// Consumes `byte` (after whitespace) or fails with `reason`.
+    #[inline]
+    pub(crate) fn expect(&mut self, byte: u8, reason: &'static str) -> Scan<()> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.fail(reason)
+        }
+    }
+
+    /// Succeeds when only whitespace is left.
+    pub(crate) fn end(&mut self) -> Scan<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.fail("trailing characters"),
+        }
+    }
+
+    /// Enters a container the caller walks itself (the root object or
+    /// array), counting it against the depth limit.
+    pub(crate) fn open(&mut self, byte: u8) -> Scan<()> {
+        self.expect(byte, "expected a container")?;
+        self.push_depth()
+    }
+
+    /// After the first member or element: `true` when another follows
+    /// (its comma consumed), `false` when `close` ended the container.
+    #[inline]
+    pub(crate) fn next_or_close(&mut self, close: u8) -> Scan<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => self.fail("expected `,` or the end of the container"),
+        }
+    }
+
+    /// Just after an opening bracket: consumes `close` when the container
+    /// is empty.
+    #[inline]
+    pub(crate) fn close_if_empty(&mut self, close: u8) -> bool {
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            self.depth -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn push_depth(&mut self) -> Scan<()> {
+        self.depth += 1;
+        if self.depth >= self.limits.max_depth.saturating_add(1) {
+            return self.fail("nested too deeply");
+        }
+        Ok(())
+    }
+
+    /// A member name and its colon.
+    pub(crate) fn key(&mut self) -> Scan<Key<'a>> {
+        if self.peek() != Some(b'"') {
+            return self.fail("expected a member name");
+        }
+        let start = self.pos;
+        let escaped = self.string()?;
+        let raw = &self.text[start..self.pos];
+        let key = if escaped {
+            // Rare: decode with serde_json, which also refuses lone
+            // surrogates (a name must be a real string to be compared).
+            match serde_json::from_str::<String>(raw) {
+                Ok(k) => Cow::Owned(k),
+                Err(_) => {
+                    return Err(ScanError {
+                        reason: "invalid escape in a member name",
+                        offset: start,
+                    })
+                }
+            }
+        } else {
+            Cow::Borrowed(&raw[1..raw.len() - 1])
+        };
+        self.expect(b':', "expected `:`")?;
+        Ok(Key(key))
+    }
+
+    /// Skips one value (after whitespace) and returns its text.
+    pub(crate) fn value(&mut self) -> Scan<&'a str> {
+        let range = self.value_range()?;
+        Ok(&self.text[range])
+    }
+
+    /// Skips one value (after whitespace), checking it, and returns where
+    /// it lies. Iterative: nesting is tracked in `open`, one bit per level
+    /// (set for an object).
+    pub(crate) fn value_range(&mut self) -> Scan<Range<usize>> {
+        let Some(first) = self.peek() else {
+            return self.fail("expected a value");
+        };
+        let start = self.pos;
+        let mut open = BitStack::default();
+        let mut b = first;
+        loop {
+            // Here a value starts at `self.pos` with byte `b`.
+            match b {
+                b'{' | b'[' => {
+                    self.pos += 1;
+                    self.push_depth()?;
+                    let object = b == b'{';
+                    let close = if object { b'}' } else { b']' };
+                    if self.close_if_empty(close) {
+                        if !self.after_value(&mut open)? {
+                            break;
+                        }
+                    } else {
+                        open.push(object);
+                        if object {
+                            self.member_name()?;
+                        }
+                    }
+                }
+                b'"' => {
+                    self.string()?;
+                    if !self.after_value(&mut open)? {
+                        break;
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    self.number()?;
+                    if !self.after_value(&mut open)? {
+                        break;
+                    }
+                }
+                b't' | b'f' | b'n' => {
+                    self.literal(b)?;
+                    if !self.after_value(&mut open)? {
+                        break;
+                    }
+                }
+                _ => return self.fail("expected a value"),
+            }
+            match self.peek() {
+                Some(next) => b = next,
+                None => return self.fail("unexpected end of input"),
+            }
+        }
+        Ok(start..self.pos)
+    }
+
+    /// After a value inside [`Scanner::value_range`]: closes every
+    /// container that ends here and consumes the separator before the next
+    /// value. `false` when the outermost value is complete.
+    #[inline]
+    fn after_value(&mut self, open: &mut BitStack) -> Scan<bool> {
+        loop {
+            let Some(object) = open.top() else {
+                return Ok(false);
+            };
+            let close = if object { b'}' } else { b']' };
+            if self.next_or_close(close)? {
+                if object {
+                    self.member_name()?;
+                }
+                return Ok(true);
+            }
+            open.pop();
+        }
+    }
+
+    /// A member name inside a skipped object: checked, not decoded.
+    #[inline]
+    fn member_name(&mut self) -> Scan<()> {
+        if self.peek() != Some(b'"') {
+            return self.fail("expected a member name");
+        }
+        self.string()?;
+        self.expect(b':', "expected `:`")
+    }
+
+    /// A string at `self.pos` (on its opening quote). Returns whether it
+    /// had escapes.
+    #[inline]
+    fn string(&mut self) -> Scan<bool> {
+        let bytes = self.bytes();
+        let mut pos = self.pos + 1;
+        let mut escaped = false;
+        loop {
+            pos = find_special(bytes, pos);
+            match bytes.get(pos) {
+                Some(b'"') => {
+                    self.pos = pos + 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos = pos;
+                    self.escape()?;
+                    pos = self.pos;
+                }
+                Some(_) => {
+                    self.pos = pos;
+                    return self.fail("control character in a string");
+                }
+                None => {
+                    self.pos = pos;
+                    return self.fail("unterminated string");
+                }
+            }
+        }
+    }
+
+    /// An escape at `self.pos` (on its backslash).
+    fn escape(&mut self) -> Scan<()> {
+        let bytes = self.bytes();
+        match bytes.get(self.pos + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 2;
+                Ok(())
+            }
+            Some(b'u') => {
+                let unit = self.hex4(self.pos + 2)?;
+                self.pos += 6;
+                if !self.limits.paired_surrogates {
+                    return Ok(());
+                }
+                match unit {
+                    0xD800..=0xDBFF => {
+                        let low = if bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                            self.hex4(self.pos + 2)?
+                        } else {
+                            0
+                        };
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return self.fail("unpaired surrogate escape");
+                        }
+                        self.pos += 6;
+                        Ok(())
+                    }
+                    0xDC00..=0xDFFF => self.fail("unpaired surrogate escape"),
+                    _ => Ok(()),
+                }
+            }
+            _ => self.fail("invalid escape"),
+        }
+    }
+
+    fn hex4(&self, at: usize) -> Scan<u16> {
+        let digits = self.bytes().get(at..at + 4).ok_or(ScanError {
+            reason: "truncated escape",
+            offset: at,
+        })?;
+        let mut unit = 0u16;
+        for &d in digits {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => {
+                    return Err(ScanError {
+                        reason: "invalid hex digit in an escape",
+                        offset: at,
+                    })
+                }
+            };
+            unit = unit << 4 | u16::from(v);
+        }
+        Ok(unit)
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    #[inline]
+    fn number(&mut self) -> Scan<()> {
+        let bytes = self.bytes();
+        let digits = |pos: &mut usize| {
+            let start = *pos;
+            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+                *pos += 1;
+            }
+            *pos - start
+        };
+        let mut pos = self.pos;
+        if bytes.get(pos) == Some(&b'-') {
+            pos += 1;
+        }
+        match bytes.get(pos) {
+            Some(b'0') => pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut pos);
+            }
+            _ => {
+                self.pos = pos;
+                return self.fail("invalid number");
+            }
+        }
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            if digits(&mut pos) == 0 {
+                self.pos = pos;
+                return self.fail("invalid number");
+            }
+        }
+        if matches!(bytes.get(pos), Some(b'e' | b'E')) {
+            pos += 1;
+            if matches!(bytes.get(pos), Some(b'+' | b'-')) {
+                pos += 1;
+            }
+            if digits(&mut pos) == 0 {
+                self.pos = pos;
+                return self.fail("invalid number");
+            }
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    #[inline]
+    fn literal(&mut self, first: u8) -> Scan<()> {
+        let word: &[u8] = match first {
+            b't' => b"true",
+            b'f' => b"false",
+            _ => b"null",
+        };
+        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.fail("invalid literal")
+        }
+    }
+}
+
+/// The index of the first `"`, `\` or control byte at or after `pos`, or
+/// the length of `bytes`. Eight bytes at a time: the common string has none
+/// of them for dozens of bytes.
+#[inline]
+fn find_special(bytes: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTE: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASH: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    const SPACE: u64 = u64::from_ne_bytes([0x20; 8]);
+    while let Some(chunk) = bytes.get(pos..pos + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Per byte, the high bit is set where the byte is `"` (xor gives
+        // 0), `\`, or below 0x20; borrows only ever mark bytes above the
+        // first match, so the lowest mark is exact.
+        let zero_quote = (word ^ QUOTE).wrapping_sub(ONES) & !(word ^ QUOTE);
+        let zero_backslash = (word ^ BACKSLASH).wrapping_sub(ONES) & !(word ^ BACKSLASH);
+        let control = word.wrapping_sub(SPACE) & !word;
+        let marks = (zero_quote | zero_backslash | control) & HIGHS;
+        if marks != 0 {
+            return pos + (marks.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while let Some(&b) = bytes.get(pos) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return pos;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+/// A stack of bits, one per open container; no allocation until it is
+/// deeper than 64.
+#[derive(Default)]
+struct BitStack {
+    top: u64,
+    len: usize,
+    spilled: Vec<u64>,
+}
+
+impl BitStack {
+    fn push(&mut self, bit: bool) {
+        if self.len > 0 && self.len.is_multiple_of(64) {
+            self.spilled.push(self.top);
+            self.top = 0;
+        }
+        self.top = self.top << 1 | u64::from(bit);
+        self.len += 1;
+    }
+
+    fn top(&self) -> Option<bool> {
+        (self.len > 0).then_some(self.top & 1 == 1)
+    }
+
+    fn pop(&mut self) {
+        self.top >>= 1;
+        self.len -= 1;
+        if self.len > 0 && self.len.is_multiple_of(64) {
+            self.top = self.spilled.pop().expect("a spilled word per 64 levels");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(input: &str, limits: Limits) -> Scan<&str> {
+        let mut s = Scanner::new(input.as_bytes(), limits)?;
+        let v = s.value()?;
+        s.end()?;
+        Ok(v)
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_handwritten_cases() {
+        let cases = [
+            "0",
+            "-0",
+            "-0.5e+3",
+            "1E9",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "00",
+            "true",
+            "tru",
+            "truee",
+            "nul",
+            "false",
+            "\"\"",
+            "\"\\u00e9\"",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"a\tb\"",
+            "\"abc",
+            "[]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "{}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:2}",
+            "{\"a\":[{\"b\":[]}],\"c\":{}}",
+            "[[[[]]]]",
+            "[[[]]",
+            "{\"a\":}",
+            "\"0123456789abcdef0123456789\\\"\"",
+            "\"é—🎉 long enough for a word\"",
+            " [ 1 , { \"k\" : null } ] ",
+            "{\"a\":1}}",
+            "[1]]",
+            "",
+        ];
+        for case in cases {
+            let ours = skip(case, Limits::GRAMMAR).is_ok();
+            let serde = serde_json::from_str::<serde::de::IgnoredAny>(case).is_ok();
+            assert_eq!(ours, serde, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn finds_the_exact_span() {
+        let mut s = Scanner::new(br#"  {"a":[1,"]"]} , 2"#, Limits::GRAMMAR).unwrap();
+        assert_eq!(s.value().unwrap(), r#"{"a":[1,"]"]}"#);
+        assert_eq!(s.peek(), Some(b','));
+    }
+
+    #[test]
+    fn special_bytes_are_found_at_every_offset() {
+        for special in [b'"', b'\\', 0x00, 0x1f] {
+            for at in 0..20 {
+                let mut bytes = vec![b'x'; 20];
+                bytes[at] = special;
+                assert_eq!(find_special(&bytes, 0), at);
+                // Bytes above 0x7f (UTF-8 continuation) are not special.
+                bytes[at] = 0xc3;
+                assert_eq!(find_special(&bytes, 0), 20);
+            }
+        }
+    }
+
+    #[test]
+    fn depth_limit_counts_the_root() {
+        let nest = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(skip(&nest(SERDE_DEPTH_LIMIT), Limits::SERDE).is_ok());
+        assert!(skip(&nest(SERDE_DEPTH_LIMIT + 1), Limits::SERDE).is_err());
+        assert!(serde_json::from_str::<serde_json::Value>(&nest(SERDE_DEPTH_LIMIT)).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&nest(SERDE_DEPTH_LIMIT + 1)).is_err());
+        // Without a limit, depth costs bits, not stack.
+        assert!(skip(&nest(200_000), Limits::GRAMMAR).is_ok());
+        assert!(skip(&(nest(200_000) + "]"), Limits::GRAMMAR).is_err());
+    }
+
+    #[test]
+    fn surrogates_are_paired_only_when_asked() {
+        for (s, paired) in [
+            (r#""\ud83c\udf89""#, true),
+            (r#""\ud800""#, false),
+            (r#""\ud800\u0041""#, false),
+            (r#""\udc00""#, false),
+            (r#""\ud800x""#, false),
+        ] {
+            assert!(skip(s, Limits::GRAMMAR).is_ok(), "{s}");
+            assert_eq!(skip(s, Limits::SERDE).is_ok(), paired, "{s}");
+            assert_eq!(serde_json::from_str::<String>(s).is_ok(), paired, "{s}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_up_front() {
+        assert!(Scanner::new(b"\"\xff\"", Limits::GRAMMAR).is_err());
+    }
+}
