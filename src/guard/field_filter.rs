@@ -100,6 +100,7 @@
 //! ```
 
 use std::{
+    borrow::Cow,
     error::Error as StdError,
     fmt,
     future::Future,
@@ -122,7 +123,7 @@ use super::{
 };
 use crate::{
     model::{
-        fields::{filter_document, DEFAULT_ALWAYS_ALLOWED},
+        fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
         ScopeAccess,
     },
     permissions::memo::PermissionSlot,
@@ -468,8 +469,13 @@ impl Ctx {
                         .and_then(|s| s.get(key))
                         .is_some_and(|a| *a >= ScopeAccess::Read)
             };
-            match filter_document(&bytes, keep) {
+            match filter_document_cow(&bytes, keep) {
                 Ok(filtered) => {
+                    // Nothing dropped: the handler's buffer goes on as is.
+                    let filtered = match filtered {
+                        Cow::Borrowed(kept) => bytes.slice_ref(kept),
+                        Cow::Owned(cut) => Bytes::from(cut),
+                    };
                     parts
                         .headers
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
@@ -481,7 +487,7 @@ impl Ctx {
                     // cache revalidating with it could get another caller's
                     // view confirmed as fresh.
                     parts.headers.remove(header::ETAG);
-                    Response::from_parts(parts, B::from(Bytes::from(filtered)))
+                    Response::from_parts(parts, B::from(filtered))
                 }
                 Err(e) => self.internal(&e.to_string()),
             }

@@ -60,6 +60,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use tower_layer::Stack;
+
 use axum::{
     handler::Handler,
     http::Method,
@@ -332,10 +334,13 @@ where
         let method_router = match &requirement {
             // route_layer wraps outward: the requirement guard runs first
             // and plants the RouteRequirement the field guards read.
-            Some(r) => on(filter, handler)
-                .route_layer(self.field_filter.clone())
-                .route_layer(self.field_write.clone())
-                .route_layer(PermissionGuardLayer::new(r.clone())),
+            //
+            // One composed layer, not three `route_layer`s: axum boxes and
+            // clones a service per `route_layer` on every request.
+            Some(r) => on(filter, handler).route_layer(Stack::new(
+                Stack::new(self.field_filter.clone(), self.field_write.clone()),
+                PermissionGuardLayer::new(r.clone()),
+            )),
             // Fail closed: the handler is never reachable.
             None => on(filter, deny_undeclared),
         };

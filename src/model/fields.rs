@@ -37,7 +37,7 @@
 
 use std::{borrow::Cow, fmt, ops::Range};
 
-use super::json_scan::{Key, Limits, Scan, ScanError, Scanner};
+use super::json_scan::{Limits, Scan, ScanError, Scanner};
 
 /// The top-level keys FieldFilter keeps whatever the caller's scopes
 /// (seed 002 §3.7).
@@ -70,25 +70,63 @@ pub struct FilterError(ScanError);
 ///   kept verbatim, and any other member is judged by `keep` like an
 ///   entity's. (So an entity must not name its scope groups `data` and
 ///   `meta` at once.)
-/// - a top-level scalar is kept byte for byte.
+/// - a top-level scalar is kept.
 ///
-/// Kept values (and scalar array elements) are copied byte for byte from
-/// `input`; a key that was escaped in `input` is re-escaped canonically.
-/// The output is compact between the members it writes. Dropped values
-/// are checked as JSON all the same: a malformed document is refused
-/// whole, never half filtered.
+/// Filtering only cuts: the output is the input (without surrounding
+/// whitespace) with the dropped members and their commas removed, every
+/// other byte as it was. Dropped values are checked as JSON all the same:
+/// a malformed document is refused whole, never half filtered.
 ///
 /// # Errors
 ///
-/// [`FilterError`] when `input` is not exactly one JSON value (trailing
+/// [`FilterError`] when `input` is not exactly one JSON value (surrounding
 /// whitespace allowed) or nests an array directly in an array.
 pub fn filter_document<F>(input: &[u8], keep: F) -> Result<Vec<u8>, FilterError>
 where
     F: Fn(&str) -> bool,
 {
-    let mut out = Vec::with_capacity(input.len());
-    filter_document_into(input, keep, &mut out)?;
-    Ok(out)
+    filter_document_cow(input, keep).map(Cow::into_owned)
+}
+
+/// [`filter_document`] without a copy when nothing is dropped: the answer
+/// then borrows `input` (trimmed of surrounding whitespace). This is the
+/// common case for a caller who may read every group, and FieldFilter
+/// passes such a body on without allocating.
+///
+/// # Errors
+///
+/// As [`filter_document`].
+pub fn filter_document_cow<F>(input: &[u8], keep: F) -> Result<Cow<'_, [u8]>, FilterError>
+where
+    F: Fn(&str) -> bool,
+{
+    let input = input.trim_ascii();
+    let mut cuts = Vec::new();
+    Scanner::new(input, Limits::GRAMMAR)
+        .and_then(|mut s| {
+            match s.peek() {
+                Some(b'{') => root_object(&mut s, &keep, &mut cuts)?,
+                Some(b'[') => entities(&mut s, &keep, &mut cuts)?,
+                // A scalar carries no scope group.
+                _ => {
+                    s.value_range()?;
+                }
+            }
+            s.end()
+        })
+        .map_err(FilterError)?;
+    if cuts.is_empty() {
+        return Ok(Cow::Borrowed(input));
+    }
+    let removed: usize = cuts.iter().map(ExactSizeIterator::len).sum();
+    let mut out = Vec::with_capacity(input.len() - removed);
+    let mut at = 0;
+    for cut in cuts {
+        out.extend_from_slice(&input[at..cut.start]);
+        at = cut.end;
+    }
+    out.extend_from_slice(&input[at..]);
+    Ok(Cow::Owned(out))
 }
 
 /// [`filter_document`] appending to `out`, so a caller can reuse a buffer.
@@ -100,21 +138,8 @@ pub fn filter_document_into<F>(input: &[u8], keep: F, out: &mut Vec<u8>) -> Resu
 where
     F: Fn(&str) -> bool,
 {
-    let start = out.len();
-    let result = Scanner::new(input, Limits::GRAMMAR).and_then(|mut s| {
-        match s.peek() {
-            Some(b'{') => filter_root_object(&mut s, &keep, out)?,
-            Some(b'[') => filter_entities(&mut s, &keep, out)?,
-            // A scalar carries no scope group: kept byte for byte (never
-            // through f64: `607e70` must stay `607e70`).
-            _ => out.extend_from_slice(s.value()?.as_bytes()),
-        }
-        s.end()
-    });
-    result.map_err(|e| {
-        out.truncate(start);
-        FilterError(e)
-    })
+    out.extend_from_slice(&filter_document_cow(input, keep)?);
+    Ok(())
 }
 
 /// Why a write body is not a JSON object FieldWriteGuard can check.
@@ -199,7 +224,7 @@ fn object_keys<'a>(s: &mut Scanner<'a>) -> Scan<Vec<Cow<'a, str>>> {
     loop {
         let key = s.key()?;
         s.value_range()?;
-        keys.push(key.0);
+        keys.push(key.name);
         if !s.next_or_close(b'}')? {
             return Ok(keys);
         }
@@ -248,156 +273,181 @@ fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Read filter
+// Read filter: which byte ranges of the input to cut
 
-/// A top-level member of an object, as collected before we know whether
-/// the object is a page.
-enum Member<'a> {
-    Raw(&'a str),
-    /// `data` filtered as an array, at this range of the side buffer.
-    Filtered(Range<usize>),
-    /// Not kept, and not needed to decide the shape.
-    Dropped,
+/// Cuts for the members of one object, decided in order: a dropped member
+/// takes the comma before it, or, while nothing before it is kept, the
+/// comma after it, so what is left is always well formed.
+#[derive(Default)]
+struct ObjectCuts {
+    kept_any: bool,
+    /// Start of a dropped leading member, cut up to the next key.
+    pending: Option<usize>,
+    prev_end: usize,
 }
 
-fn filter_root_object<'a, F: Fn(&str) -> bool>(
-    s: &mut Scanner<'a>,
+impl ObjectCuts {
+    fn member(
+        &mut self,
+        key_start: usize,
+        value_end: usize,
+        kept: bool,
+        cuts: &mut Vec<Range<usize>>,
+    ) {
+        if let Some(start) = self.pending.take() {
+            cuts.push(start..key_start);
+        }
+        if kept {
+            self.kept_any = true;
+        } else if self.kept_any {
+            cuts.push(self.prev_end..value_end);
+        } else {
+            self.pending = Some(key_start);
+        }
+        self.prev_end = value_end;
+    }
+
+    fn close(self, cuts: &mut Vec<Range<usize>>) {
+        if let Some(start) = self.pending {
+            cuts.push(start..self.prev_end);
+        }
+    }
+}
+
+/// A member of the root object, held until we know whether it is a page.
+struct RootMember {
+    key_start: usize,
+    value_end: usize,
+    role: Role,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Judged by `keep` (computed once, when read).
+    Plain(bool),
+    /// `data` holding an array, its entities' cuts set aside.
+    DataArray(bool),
+    /// `data` holding anything else.
+    Data(bool),
+    /// `meta`, kept in a page, else judged by `keep`.
+    Meta(bool),
+}
+
+fn root_object<F: Fn(&str) -> bool>(
+    s: &mut Scanner<'_>,
     keep: &F,
-    out: &mut Vec<u8>,
+    cuts: &mut Vec<Range<usize>>,
 ) -> Scan<()> {
     s.open(b'{')?;
-    let mut members: Vec<(Key<'a>, Member<'a>)> = Vec::with_capacity(16);
+    let mut members: Vec<RootMember> = Vec::with_capacity(16);
     // `data` filtered speculatively, so a page costs one pass: we only
     // learn that the object is a page once `meta` has been seen.
-    let mut side = Vec::new();
+    let mut data_cuts = Vec::new();
     if !s.close_if_empty(b'}') {
         loop {
             let key = s.key()?;
-            let member = match &*key.0 {
-                "data" if !keep("data") && s.peek() == Some(b'[') => {
-                    let at = side.len();
-                    filter_entities(s, keep, &mut side)?;
-                    Member::Filtered(at..side.len())
+            let kept = keep(&key.name);
+            let role = match &*key.name {
+                "data" if s.peek() == Some(b'[') => {
+                    entities(s, keep, &mut data_cuts)?;
+                    Role::DataArray(kept)
                 }
-                // Needed raw whatever `keep` says: a page keeps its meta.
-                "meta" => Member::Raw(s.value()?),
-                k if keep(k) => Member::Raw(s.value()?),
+                "data" => {
+                    s.value_range()?;
+                    Role::Data(kept)
+                }
+                "meta" => {
+                    s.value_range()?;
+                    Role::Meta(kept)
+                }
                 _ => {
                     s.value_range()?;
-                    Member::Dropped
+                    Role::Plain(kept)
                 }
             };
-            members.push((key, member));
+            members.push(RootMember {
+                key_start: key.start,
+                value_end: s.position(),
+                role,
+            });
             if !s.next_or_close(b'}')? {
                 break;
             }
         }
     }
 
-    let is_page = {
-        let mut data = members.iter().filter(|(k, _)| k.0 == "data");
-        let data_is_array = match (data.next(), data.next()) {
-            (Some((_, Member::Filtered(_))), None) => true,
-            (Some((_, Member::Raw(raw))), None) => raw.starts_with('['),
-            _ => false,
-        };
-        data_is_array && members.iter().any(|(k, _)| k.0 == "meta")
-    };
+    let datas = members
+        .iter()
+        .filter(|m| matches!(m.role, Role::DataArray(_) | Role::Data(_)))
+        .count();
+    let is_page = datas == 1
+        && members.iter().any(|m| matches!(m.role, Role::DataArray(_)))
+        && members.iter().any(|m| matches!(m.role, Role::Meta(_)));
 
-    out.push(b'{');
-    let mut first = true;
-    for (key, member) in &members {
-        let name = &*key.0;
-        let bytes: Option<&[u8]> = match member {
-            Member::Filtered(range) if is_page => Some(&side[range.clone()]),
-            Member::Raw(raw) if is_page && name == "data" => {
-                // `data` is also a readable scope here, so it was kept
-                // raw; filter it now (a second pass over it only).
-                comma(out, &mut first);
-                key.write(out);
-                out.push(b':');
-                filter_entities(&mut Scanner::over(raw, Limits::GRAMMAR), keep, out)?;
-                continue;
-            }
-            Member::Raw(raw) if (is_page && name == "meta") || keep(name) => Some(raw.as_bytes()),
-            _ => None,
+    let mut object = ObjectCuts::default();
+    for m in &members {
+        let kept = match m.role {
+            Role::DataArray(_) | Role::Meta(_) if is_page => true,
+            Role::Plain(kept) | Role::DataArray(kept) | Role::Data(kept) | Role::Meta(kept) => kept,
         };
-        if let Some(bytes) = bytes {
-            comma(out, &mut first);
-            key.write(out);
-            out.push(b':');
-            out.extend_from_slice(bytes);
+        object.member(m.key_start, m.value_end, kept, cuts);
+        if is_page && matches!(m.role, Role::DataArray(_)) {
+            cuts.append(&mut data_cuts);
         }
     }
-    out.push(b'}');
+    object.close(cuts);
     Ok(())
-}
-
-fn comma(out: &mut Vec<u8>, first: &mut bool) {
-    if !*first {
-        out.push(b',');
-    }
-    *first = false;
 }
 
 /// An array of entities at the cursor: each object filtered, each scalar
-/// kept byte for byte.
-fn filter_entities<F: Fn(&str) -> bool>(
+/// kept.
+fn entities<F: Fn(&str) -> bool>(
     s: &mut Scanner<'_>,
     keep: &F,
-    out: &mut Vec<u8>,
+    cuts: &mut Vec<Range<usize>>,
 ) -> Scan<()> {
     s.open(b'[')?;
-    out.push(b'[');
-    if !s.close_if_empty(b']') {
-        loop {
-            match s.peek() {
-                Some(b'{') => filter_entity(s, keep, out)?,
-                // Which member of `[[{..}]]` is a scope group? We cannot
-                // say, so we refuse rather than pass it through unfiltered.
-                Some(b'[') => {
-                    return Err(s.error("an array nested in an array has no scope groups to filter"))
-                }
-                _ => out.extend_from_slice(s.value()?.as_bytes()),
-            }
-            if !s.next_or_close(b']')? {
-                break;
-            }
-            out.push(b',');
-        }
+    if s.close_if_empty(b']') {
+        return Ok(());
     }
-    out.push(b']');
-    Ok(())
-}
-
-/// One entity (an object at the cursor): the members `keep` accepts.
-fn filter_entity<F: Fn(&str) -> bool>(
-    s: &mut Scanner<'_>,
-    keep: &F,
-    out: &mut Vec<u8>,
-) -> Scan<()> {
-    s.open(b'{')?;
-    out.push(b'{');
-    if !s.close_if_empty(b'}') {
-        let mut first = true;
-        loop {
-            let key = s.key()?;
-            if keep(&key.0) {
-                let raw = s.value()?;
-                comma(out, &mut first);
-                key.write(out);
-                out.push(b':');
-                out.extend_from_slice(raw.as_bytes());
-            } else {
+    loop {
+        match s.peek() {
+            Some(b'{') => entity(s, keep, cuts)?,
+            // Which member of `[[{..}]]` is a scope group? We cannot say,
+            // so we refuse rather than pass it through unfiltered.
+            Some(b'[') => {
+                return Err(s.error("an array nested in an array has no scope groups to filter"))
+            }
+            _ => {
                 s.value_range()?;
             }
-            if !s.next_or_close(b'}')? {
-                break;
-            }
+        }
+        if !s.next_or_close(b']')? {
+            return Ok(());
         }
     }
-    out.push(b'}');
-    Ok(())
+}
+
+/// One entity (an object at the cursor): the members `keep` rejects are cut.
+fn entity<F: Fn(&str) -> bool>(
+    s: &mut Scanner<'_>,
+    keep: &F,
+    cuts: &mut Vec<Range<usize>>,
+) -> Scan<()> {
+    s.open(b'{')?;
+    if s.close_if_empty(b'}') {
+        return Ok(());
+    }
+    let mut object = ObjectCuts::default();
+    loop {
+        let key = s.key()?;
+        let end = s.value_range()?.end;
+        object.member(key.start, end, keep(&key.name), cuts);
+        if !s.next_or_close(b'}')? {
+            object.close(cuts);
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -417,15 +467,53 @@ mod tests {
         let input = r#"{ "id" : 1, "anagraphic" : { "b" : [1, 2.50, "x\n"] }, "sensitive": {"x": 1}, "updatedAt": "t" }"#;
         assert_eq!(
             filtered(input),
-            r#"{"id":1,"anagraphic":{ "b" : [1, 2.50, "x\n"] },"updatedAt":"t"}"#
+            r#"{ "id" : 1, "anagraphic" : { "b" : [1, 2.50, "x\n"] }, "updatedAt": "t" }"#
         );
+    }
+
+    #[test]
+    fn cuts_take_one_comma_each_whatever_is_dropped() {
+        // First, middle, last, all, none, alternating.
+        for (input, want) in [
+            (r#"{"s1":1,"id":2}"#, r#"{"id":2}"#),
+            (
+                r#"{"id":1,"s1":2,"updatedAt":3}"#,
+                r#"{"id":1,"updatedAt":3}"#,
+            ),
+            (r#"{"id":1,"s1":2}"#, r#"{"id":1}"#),
+            (r#"{"s1":1,"s2":2,"s3":3}"#, r#"{}"#),
+            (r#"{ "s1" : 1 , "s2" : 2 }"#, r#"{  }"#),
+            (
+                r#"{"s1":1,"s2":2,"id":3,"s3":4,"anagraphic":5,"s4":6}"#,
+                r#"{"id":3,"anagraphic":5}"#,
+            ),
+            (
+                r#"[{"s1":1},{"id":1,"s2":[1,{"id":2}]},{}]"#,
+                r#"[{},{"id":1},{}]"#,
+            ),
+        ] {
+            assert_eq!(filtered(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn nothing_dropped_borrows_the_input() {
+        let input = br#" {"id":1,"anagraphic":{"sensitive":2}} "#;
+        match filter_document_cow(input, keep_ana).unwrap() {
+            Cow::Borrowed(b) => assert_eq!(b, input.trim_ascii()),
+            Cow::Owned(_) => panic!("copied a document with nothing to drop"),
+        }
+        assert!(matches!(
+            filter_document_cow(br#"{"sensitive":1}"#, keep_ana).unwrap(),
+            Cow::Owned(_)
+        ));
     }
 
     #[test]
     fn escaped_keys_are_compared_unescaped() {
         assert_eq!(
             filtered(r#"{"sens\u0069tive":{"x":1},"an\u0061graphic":{}}"#),
-            r#"{"anagraphic":{}}"#
+            r#"{"an\u0061graphic":{}}"#
         );
     }
 

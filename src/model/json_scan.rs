@@ -63,26 +63,12 @@ impl std::error::Error for ScanError {}
 
 pub(crate) type Scan<T> = Result<T, ScanError>;
 
-/// A member name: borrowed when it had no escapes, decoded when it had.
+/// A member name: borrowed when it had no escapes, decoded when it had,
+/// and where its opening quote is.
 #[derive(Debug)]
-pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
-
-impl Key<'_> {
-    /// Writes the name as a JSON string. A borrowed name had no escapes, so
-    /// it has no `"`, `\` or control byte and goes in verbatim; a decoded
-    /// one is escaped canonically.
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        match &self.0 {
-            Cow::Borrowed(k) => {
-                out.push(b'"');
-                out.extend_from_slice(k.as_bytes());
-                out.push(b'"');
-            }
-            Cow::Owned(k) => {
-                serde_json::to_writer(out, k).expect("a str serializes into a Vec");
-            }
-        }
-    }
+pub(crate) struct Key<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) start: usize,
 }
 
 /// A cursor over a UTF-8 JSON document.
@@ -133,6 +119,11 @@ impl<'a> Scanner<'a> {
 
     fn fail<T>(&self, reason: &'static str) -> Scan<T> {
         Err(self.error(reason))
+    }
+
+    /// Where the cursor is.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
     }
 
     /// Skips whitespace and returns the next byte without consuming it.
@@ -238,7 +229,7 @@ impl<'a> Scanner<'a> {
             Cow::Borrowed(&raw[1..raw.len() - 1])
         };
         self.expect(b':', "expected `:`")?;
-        Ok(Key(key))
+        Ok(Key { name: key, start })
     }
 
     /// Skips one value (after whitespace) and returns its text.
