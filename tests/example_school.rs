@@ -31,6 +31,15 @@ async fn school() -> School {
     School { iam, app }
 }
 
+/// The school with the benchmark's unguarded mount (`SCHOOL_BARE_ROUTES=1`).
+async fn school_with_bare_routes() -> School {
+    let iam = TestIam::start().await;
+    let auth = JwtAuthGuardLayer::new(iam.verifier())
+        .permissions(CatalogueSource::new(Catalogue::students_fixture()));
+    let app = app::router_with(auth, app::Store::demo(), app::BareRoutes::On);
+    School { iam, app }
+}
+
 impl School {
     fn token(&self, user: &str) -> String {
         self.iam
@@ -301,4 +310,31 @@ async fn writes_are_stamped_in_rfc_3339() {
         "{stamp}"
     );
     assert!(stamp > "2026-01-01", "{stamp}");
+}
+
+#[tokio::test]
+async fn the_unguarded_bare_mount_is_absent_by_default() {
+    let s = school().await;
+    for user in [None, Some("admin")] {
+        let (status, body) = s.send("GET", "/bare/students/s-1", user, None).await;
+        assert_eq!(status, 404, "{user:?}: {body}");
+        assert!(body.get("anagraphic").is_none(), "no record leaks: {body}");
+    }
+    // The default is what `router` builds.
+    assert_eq!(app::BareRoutes::default(), app::BareRoutes::Off);
+}
+
+#[tokio::test]
+async fn the_bare_mount_serves_what_the_guarded_route_serves_an_admin() {
+    let s = school_with_bare_routes().await;
+    let (status, bare) = s.send("GET", "/bare/students/s-1", None, None).await;
+    assert_eq!(status, 200, "{bare}");
+    let (status, guarded) = s.send("GET", "/students/s-1", Some("admin"), None).await;
+    assert_eq!(status, 200, "{guarded}");
+    assert_eq!(bare, guarded);
+    let (status, _) = s.send("GET", "/bare/students/s-404", None, None).await;
+    assert_eq!(status, 404);
+    // The guarded routes stay guarded next to it.
+    let (status, _) = s.send("GET", "/students/s-1", None, None).await;
+    assert_eq!(status, 401);
 }

@@ -148,19 +148,34 @@ impl Store {
         store
     }
 
-    fn visible(&self, access: &RecordAccess) -> Vec<Map<String, Value>> {
+    /// One page of the students `access` may see (in id order), and how
+    /// many it may see in all. Only the page's records are cloned.
+    fn page(&self, access: &RecordAccess, skip: usize, take: usize) -> (Vec<Value>, usize) {
         let Some(tenant) = access.tenant.as_deref() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let guard = self.inner.read().expect("lock");
         let Some(students) = guard.get(tenant) else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
-        students
-            .values()
-            .filter(|s| may_see(access, s))
-            .map(|s| s.record.clone())
-            .collect()
+        let mut total = 0;
+        let mut data = Vec::new();
+        for s in students.values().filter(|s| may_see(access, s)) {
+            if total >= skip && data.len() < take {
+                data.push(Value::Object(s.record.clone()));
+            }
+            total += 1;
+        }
+        (data, total)
+    }
+
+    /// The student `id` as a JSON response when `access` may see it, by
+    /// one map lookup; serialized under the read lock, without a clone.
+    fn respond_one(&self, access: &RecordAccess, id: &str) -> Option<Response> {
+        let tenant = access.tenant.as_deref()?;
+        let guard = self.inner.read().expect("lock");
+        let student = guard.get(tenant)?.get(id).filter(|s| may_see(access, s))?;
+        Some(Json(&student.record).into_response())
     }
 }
 
@@ -188,16 +203,10 @@ async fn list(
     access: RecordAccess,
     Query(page): Query<Page>,
 ) -> Json<Value> {
-    let all = app.store.visible(&access);
     let limit = page.limit.unwrap_or(20).clamp(1, 100);
     let page_no = page.page.unwrap_or(1).max(1);
-    let total = all.len();
-    let data: Vec<Value> = all
-        .into_iter()
-        .skip((page_no - 1) * limit)
-        .take(limit)
-        .map(Value::Object)
-        .collect();
+    let skip = (page_no - 1).saturating_mul(limit);
+    let (data, total) = app.store.page(&access, skip, limit);
     Json(json!({"data": data, "meta": {"page": page_no, "limit": limit, "total": total}}))
 }
 
@@ -214,15 +223,9 @@ async fn get_one(
     access: RecordAccess,
     Path(id): Path<String>,
 ) -> Response {
-    match app
-        .store
-        .visible(&access)
-        .into_iter()
-        .find(|s| s["id"] == id.as_str())
-    {
-        Some(record) => Json(Value::Object(record)).into_response(),
-        None => not_found(),
-    }
+    app.store
+        .respond_one(&access, &id)
+        .unwrap_or_else(not_found)
 }
 
 async fn create(
@@ -329,9 +332,51 @@ pub(crate) fn students() -> ProtectedResource<AppState> {
         .delete("/students/{id}", remove)
 }
 
+/// Whether [`router_with`] also mounts the unguarded benchmark route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum BareRoutes {
+    /// Every data route is guarded (the default, and the only sane choice
+    /// for a real service).
+    #[default]
+    Off,
+    /// Also serve `GET /bare/students/{id}`: the same store lookup and
+    /// JSON as `GET /students/{id}`, with no JwtAuthGuard, no requirement
+    /// and no FieldFilter, reading as a fixed full-access caller of the
+    /// demo tenant. For `benches/http_load.sh` only: anyone can read every
+    /// student's every scope group through it.
+    On,
+}
+
+/// The record access of the bare mount: every student of the demo
+/// tenant, as no particular user.
+fn bare_access() -> RecordAccess {
+    RecordAccess {
+        tenant: Some(TENANT.into()),
+        user: "bare-benchmark".into(),
+        roles: Vec::new(),
+        access: Access::Full,
+    }
+}
+
+/// `GET /bare/students/{id}`: what `get_one` does, with the fixed
+/// [`bare_access`] from an extension instead of the guard's.
+async fn bare_get_one(
+    State(app): State<AppState>,
+    Extension(access): Extension<RecordAccess>,
+    Path(id): Path<String>,
+) -> Response {
+    get_one(State(app), access, Path(id)).await
+}
+
 /// The whole service: the students bundle, the permissions endpoint and
 /// an unguarded health check, behind `auth`.
 pub(crate) fn router(auth: JwtAuthGuardLayer, store: Store) -> Router {
+    router_with(auth, store, BareRoutes::Off)
+}
+
+/// [`router`], plus the unguarded benchmark route when `bare` is
+/// [`BareRoutes::On`].
+pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoutes) -> Router {
     let state = AppState {
         store,
         custom_fields: Arc::new(custom_fields()),
@@ -339,11 +384,20 @@ pub(crate) fn router(auth: JwtAuthGuardLayer, store: Store) -> Router {
     let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
     let guarded = students()
         .into_router()
-        .with_state(state)
+        .with_state(state.clone())
         .route("/permissions", get(permissions_endpoint))
         .route_layer(auth)
         .layer(Extension(policy));
-    Router::new()
+    let router = Router::new()
         .route("/health", get(|| async { "ok" }))
-        .merge(guarded)
+        .merge(guarded);
+    match bare {
+        BareRoutes::Off => router,
+        BareRoutes::On => router.merge(
+            Router::new()
+                .route("/bare/students/{id}", get(bare_get_one))
+                .with_state(state)
+                .layer(Extension(bare_access())),
+        ),
+    }
 }

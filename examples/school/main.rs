@@ -17,6 +17,7 @@
 //! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
 //! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
 //! | `PERMISSIONS_SOURCE` | `catalogue`, `claims`, or the URL of the IAM's `GET /permissions` | `catalogue` |
+//! | `SCHOOL_BARE_ROUTES` | `1` also serves `GET /bare/students/{id}` with **no guard at all**, for `benches/http_load.sh`; never in a real deployment | off |
 //!
 //! A bad value exits with code 2 and one line naming the variable.
 
@@ -52,6 +53,7 @@ struct Config {
     algorithms: Vec<Algorithm>,
     bind: SocketAddr,
     source: Source,
+    bare: app::BareRoutes,
 }
 
 /// A configuration error: the variable and what is wrong with it.
@@ -117,6 +119,16 @@ fn config() -> Result<Config, Invalid> {
             ))
         }
     };
+    let bare = match var("SCHOOL_BARE_ROUTES").as_deref() {
+        None | Some("0") => app::BareRoutes::Off,
+        Some("1") => app::BareRoutes::On,
+        Some(other) => {
+            return Err(Invalid(
+                "SCHOOL_BARE_ROUTES",
+                format!("{other:?} is not 0 or 1"),
+            ))
+        }
+    };
     Ok(Config {
         issuer,
         jwks_uri,
@@ -124,6 +136,7 @@ fn config() -> Result<Config, Invalid> {
         algorithms,
         bind,
         source,
+        bare,
     })
 }
 
@@ -201,7 +214,23 @@ async fn main() -> ExitCode {
         println!("\nstudents API on {base}, trusting {issuer}");
     }
 
-    let router = app::router(auth, app::Store::demo());
+    let router = match config.bare {
+        app::BareRoutes::Off => app::router(auth, app::Store::demo()),
+        app::BareRoutes::On => {
+            let warning = format!(
+                "SCHOOL_BARE_ROUTES=1: {base}/bare/students/{{id}} serves every student's every \
+                 scope group to anyone, with NO authentication and NO authorization. \
+                 Benchmarking only; never expose this."
+            );
+            eprintln!(
+                "\n{}\nWARNING: {warning}\n{}\n",
+                "!".repeat(72),
+                "!".repeat(72)
+            );
+            tracing::warn!("{warning}");
+            app::router_with(auth, app::Store::demo(), app::BareRoutes::On)
+        }
+    };
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await;
