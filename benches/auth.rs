@@ -9,7 +9,8 @@
 //! - `stack/*`: the full `ProtectedResource` stack (auth, scope requirement,
 //!   FieldWriteGuard, FieldFilter, catalogue permissions memoized per
 //!   request) with a cached admin token, against the same handlers on a bare
-//!   router: a GET answering an eight-scope student record (filtered) and a
+//!   router: a GET answering an eight-scope student record (filtered: all
+//!   groups kept for an admin, some cut for a teacher) and a
 //!   PATCH with a small body (write-checked); and auth + the READ
 //!   requirement alone (no field guards), to show where the time goes.
 //!
@@ -225,6 +226,8 @@ fn bench_stack(c: &mut Criterion) {
         .unwrap();
     let iam = rt.block_on(TestIam::start());
     let token = iam.mint(json!({"sub": "admin-1", "roles": ["admin"], "exp": EXP}));
+    // Reads some of the eight groups: FieldFilter cuts the others.
+    let teacher = iam.mint(json!({"sub": "t-1", "roles": ["internal_teacher"], "exp": EXP}));
 
     let record = student();
     let get_one = move || {
@@ -258,6 +261,12 @@ fn bench_stack(c: &mut Criterion) {
         assert_eq!(run(&rt, app, patch_req(&token)).status(), 200);
     }
 
+    let seen = run_read(&rt, &full, get_req(&teacher));
+    assert!(
+        seen.len() < student().len(),
+        "the teacher's view is filtered"
+    );
+
     let mut g = c.benchmark_group("stack");
     g.bench_function("bare_get", |b| {
         b.iter(|| run_read(&rt, &bare, get_req(&token)))
@@ -267,6 +276,9 @@ fn bench_stack(c: &mut Criterion) {
     });
     g.bench_function("full_get_cached_token", |b| {
         b.iter(|| run_read(&rt, &full, get_req(&token)))
+    });
+    g.bench_function("full_get_cached_token_teacher", |b| {
+        b.iter(|| run_read(&rt, &full, get_req(&teacher)))
     });
     g.bench_function("bare_patch", |b| {
         b.iter(|| run_read(&rt, &bare, patch_req(&token)))

@@ -2,7 +2,10 @@
 //! queries (seed 002 §7, seed 004). The SDK never touches the database; it
 //! tells the service how to narrow its `WHERE` clause.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
 use http::Extensions;
 use serde_json::Value;
@@ -46,16 +49,19 @@ pub struct RecordAccess {
 /// Install it with `axum::Extension(policy)` (or insert it into request
 /// extensions); without one the default policy applies, which grants
 /// `Full` to no role.
+///
+/// Cheap to clone (two reference counts): `axum::Extension` clones it into
+/// every request.
 #[derive(Debug, Clone)]
 pub struct RecordAccessPolicy {
-    full_roles: HashSet<String>,
-    organizations_claim: String,
+    full_roles: Arc<HashSet<String>>,
+    organizations_claim: Arc<str>,
 }
 
 impl Default for RecordAccessPolicy {
     fn default() -> Self {
         Self {
-            full_roles: HashSet::new(),
+            full_roles: Arc::default(),
             organizations_claim: "organizations".into(),
         }
     }
@@ -74,7 +80,7 @@ impl RecordAccessPolicy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.full_roles = roles.into_iter().map(Into::into).collect();
+        self.full_roles = Arc::new(roles.into_iter().map(Into::into).collect());
         self
     }
 

@@ -46,16 +46,27 @@ impl Limits {
     };
 }
 
-/// Why a document was refused, and where.
+/// Why a document was refused, and where. Boxed: errors are rare, and a
+/// one-pointer error keeps every `Scan<T>` on the hot path in registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScanError {
-    pub(crate) reason: &'static str,
-    pub(crate) offset: usize,
+pub(crate) struct ScanError(Box<ErrorAt>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ErrorAt {
+    reason: &'static str,
+    offset: usize,
+}
+
+impl ScanError {
+    #[cold]
+    fn new(reason: &'static str, offset: usize) -> Self {
+        Self(Box::new(ErrorAt { reason, offset }))
+    }
 }
 
 impl fmt::Display for ScanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.reason, self.offset)
+        write!(f, "{} at byte {}", self.0.reason, self.0.offset)
     }
 }
 
@@ -88,10 +99,8 @@ impl<'a> Scanner<'a> {
     ///
     /// When `input` is not UTF-8 (JSON text must be).
     pub(crate) fn new(input: &'a [u8], limits: Limits) -> Scan<Self> {
-        let text = std::str::from_utf8(input).map_err(|e| ScanError {
-            reason: "invalid UTF-8",
-            offset: e.valid_up_to(),
-        })?;
+        let text = std::str::from_utf8(input)
+            .map_err(|e| ScanError::new("invalid UTF-8", e.valid_up_to()))?;
         Ok(Self::over(text, limits))
     }
 
@@ -111,12 +120,10 @@ impl<'a> Scanner<'a> {
 
     /// An error at the cursor.
     pub(crate) fn error(&self, reason: &'static str) -> ScanError {
-        ScanError {
-            reason,
-            offset: self.pos,
-        }
+        ScanError::new(reason, self.pos)
     }
 
+    #[cold]
     fn fail<T>(&self, reason: &'static str) -> Scan<T> {
         Err(self.error(reason))
     }
@@ -218,12 +225,7 @@ impl<'a> Scanner<'a> {
             // surrogates (a name must be a real string to be compared).
             match serde_json::from_str::<String>(raw) {
                 Ok(k) => Cow::Owned(k),
-                Err(_) => {
-                    return Err(ScanError {
-                        reason: "invalid escape in a member name",
-                        offset: start,
-                    })
-                }
+                Err(_) => return Err(ScanError::new("invalid escape in a member name", start)),
             }
         } else {
             Cow::Borrowed(&raw[1..raw.len() - 1])
@@ -239,241 +241,237 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips one value (after whitespace), checking it, and returns where
-    /// it lies. Iterative: nesting is tracked in `open`, one bit per level
-    /// (set for an object).
+    /// it lies.
     pub(crate) fn value_range(&mut self) -> Scan<Range<usize>> {
-        let Some(first) = self.peek() else {
+        if self.peek().is_none() {
             return self.fail("expected a value");
-        };
+        }
         let start = self.pos;
-        let mut open = BitStack::default();
-        let mut b = first;
-        loop {
-            // Here a value starts at `self.pos` with byte `b`.
-            match b {
-                b'{' | b'[' => {
-                    self.pos += 1;
-                    self.push_depth()?;
-                    let object = b == b'{';
-                    let close = if object { b'}' } else { b']' };
-                    if self.close_if_empty(close) {
-                        if !self.after_value(&mut open)? {
-                            break;
-                        }
-                    } else {
-                        open.push(object);
-                        if object {
-                            self.member_name()?;
-                        }
-                    }
-                }
-                b'"' => {
-                    self.string()?;
-                    if !self.after_value(&mut open)? {
-                        break;
-                    }
-                }
-                b'-' | b'0'..=b'9' => {
-                    self.number()?;
-                    if !self.after_value(&mut open)? {
-                        break;
-                    }
-                }
-                b't' | b'f' | b'n' => {
-                    self.literal(b)?;
-                    if !self.after_value(&mut open)? {
-                        break;
-                    }
-                }
-                _ => return self.fail("expected a value"),
-            }
-            match self.peek() {
-                Some(next) => b = next,
-                None => return self.fail("unexpected end of input"),
-            }
-        }
+        let room = self.limits.max_depth.saturating_sub(self.depth);
+        self.pos = skip_value(self.bytes(), start, room, self.limits.paired_surrogates)?;
         Ok(start..self.pos)
-    }
-
-    /// After a value inside [`Scanner::value_range`]: closes every
-    /// container that ends here and consumes the separator before the next
-    /// value. `false` when the outermost value is complete.
-    #[inline]
-    fn after_value(&mut self, open: &mut BitStack) -> Scan<bool> {
-        loop {
-            let Some(object) = open.top() else {
-                return Ok(false);
-            };
-            let close = if object { b'}' } else { b']' };
-            if self.next_or_close(close)? {
-                if object {
-                    self.member_name()?;
-                }
-                return Ok(true);
-            }
-            open.pop();
-        }
-    }
-
-    /// A member name inside a skipped object: checked, not decoded.
-    #[inline]
-    fn member_name(&mut self) -> Scan<()> {
-        if self.peek() != Some(b'"') {
-            return self.fail("expected a member name");
-        }
-        self.string()?;
-        self.expect(b':', "expected `:`")
     }
 
     /// A string at `self.pos` (on its opening quote). Returns whether it
     /// had escapes.
-    #[inline]
     fn string(&mut self) -> Scan<bool> {
-        let bytes = self.bytes();
-        let mut pos = self.pos + 1;
-        let mut escaped = false;
-        loop {
-            pos = find_special(bytes, pos);
-            match bytes.get(pos) {
-                Some(b'"') => {
-                    self.pos = pos + 1;
-                    return Ok(escaped);
-                }
-                Some(b'\\') => {
-                    escaped = true;
-                    self.pos = pos;
-                    self.escape()?;
-                    pos = self.pos;
-                }
-                Some(_) => {
-                    self.pos = pos;
-                    return self.fail("control character in a string");
-                }
-                None => {
-                    self.pos = pos;
-                    return self.fail("unterminated string");
-                }
-            }
-        }
+        let (end, escaped) =
+            skip_string(self.bytes(), self.pos + 1, self.limits.paired_surrogates)?;
+        self.pos = end;
+        Ok(escaped)
     }
+}
 
-    /// An escape at `self.pos` (on its backslash).
-    fn escape(&mut self) -> Scan<()> {
-        let bytes = self.bytes();
-        match bytes.get(self.pos + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                self.pos += 2;
-                Ok(())
-            }
-            Some(b'u') => {
-                let unit = self.hex4(self.pos + 2)?;
-                self.pos += 6;
-                if !self.limits.paired_surrogates {
-                    return Ok(());
-                }
-                match unit {
-                    0xD800..=0xDBFF => {
-                        let low = if bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
-                            self.hex4(self.pos + 2)?
-                        } else {
-                            0
-                        };
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return self.fail("unpaired surrogate escape");
-                        }
-                        self.pos += 6;
-                        Ok(())
-                    }
-                    0xDC00..=0xDFFF => self.fail("unpaired surrogate escape"),
-                    _ => Ok(()),
-                }
-            }
-            _ => self.fail("invalid escape"),
+// ---------------------------------------------------------------------------
+// The skipping core: free functions over `(bytes, pos)` with the cursor in a
+// register, one loop for any nesting, errors boxed off the hot path.
+
+#[cold]
+fn fail_at<T>(reason: &'static str, offset: usize) -> Scan<T> {
+    Err(ScanError::new(reason, offset))
+}
+
+#[inline(always)]
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(&b) = bytes.get(pos) {
+        if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            break;
         }
+        pos += 1;
     }
+    pos
+}
 
-    fn hex4(&self, at: usize) -> Scan<u16> {
-        let digits = self.bytes().get(at..at + 4).ok_or(ScanError {
-            reason: "truncated escape",
-            offset: at,
-        })?;
-        let mut unit = 0u16;
-        for &d in digits {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => {
-                    return Err(ScanError {
-                        reason: "invalid hex digit in an escape",
-                        offset: at,
-                    })
-                }
-            };
-            unit = unit << 4 | u16::from(v);
-        }
-        Ok(unit)
+/// A member name and its colon at `pos` (after whitespace); returns the
+/// position of the value after it (whitespace skipped).
+#[inline(always)]
+fn skip_member_name(bytes: &[u8], pos: usize, paired: bool) -> Scan<usize> {
+    if bytes.get(pos) != Some(&b'"') {
+        return fail_at("expected a member name", pos);
     }
+    let (end, _) = skip_string(bytes, pos + 1, paired)?;
+    let colon = skip_ws(bytes, end);
+    if bytes.get(colon) != Some(&b':') {
+        return fail_at("expected `:`", colon);
+    }
+    Ok(skip_ws(bytes, colon + 1))
+}
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    #[inline]
-    fn number(&mut self) -> Scan<()> {
-        let bytes = self.bytes();
-        let digits = |pos: &mut usize| {
-            let start = *pos;
-            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
-                *pos += 1;
-            }
-            *pos - start
-        };
-        let mut pos = self.pos;
-        if bytes.get(pos) == Some(&b'-') {
-            pos += 1;
-        }
+/// Skips the value starting at `pos` (no whitespace before it) with room
+/// for `room` more open containers; returns where it ends. Iterative:
+/// nesting is a bit per level (set for an object), never recursion.
+fn skip_value(bytes: &[u8], mut pos: usize, room: usize, paired: bool) -> Scan<usize> {
+    let mut open = BitStack::default();
+    loop {
+        // A value starts at `pos`.
         match bytes.get(pos) {
-            Some(b'0') => pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut pos);
+            Some(b'"') => pos = skip_string(bytes, pos + 1, paired)?.0,
+            Some(&b @ (b'{' | b'[')) => {
+                if open.len >= room {
+                    return fail_at("nested too deeply", pos);
+                }
+                let object = b == b'{';
+                let inner = skip_ws(bytes, pos + 1);
+                let close = if object { b'}' } else { b']' };
+                if bytes.get(inner) == Some(&close) {
+                    pos = inner + 1;
+                } else {
+                    open.push(object);
+                    pos = if object {
+                        skip_member_name(bytes, inner, paired)?
+                    } else {
+                        inner
+                    };
+                    continue;
+                }
             }
-            _ => {
-                self.pos = pos;
-                return self.fail("invalid number");
+            Some(b'-' | b'0'..=b'9') => pos = skip_number(bytes, pos)?,
+            Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
+            Some(b'f') => pos = skip_literal(bytes, pos, b"false")?,
+            Some(b'n') => pos = skip_literal(bytes, pos, b"null")?,
+            _ => return fail_at("expected a value", pos),
+        }
+        // A value ended at `pos`: close what ends here, then find the next.
+        loop {
+            let Some(object) = open.top() else {
+                return Ok(pos);
+            };
+            pos = skip_ws(bytes, pos);
+            match bytes.get(pos) {
+                Some(b',') => {
+                    let next = skip_ws(bytes, pos + 1);
+                    pos = if object {
+                        skip_member_name(bytes, next, paired)?
+                    } else {
+                        next
+                    };
+                    break;
+                }
+                Some(b'}') if object => {
+                    pos += 1;
+                    open.pop();
+                }
+                Some(b']') if !object => {
+                    pos += 1;
+                    open.pop();
+                }
+                _ => return fail_at("expected `,` or the end of the container", pos),
             }
         }
-        if bytes.get(pos) == Some(&b'.') {
-            pos += 1;
-            if digits(&mut pos) == 0 {
-                self.pos = pos;
-                return self.fail("invalid number");
-            }
-        }
-        if matches!(bytes.get(pos), Some(b'e' | b'E')) {
-            pos += 1;
-            if matches!(bytes.get(pos), Some(b'+' | b'-')) {
-                pos += 1;
-            }
-            if digits(&mut pos) == 0 {
-                self.pos = pos;
-                return self.fail("invalid number");
-            }
-        }
-        self.pos = pos;
-        Ok(())
     }
+}
 
-    #[inline]
-    fn literal(&mut self, first: u8) -> Scan<()> {
-        let word: &[u8] = match first {
-            b't' => b"true",
-            b'f' => b"false",
-            _ => b"null",
-        };
-        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            self.fail("invalid literal")
+/// The rest of a string whose opening quote is just before `pos`: returns
+/// the position after its closing quote and whether it had escapes.
+#[inline(always)]
+fn skip_string(bytes: &[u8], mut pos: usize, paired: bool) -> Scan<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        pos = find_special(bytes, pos);
+        match bytes.get(pos) {
+            Some(b'"') => return Ok((pos + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                pos = skip_escape(bytes, pos, paired)?;
+            }
+            Some(_) => return fail_at("control character in a string", pos),
+            None => return fail_at("unterminated string", pos),
         }
+    }
+}
+
+/// An escape at `pos` (on its backslash); returns the position after it.
+fn skip_escape(bytes: &[u8], pos: usize, paired: bool) -> Scan<usize> {
+    match bytes.get(pos + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(pos + 2),
+        Some(b'u') => {
+            let unit = hex4(bytes, pos + 2)?;
+            let after = pos + 6;
+            if !paired {
+                return Ok(after);
+            }
+            match unit {
+                0xD800..=0xDBFF => {
+                    let low = if bytes.get(after..after + 2) == Some(b"\\u") {
+                        hex4(bytes, after + 2)?
+                    } else {
+                        0
+                    };
+                    if (0xDC00..=0xDFFF).contains(&low) {
+                        Ok(after + 6)
+                    } else {
+                        fail_at("unpaired surrogate escape", pos)
+                    }
+                }
+                0xDC00..=0xDFFF => fail_at("unpaired surrogate escape", pos),
+                _ => Ok(after),
+            }
+        }
+        _ => fail_at("invalid escape", pos),
+    }
+}
+
+fn hex4(bytes: &[u8], at: usize) -> Scan<u16> {
+    let Some(digits) = bytes.get(at..at + 4) else {
+        return fail_at("truncated escape", at);
+    };
+    let mut unit = 0u16;
+    for &d in digits {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return fail_at("invalid hex digit in an escape", at),
+        };
+        unit = unit << 4 | u16::from(v);
+    }
+    Ok(unit)
+}
+
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` at `pos`.
+#[inline(always)]
+fn skip_number(bytes: &[u8], mut pos: usize) -> Scan<usize> {
+    let digits = |pos: &mut usize| {
+        let start = *pos;
+        while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+            *pos += 1;
+        }
+        *pos - start
+    };
+    if bytes.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        Some(b'0') => pos += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut pos);
+        }
+        _ => return fail_at("invalid number", pos),
+    }
+    if bytes.get(pos) == Some(&b'.') {
+        pos += 1;
+        if digits(&mut pos) == 0 {
+            return fail_at("invalid number", pos);
+        }
+    }
+    if matches!(bytes.get(pos), Some(b'e' | b'E')) {
+        pos += 1;
+        if matches!(bytes.get(pos), Some(b'+' | b'-')) {
+            pos += 1;
+        }
+        if digits(&mut pos) == 0 {
+            return fail_at("invalid number", pos);
+        }
+    }
+    Ok(pos)
+}
+
+#[inline(always)]
+fn skip_literal(bytes: &[u8], pos: usize, word: &[u8]) -> Scan<usize> {
+    if bytes.get(pos..pos + word.len()) == Some(word) {
+        Ok(pos + word.len())
+    } else {
+        fail_at("invalid literal", pos)
     }
 }
 
