@@ -17,7 +17,7 @@ use http::StatusCode;
 use iam_guard::{
     extract::{permissions_endpoint, Permissions},
     guard::{action::ActionGuardLayer, permission::PermissionGuardLayer, scope::ScopeGuardLayer},
-    model::{Catalogue, ScopeAccess},
+    model::{Catalogue, CompiledPermissions, ScopeAccess},
     permissions::source::{CatalogueSource, PermissionError, PermissionFuture, PermissionSource},
     test_util::TestIam,
     JwtAuthGuardLayer, Principal,
@@ -40,12 +40,15 @@ const CATALOGUE: &str = r#"{
   ]
 }"#;
 
-/// A CatalogueSource that counts its loads, or fails every one.
+/// A CatalogueSource that counts its loads, or fails every one; with
+/// `sync`, it also answers `load_now` (and counts those separately).
 #[derive(Clone)]
 struct Counting {
     inner: CatalogueSource,
     loads: Arc<AtomicUsize>,
+    now_loads: Arc<AtomicUsize>,
     fail: bool,
+    sync: bool,
 }
 
 impl Counting {
@@ -55,8 +58,21 @@ impl Counting {
                 Catalogue::from_json(CATALOGUE).expect("a valid catalogue"),
             ),
             loads: Arc::new(AtomicUsize::new(0)),
+            now_loads: Arc::new(AtomicUsize::new(0)),
             fail,
+            sync: false,
         }
+    }
+
+    fn sync() -> Self {
+        Self {
+            sync: true,
+            ..Self::new(false)
+        }
+    }
+
+    fn now_loads(&self) -> usize {
+        self.now_loads.load(Ordering::SeqCst)
     }
 
     fn loads(&self) -> usize {
@@ -71,6 +87,17 @@ impl PermissionSource for Counting {
             return Box::pin(async { Err(PermissionError::Unavailable("test outage".into())) });
         }
         self.inner.load(principal)
+    }
+
+    fn load_now(
+        &self,
+        principal: &Principal,
+    ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        if !self.sync {
+            return None;
+        }
+        self.now_loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_now(principal)
     }
 }
 
@@ -120,6 +147,31 @@ async fn three_guards_and_two_extractors_load_once_per_request() {
     let (status, _) = call(&app, to("GET", "/stacked", &token, &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(source.loads(), 2);
+}
+
+/// A source that can answer without waiting is asked once, synchronously,
+/// by the first guard: no future is built, and the other guards and the
+/// extractors share that answer.
+#[tokio::test]
+async fn a_synchronous_source_is_asked_once_without_a_future() {
+    let iam = TestIam::start().await;
+    let source = Counting::sync();
+    let app = app(&iam, source.clone());
+    let registrar = iam.mint(json!({"sub": "r-1", "roles": ["registrar"]}));
+    let reader = iam.mint(json!({"sub": "r-2", "roles": ["reader"]}));
+
+    let (status, body) = call(&app, to("GET", "/stacked", &registrar, &[])).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "true"));
+    assert_eq!((source.now_loads(), source.loads()), (1, 0));
+
+    // Denied on the spot, from the same single answer.
+    let (status, _) = call(&app, to("GET", "/stacked", &reader, &[])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!((source.now_loads(), source.loads()), (2, 0));
+
+    // Nothing reads permissions: nothing is asked.
+    call(&app, to("GET", "/plain", &registrar, &[])).await;
+    assert_eq!((source.now_loads(), source.loads()), (2, 0));
 }
 
 #[tokio::test]

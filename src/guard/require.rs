@@ -175,7 +175,7 @@ where
             audit_bypass(&req, &requirement, &slot);
             return ResponseFuture::inner(self.inner.call(req)).marked(marker);
         }
-        if let Some(loaded) = slot.loaded() {
+        if let Some(loaded) = slot.load_now() {
             return match decide(&requirement, loaded) {
                 Verdict::Pass => ResponseFuture::inner(self.inner.call(req)).marked(marker),
                 Verdict::Deny(rejection) => {

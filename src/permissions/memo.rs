@@ -87,6 +87,20 @@ impl PermissionSlot {
         self.inner.cell.get()
     }
 
+    /// The permissions if they are loaded or the source can give them
+    /// without waiting ([`PermissionSource::load_now`]); the answer is
+    /// memoized like [`get`](Self::get)'s. `None` means: await `get`.
+    pub fn load_now(&self) -> Option<&Result<Arc<CompiledPermissions>, PermissionError>> {
+        if let Some(loaded) = self.inner.cell.get() {
+            return Some(loaded);
+        }
+        let now = self.inner.config.source.load_now(&self.inner.principal)?;
+        // Only fails if another reader of this request got there first;
+        // its answer is as good.
+        let _ = self.inner.cell.set(now);
+        self.inner.cell.get()
+    }
+
     /// How rejections are rendered for this request (the auth layer's
     /// renderer, so every guard answers in one format).
     pub(crate) fn renderer(&self) -> &ErrorRenderer {

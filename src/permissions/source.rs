@@ -33,11 +33,32 @@ pub type PermissionFuture<'a> =
 pub trait PermissionSource: Send + Sync + 'static {
     /// The permissions of `principal` in its active tenant.
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a>;
+
+    /// The same answer as [`load`](Self::load) when it is at hand without
+    /// waiting (a pure computation, a warm cache), else `None`.
+    ///
+    /// A guard that gets `Some` decides on the spot instead of boxing a
+    /// future around the rest of the request. The default is `None`: a
+    /// source only has to implement `load`.
+    fn load_now(
+        &self,
+        principal: &Principal,
+    ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        let _ = principal;
+        None
+    }
 }
 
 impl<T: PermissionSource + ?Sized> PermissionSource for Arc<T> {
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
         (**self).load(principal)
+    }
+
+    fn load_now(
+        &self,
+        principal: &Principal,
+    ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        (**self).load_now(principal)
     }
 }
 
@@ -168,6 +189,13 @@ impl PermissionSource for ClaimsSource {
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
         let perms = Arc::new(self.compile(principal));
         Box::pin(std::future::ready(Ok(perms)))
+    }
+
+    fn load_now(
+        &self,
+        principal: &Principal,
+    ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        Some(Ok(Arc::new(self.compile(principal))))
     }
 }
 
@@ -302,7 +330,20 @@ impl CatalogueSource {
 
 impl PermissionSource for CatalogueSource {
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
-        let perms = if self
+        Box::pin(std::future::ready(Ok(self.permissions_of(principal))))
+    }
+
+    fn load_now(
+        &self,
+        principal: &Principal,
+    ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        Some(Ok(self.permissions_of(principal)))
+    }
+}
+
+impl CatalogueSource {
+    fn permissions_of(&self, principal: &Principal) -> Arc<CompiledPermissions> {
+        if self
             .assignments
             .lookup(principal.claims().as_map())
             .is_none()
@@ -313,8 +354,7 @@ impl PermissionSource for CatalogueSource {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             Arc::new(self.compile_at(principal, now))
-        };
-        Box::pin(std::future::ready(Ok(perms)))
+        }
     }
 }
 
