@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `Content-Type` not `application/json` nor `application/*+json`, or a `Content-Encoding` | 415 `UNSUPPORTED_MEDIA_TYPE` |
 //! | body over the limit (default 1 MiB; `Content-Length` checked first) | 413 `PAYLOAD_TOO_LARGE` |
-//! | empty, not JSON, truncated, nested deeper than 128, not an object (`null`, array, string...), or a top-level key twice | 400 `INVALID_BODY` |
+//! | empty, not JSON, truncated, nested 128 levels deep or more, not an object (`null`, array, string...), or a top-level key twice | 400 `INVALID_BODY` |
 //! | a system field (`id`, `createdAt`, `updatedAt`, `tenantId`) or a key that is not a scope group with WRITE | 403 `FORBIDDEN_FIELDS` |
 //! | permissions cannot be loaded | 503 `IAM_UNAVAILABLE` |
 //! | no requirement guard outside it, or no entity to check against | 500 `INTERNAL` |
