@@ -16,9 +16,9 @@
 
 use std::{borrow::Cow, fmt, ops::Range};
 
-/// serde_json's recursion limit: a document nested this deep (counting the
-/// root) is refused by a handler that parses it with serde_json, so the
-/// write check refuses it first.
+/// The deepest nesting serde_json accepts, counting the root: one level
+/// more and a handler that parses the body with serde_json refuses it, so
+/// the write check refuses it first.
 pub(crate) const SERDE_DEPTH_LIMIT: usize = 127;
 
 /// How strict a scan is.
@@ -87,8 +87,8 @@ pub(crate) struct Scanner<'a> {
     text: &'a str,
     pos: usize,
     limits: Limits,
-    /// Containers open around the cursor (the callers' as well as
-    /// [`Scanner::value`]'s own), for the depth limit.
+    /// Containers the callers opened around the cursor ([`Scanner::open`]);
+    /// a skipped value may nest only as deep as the limit leaves room for.
     depth: usize,
 }
 
@@ -105,7 +105,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A scanner over text already known to be UTF-8.
-    pub(crate) fn over(text: &'a str, limits: Limits) -> Self {
+    fn over(text: &'a str, limits: Limits) -> Self {
         Self {
             text,
             pos: 0,
