@@ -595,7 +595,10 @@ mod tests {
         assert!(filter_document(b"\"\xdb\"", keep_ana).is_err());
         // A lone surrogate escape is grammatical JSON: kept inside a value,
         // but a member name holding one is no string to compare, so refused.
-        assert_eq!(filtered(r#"{"anagraphic":"\ud800"}"#), r#"{"anagraphic":"\ud800"}"#);
+        assert_eq!(
+            filtered(r#"{"anagraphic":"\ud800"}"#),
+            r#"{"anagraphic":"\ud800"}"#
+        );
         assert!(filter_document(br#"{"\ud800":1}"#, keep_ana).is_err());
         // Found by the fuzzer after the scanner rewrite: only JSON's four
         // whitespace bytes may surround a document, not a form feed.
