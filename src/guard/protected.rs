@@ -60,8 +60,6 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use tower_layer::Stack;
-
 use axum::{
     handler::Handler,
     http::Method,
@@ -69,6 +67,7 @@ use axum::{
     routing::{on, MethodFilter, MethodRouter},
     Router,
 };
+use tower_layer::Stack;
 
 use super::{
     field_filter::FieldFilterLayer, field_write::FieldWriteGuardLayer,
