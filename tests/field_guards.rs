@@ -831,36 +831,9 @@ async fn super_user_bypass_passes_writes_and_reads_when_enabled() {
     assert_eq!(answer(&app, w).await.status, StatusCode::FORBIDDEN);
 }
 
-/// Collects what the audit log says.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn forbidden_keys_are_logged_with_who_and_where() {
-    // A global registry keeps tracing from caching the audit callsite as
-    // "never interested" when another test thread hits it first, which
-    // would leave this thread's capture empty.
-    static GLOBAL: std::sync::Once = std::sync::Once::new();
-    GLOBAL.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = common::capture();
 
     let iam = TestIam::start().await;
     let app = students(&iam, &Received::default());
@@ -877,20 +850,23 @@ async fn forbidden_keys_are_logged_with_who_and_where() {
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(!a.text().contains("financial"));
 
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("FORBIDDEN_FIELDS"))
-        .unwrap_or_else(|| panic!("no audit line in {text}"));
-    for part in [
-        "iam_guard::audit",
-        "forbidden=financial,sensitive",
-        "entity=\"students\"",
-        "user=\"user-1\"",
-        "tenant=\"school-1\"",
-        "route=\"/students/s-1\"",
+    let audit = capture.audit();
+    let event = audit
+        .iter()
+        .find(|e| e.get("code").is_some_and(|c| c == "FORBIDDEN_FIELDS"))
+        .unwrap_or_else(|| panic!("no audit event in {audit:?}"));
+    for (field, value) in [
+        ("forbidden", "financial,sensitive"),
+        ("entity", "students"),
+        ("user", "user-1"),
+        ("tenant", "school-1"),
+        ("route", "/students/s-1"),
     ] {
-        assert!(line.contains(part), "{part} missing from {line}");
+        assert_eq!(
+            event.get(field).map(String::as_str),
+            Some(value),
+            "{field} in {event:?}"
+        );
     }
 }
 

@@ -7,11 +7,7 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{routing::get, Extension, Json, Router};
 use bytes::Bytes;
@@ -31,11 +27,6 @@ use iam_guard::{
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tracing::{
-    field::{Field, Visit},
-    Event, Subscriber,
-};
-use tracing_subscriber::{layer::Context, prelude::*, Layer};
 
 const DAY: u64 = 86_400;
 
@@ -595,71 +586,6 @@ async fn without_a_tenant_header_the_token_tenant_selects_the_organization() {
 
 // --------------------------------------------------------- super user
 
-/// An event's fields by name.
-type Fields = BTreeMap<String, String>;
-
-/// Every event as (target, fields), for the audit assertions.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<(String, Fields)>>>);
-
-impl Captured {
-    fn audit(&self, event: &str) -> Vec<Fields> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(target, fields)| {
-                target == "iam_guard::audit"
-                    && fields.get("event").map(String::as_str) == Some(event)
-            })
-            .map(|(_, fields)| fields.clone())
-            .collect()
-    }
-
-    fn all_text(&self) -> String {
-        format!("{:?}", self.0.lock().unwrap())
-    }
-}
-
-struct Recorder<'a>(&'a mut Fields);
-
-impl Visit for Recorder<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl<S: Subscriber> Layer<S> for Captured {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Recorder(&mut fields));
-        self.0
-            .lock()
-            .unwrap()
-            .push((event.metadata().target().to_owned(), fields));
-    }
-}
-
-/// Captures this thread's events until the guard drops. `#[tokio::test]`
-/// runs the router on the test's own thread.
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    // A global registry keeps tracing from caching a callsite as "never
-    // interested" when another test thread hits it first (see
-    // `common::capture`), which would make this capture miss events.
-    static GLOBAL: std::sync::Once = std::sync::Once::new();
-    GLOBAL.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
-    let captured = Captured::default();
-    let guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
-    (captured, guard)
-}
-
 fn bypass_app(iam: &TestIam, bypass: Option<bool>) -> Router {
     let mut auth = JwtAuthGuardLayer::new(iam.verifier())
         .permissions(CatalogueSource::new(Catalogue::students_fixture()));
@@ -704,10 +630,10 @@ async fn super_user_flag_opens_nothing_by_default() {
         let (_, _, body) = get_json(&app, "/records", &token).await;
         assert_eq!(body["access"], json!({"owner": "root"}));
     }
-    assert!(captured.audit("super_user_bypass").is_empty());
+    assert!(captured.audit_events("super_user_bypass").is_empty());
     // The denials themselves are audited, each with the requirement that
     // failed.
-    let denies = captured.audit("deny");
+    let denies = captured.audit_events("deny");
     assert_eq!(denies.len(), 6, "{}", captured.all_text());
     let requirements: Vec<&str> = denies.iter().map(|f| f["requirement"].as_str()).collect();
     assert!(
@@ -726,7 +652,7 @@ async fn super_user_bypass_when_enabled_passes_every_guard_and_audits_each_use()
         let (status, _, body) = get_json(&app, uri, &token).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
-    let events = captured.audit("super_user_bypass");
+    let events = captured.audit_events("super_user_bypass");
     // One event per guard passed: /stacked has two.
     assert_eq!(events.len(), 5, "{}", captured.all_text());
     for fields in &events {
@@ -745,7 +671,7 @@ async fn super_user_bypass_when_enabled_passes_every_guard_and_audits_each_use()
             "/stacked"
         ]
     );
-    assert!(captured.audit("deny").is_empty());
+    assert!(captured.audit_events("deny").is_empty());
     // The token never lands in the audit trail.
     assert!(!captured.all_text().contains(&token));
     let signature = token.rsplit('.').next().unwrap();
@@ -766,7 +692,7 @@ async fn super_user_bypass_needs_a_true_flag_in_the_token() {
         let res = get_json(&app, "/students", &token).await;
         assert_forbidden(&res, "INSUFFICIENT_SCOPE", &flag.to_string());
     }
-    assert!(captured.audit("super_user_bypass").is_empty());
+    assert!(captured.audit_events("super_user_bypass").is_empty());
 }
 
 // ---------------------------------------------------------- extractors
@@ -970,7 +896,7 @@ async fn permissions_unavailable_is_503_and_audited_from_guards_and_extractors()
         // The source's internal error stays in the logs.
         assert!(!body.to_string().contains("refused"), "{body}");
     }
-    let denies = captured.audit("deny");
+    let denies = captured.audit_events("deny");
     let routes: Vec<&str> = denies.iter().map(|f| f["route"].as_str()).collect();
     assert_eq!(
         routes,

@@ -37,7 +37,7 @@
 
 use std::{borrow::Cow, fmt, ops::Range};
 
-use super::json_scan::{Limits, Scan, ScanError, Scanner};
+use super::json_scan::{trim_ws, Limits, Scan, ScanError, Scanner};
 
 /// The top-level keys FieldFilter keeps whatever the caller's scopes
 /// (seed 002 §3.7).
@@ -100,8 +100,7 @@ pub fn filter_document_cow<F>(input: &[u8], keep: F) -> Result<Cow<'_, [u8]>, Fi
 where
     F: Fn(&str) -> bool,
 {
-    // JSON's whitespace only: `trim_ascii` would also take a form feed.
-    let input = trim_json_whitespace(input);
+    let input = trim_ws(input);
     let mut cuts = Vec::new();
     Scanner::new(input, Limits::GRAMMAR)
         .and_then(|mut s| {
@@ -128,23 +127,6 @@ where
     }
     out.extend_from_slice(&input[at..]);
     Ok(Cow::Owned(out))
-}
-
-fn trim_json_whitespace(mut bytes: &[u8]) -> &[u8] {
-    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    while let [first, rest @ ..] = bytes {
-        if !ws(first) {
-            break;
-        }
-        bytes = rest;
-    }
-    while let [rest @ .., last] = bytes {
-        if !ws(last) {
-            break;
-        }
-        bytes = rest;
-    }
-    bytes
 }
 
 /// [`filter_document`] appending to `out`, so a caller can reuse a buffer.
@@ -336,19 +318,10 @@ impl ObjectCuts {
 struct RootMember {
     key_start: usize,
     value_end: usize,
-    role: Role,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// Judged by `keep` (computed once, when read).
-    Plain(bool),
-    /// `data` holding an array, its entities' cuts set aside.
-    DataArray(bool),
-    /// `data` holding anything else.
-    Data(bool),
-    /// `meta`, kept in a page, else judged by `keep`.
-    Meta(bool),
+    /// What `keep` said of its name.
+    kept: bool,
+    /// `meta`, or `data` holding an array: kept whole if this is a page.
+    page_part: bool,
 }
 
 fn root_object<F: Fn(&str) -> bool>(
@@ -361,32 +334,37 @@ fn root_object<F: Fn(&str) -> bool>(
     // `data` filtered speculatively, so a page costs one pass: we only
     // learn that the object is a page once `meta` has been seen.
     let mut data_cuts = Vec::new();
+    let (mut datas, mut data_array, mut has_meta) = (0, None, false);
     if !s.close_if_empty(b'}') {
         loop {
             let key = s.key()?;
-            let kept = keep(&key.name);
-            let role = match &*key.name {
-                "data" if s.peek() == Some(b'[') => {
-                    entities(s, keep, &mut data_cuts)?;
-                    Role::DataArray(kept)
-                }
+            let page_part = match &*key.name {
                 "data" => {
-                    s.value_range()?;
-                    Role::Data(kept)
+                    datas += 1;
+                    if s.peek() == Some(b'[') {
+                        entities(s, keep, &mut data_cuts)?;
+                        data_array = Some(members.len());
+                        true
+                    } else {
+                        s.value_range()?;
+                        false
+                    }
                 }
                 "meta" => {
+                    has_meta = true;
                     s.value_range()?;
-                    Role::Meta(kept)
+                    true
                 }
                 _ => {
                     s.value_range()?;
-                    Role::Plain(kept)
+                    false
                 }
             };
             members.push(RootMember {
                 key_start: key.start,
                 value_end: s.position(),
-                role,
+                kept: keep(&key.name),
+                page_part,
             });
             if !s.next_or_close(b'}')? {
                 break;
@@ -394,22 +372,12 @@ fn root_object<F: Fn(&str) -> bool>(
         }
     }
 
-    let datas = members
-        .iter()
-        .filter(|m| matches!(m.role, Role::DataArray(_) | Role::Data(_)))
-        .count();
-    let is_page = datas == 1
-        && members.iter().any(|m| matches!(m.role, Role::DataArray(_)))
-        && members.iter().any(|m| matches!(m.role, Role::Meta(_)));
-
+    let page_data = data_array.filter(|_| datas == 1 && has_meta);
     let mut object = ObjectCuts::default();
-    for m in &members {
-        let kept = match m.role {
-            Role::DataArray(_) | Role::Meta(_) if is_page => true,
-            Role::Plain(kept) | Role::DataArray(kept) | Role::Data(kept) | Role::Meta(kept) => kept,
-        };
+    for (i, m) in members.iter().enumerate() {
+        let kept = m.kept || (page_data.is_some() && m.page_part);
         object.member(m.key_start, m.value_end, kept, cuts);
-        if is_page && matches!(m.role, Role::DataArray(_)) {
+        if page_data == Some(i) {
             cuts.append(&mut data_cuts);
         }
     }

@@ -70,8 +70,6 @@ impl fmt::Display for ScanError {
     }
 }
 
-impl std::error::Error for ScanError {}
-
 pub(crate) type Scan<T> = Result<T, ScanError>;
 
 /// A member name: borrowed when it had no escapes, decoded when it had,
@@ -136,14 +134,8 @@ impl<'a> Scanner<'a> {
     /// Skips whitespace and returns the next byte without consuming it.
     #[inline]
     pub(crate) fn peek(&mut self) -> Option<u8> {
-        let bytes = self.bytes();
-        while let Some(&b) = bytes.get(self.pos) {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                return Some(b);
-            }
-            self.pos += 1;
-        }
-        None
+        self.pos = skip_ws(self.bytes(), self.pos);
+        self.bytes().get(self.pos).copied()
     }
 
     /// Consumes `byte` (after whitespace) or fails with `reason`.
@@ -271,15 +263,29 @@ fn fail_at<T>(reason: &'static str, offset: usize) -> Scan<T> {
     Err(ScanError::new(reason, offset))
 }
 
+/// JSON's whitespace: these four bytes and no other (not the form feed
+/// that `u8::is_ascii_whitespace` also takes).
+#[inline(always)]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
 #[inline(always)]
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
-    while let Some(&b) = bytes.get(pos) {
-        if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            break;
-        }
+    while bytes.get(pos).is_some_and(|&b| is_ws(b)) {
         pos += 1;
     }
     pos
+}
+
+/// `bytes` without the JSON whitespace around it.
+pub(crate) fn trim_ws(bytes: &[u8]) -> &[u8] {
+    let start = skip_ws(bytes, 0);
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
 }
 
 /// A member name and its colon at `pos` (after whitespace); returns the

@@ -123,6 +123,21 @@ impl Capture {
             .collect()
     }
 
+    /// The fields of the `iam_guard::audit` events whose `event` field is
+    /// `event` (`"deny"`, `"super_user_bypass"`, ...).
+    pub fn audit_events(&self, event: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        self.audit()
+            .into_iter()
+            .filter(|fields| fields.get("event").map(String::as_str) == Some(event))
+            .collect()
+    }
+
+    /// Everything recorded, as one string for failure messages and for
+    /// asserting what must never be logged.
+    pub fn all_text(&self) -> String {
+        format!("{:?}", self.events())
+    }
+
     /// Forgets what was recorded.
     pub fn clear(&self) {
         self.0.lock().expect("lock").clear();
