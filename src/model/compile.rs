@@ -1,7 +1,7 @@
 //! Compiling a caller's role assignments into [`CompiledPermissions`].
 //!
-//! Seed 002 §3.6: take the assignments active now, union their grants with
-//! the highest access winning per scope, and keep an action only when some
+//! Compilation takes the assignments active now, unions their grants with
+//! the highest access winning per scope, and keeps an action only when some
 //! active role grants it AND the compiled scopes meet every requirement the
 //! catalogue declares for it. Flat permissions and modules are unioned.
 //!
@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::access::CompiledPermissions;
 use super::catalogue::Catalogue;
 
-/// A role held by a user, optionally for a window of time (seed 002 §3.8).
+/// A role held by a user, optionally for a window of time (a substitute's
+/// cover, a term-long appointment).
 ///
 /// Times are unix seconds. The assignment is active when
 /// `valid_from <= now < valid_until`; an absent bound leaves that side open.
@@ -64,7 +65,7 @@ impl RoleAssignment {
 
     /// Whether the assignment is active at `now` (unix seconds).
     ///
-    /// The window is half-open, as in seed 002's `validUntil > NOW()`: at
+    /// The window is half-open, active while `validUntil > now`: at
     /// `now == valid_until` the assignment has already expired.
     pub fn is_active(&self, now: u64) -> bool {
         self.valid_from.is_none_or(|from| from <= now)

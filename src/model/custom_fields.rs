@@ -1,5 +1,5 @@
-//! Custom field definitions (seed 002 §9) and a validator for the values
-//! a write body carries.
+//! Custom field definitions (the `customFieldDefinitions` an IAM lists per
+//! entity) and a validator for the values a write body carries.
 //!
 //! A school adds fields of its own (`blood_type`, `nickname`) and assigns
 //! each to a scope. Their values travel inside that scope group as
@@ -29,7 +29,7 @@
 //! };
 //! use serde_json::json;
 //!
-//! // The IAM's definitions, in seed 002's shape.
+//! // The IAM's definitions, as its `customFieldDefinitions` lists them.
 //! let defs = CustomFieldDefinitions::from_json(&json!([
 //!     { "key": "nickname", "label": "Nickname", "scope": "anagraphic", "type": "TEXT" },
 //!     { "key": "blood_type", "label": "Blood Type", "scope": "sensitive", "type": "SELECT",
@@ -94,13 +94,13 @@ impl fmt::Display for FieldType {
 }
 
 fn default_scope() -> String {
-    // Seed 002 §9: "scopeKey defaults to others when not specified".
+    // An IAM omits the scope of a field in the catch-all `others` group.
     "others".to_owned()
 }
 
 /// One custom field definition, as the IAM's `customFieldDefinitions`
-/// lists it (seed 002 §9): `{"key", "label", "scope", "type", "options",
-/// "isRequired", "sortOrder"}`.
+/// lists it: `{"key", "label", "scope", "type", "options", "isRequired",
+/// "sortOrder"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -213,7 +213,8 @@ impl CustomFieldDefinitions {
         Self { defs }
     }
 
-    /// Parses a JSON array of definitions in seed 002's shape.
+    /// Parses a JSON array of definitions in the shape [`CustomFieldDef`]
+    /// describes.
     ///
     /// # Errors
     ///
@@ -233,7 +234,8 @@ impl CustomFieldDefinitions {
     }
 
     /// The definitions a caller may see: those whose scope the caller can
-    /// READ on `entity` (seed 002 §9, the permissions endpoint).
+    /// READ on `entity`, the ones a permissions endpoint may list next to
+    /// the entity's scopes.
     pub fn readable<'a>(
         &'a self,
         perms: &'a CompiledPermissions,

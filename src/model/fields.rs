@@ -1,7 +1,7 @@
 //! The top-level field scanning behind FieldFilter and FieldWriteGuard,
 //! as pure functions over JSON bytes.
 //!
-//! Seed 002 enforces fields at the scope-group level: a body's top-level
+//! Fields are enforced at the scope-group level: a body's top-level
 //! keys are scope groups (`anagraphic`, `sensitive`, ...) plus a few
 //! system fields, and nothing below a group is ever examined. Both
 //! functions here honour that literally: the inside of a group is scanned
@@ -39,12 +39,10 @@ use std::{borrow::Cow, fmt, ops::Range};
 
 use super::json_scan::{trim_ws, Limits, Scan, ScanError, Scanner};
 
-/// The top-level keys FieldFilter keeps whatever the caller's scopes
-/// (seed 002 §3.7).
+/// The top-level keys FieldFilter keeps whatever the caller's scopes.
 pub const DEFAULT_ALWAYS_ALLOWED: [&str; 3] = ["id", "createdAt", "updatedAt"];
 
-/// The top-level keys a write body may never carry (seed 002 §6): the
-/// server owns them.
+/// The top-level keys a write body may never carry: the server owns them.
 pub const SYSTEM_FIELDS: [&str; 4] = ["id", "createdAt", "updatedAt", "tenantId"];
 
 /// A response document that cannot be filtered: not JSON, or a shape
@@ -58,7 +56,7 @@ pub struct FilterError(ScanError);
 
 /// Keeps the top-level members of a JSON document that `keep` accepts.
 ///
-/// The shapes of seed 002 §3.7:
+/// The shapes it understands:
 ///
 /// - an **object** is an entity: a member survives when `keep(key)` is
 ///   true (keys are compared after JSON unescaping, so `"sens\u0069tive"`
@@ -170,8 +168,7 @@ pub enum WriteError {
     Invalid(InvalidBody),
     /// These top-level keys (system fields, or groups without WRITE) may
     /// not be written: 403 `FORBIDDEN_FIELDS`. Sorted, without repeats.
-    /// For the server's logs only: seed 002 §6 keeps them out of the
-    /// response.
+    /// For the server's logs only: the 403 response does not name them.
     Forbidden(Vec<String>),
 }
 

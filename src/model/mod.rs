@@ -5,20 +5,25 @@
 //! (unix seconds), and the only input parsed is a catalogue or a
 //! `GET /permissions` document handed in by the caller.
 //!
-//! - [`access`]: [`ScopeAccess`] (`None < Read < Write`),
-//!   [`CompiledPermissions`] (what guards look up) and [`Requirement`] (what
-//!   a route demands), evaluated to `Ok(())` or a [`Denial`].
+//! - [`access`]: [`ScopeAccess`] (`None < Read < Write`) and
+//!   [`CompiledPermissions`] (what guards look up).
+//! - [`requirement`]: [`Requirement`] (what a route demands), evaluated to
+//!   `Ok(())` or a [`Denial`].
+//! - [`permissions_document`]: the JSON form of [`CompiledPermissions`],
+//!   served by `GET /permissions` and read from a remote IAM or a token.
 //! - [`catalogue`]: the [`Catalogue`] of entities, scopes, field mappings,
 //!   actions with scope requirements, and roles, loaded from JSON.
 //! - [`compile`]: [`Catalogue::compile`] turns [`RoleAssignment`]s into
-//!   [`CompiledPermissions`] (seed 002 §3.6 and §3.8).
+//!   [`CompiledPermissions`], counting only the assignments active at the
+//!   time given.
 //!
 //! # Example
 //!
 //! ```
 //! use iam_guard::model::{Catalogue, Denial, Requirement, RoleAssignment, ScopeAccess};
 //!
-//! // Seed 002's students entity and its eleven preset roles.
+//! // The students entity of the bundled school catalogue and its eleven
+//! // preset roles.
 //! let catalogue = Catalogue::students_fixture();
 //!
 //! let now = 1_772_323_200; // 2026-03-01, passed in rather than read
@@ -49,13 +54,16 @@ pub mod compile;
 pub mod custom_fields;
 pub mod fields;
 mod json_scan;
+pub mod permissions_document;
+pub mod requirement;
 
 #[doc(inline)]
-pub use access::{
-    CompiledPermissions, Denial, FrontendJsonError, ParseScopeAccessError, PermissionRule,
-    Requirement, ScopeAccess,
-};
+pub use access::{CompiledPermissions, ParseScopeAccessError, ScopeAccess};
 #[doc(inline)]
 pub use catalogue::{ActionDef, Catalogue, CatalogueError, EntityDef, RoleDef, ScopeDef};
 #[doc(inline)]
 pub use compile::RoleAssignment;
+#[doc(inline)]
+pub use permissions_document::FrontendJsonError;
+#[doc(inline)]
+pub use requirement::{Denial, PermissionRule, Requirement};

@@ -1,0 +1,91 @@
+//! A test IAM: key generation, token minting, and JWKS + OIDC discovery
+//! served on an ephemeral loopback port.
+//!
+//! **For tests and local development only.** It mints a valid token for
+//! anyone who asks: [`TestIam::mint`] signs whatever claims it is given, and
+//! the IAM's own `POST /token` endpoint does the same for any HTTP client.
+//! A service that trusted it would trust everybody, so the `test-util`
+//! feature must never be enabled in a production build.
+//!
+//! Service teams use it to test their own routers end to end; the crate's
+//! own tests use it for every JWKS behaviour (outages, slow answers,
+//! garbage, rotation), counting the fetches it serves.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use iam_guard::test_util::TestIam;
+//! use serde_json::json;
+//!
+//! let iam = TestIam::start().await;
+//! let token = iam.mint(json!({"sub": "teacher-1", "roles": ["teacher"]}));
+//! let verifier = iam.verifier();
+//! # let _ = (token, verifier);
+//! # }
+//! ```
+//!
+//! - [`TestKey`] generates RS256, PS256, ES256 and EdDSA keys, publishes
+//!   them as JWKs and signs any header and claims; [`sign_hs256`] forges
+//!   HMAC tokens for algorithm-confusion tests.
+//! - [`TestIam`] serves the JWKS and the discovery document on loopback,
+//!   with the faults of [`IamMode`], fetch counters and key rotation.
+//! - As a development IAM it also answers `POST /token` (demo users
+//!   registered with [`TestIam::add_user`], or arbitrary claims) and
+//!   `POST /rotate`.
+//! - [`principal`], [`merge`] and [`claims`] build principals and claims
+//!   without a token.
+
+mod dev_iam;
+mod keys;
+mod loopback;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use keys::{sign_hs256, TestKey};
+pub use loopback::{IamMode, TestIam};
+
+/// The audience [`TestIam::mint`] puts in tokens by default.
+pub const TEST_AUDIENCE: &str = "test-api";
+
+/// A [`Principal`](crate::Principal) built straight from `claims` with the
+/// default claim mapping, as if a token carrying them had been verified:
+/// for unit tests of handlers, permission sources and policies.
+///
+/// # Panics
+///
+/// When `claims` has no string `sub` or an unusable `roles` claim.
+pub fn principal(claims: Value) -> crate::Principal {
+    let Value::Object(map) = claims else {
+        panic!("claims must be a JSON object")
+    };
+    let identity = crate::ClaimMapping::default()
+        .identity(map)
+        .unwrap_or_else(|e| panic!("unusable claims: {e}"));
+    crate::Principal::new(Arc::new(identity), None)
+}
+
+/// Merges `patch` into `base` at the top level; `null` removes a claim.
+pub fn merge(mut base: Value, patch: Value) -> Value {
+    if let (Some(base), Value::Object(patch)) = (base.as_object_mut(), patch) {
+        for (k, v) in patch {
+            if v.is_null() {
+                base.remove(&k);
+            } else {
+                base.insert(k, v);
+            }
+        }
+    }
+    base
+}
+
+/// Claims as a map, for callers building them field by field.
+pub fn claims(pairs: &[(&str, Value)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<Map<_, _>>(),
+    )
+}
