@@ -30,14 +30,11 @@ use axum::{
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use iam_guard::{
-    guard::{
-        permission::PermissionGuardLayer,
-        protected::{convention, ProtectedResource},
-    },
+    guard::protected::{convention, ProtectedResource},
     model::Catalogue,
     permissions::source::CatalogueSource,
     test_util::{TestIam, TestKey, TEST_AUDIENCE},
-    JwtAuthGuardLayer, Verifier,
+    JwtAuthGuardLayer, RequirementGuardLayer, Verifier,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use jwt_authorizer::{IntoLayer, JwtAuthorizer};
@@ -243,7 +240,7 @@ fn bench_stack(c: &mut Criterion) {
     let auth_scope = Router::new()
         .route(
             "/students/{id}",
-            get(get_one.clone()).route_layer(PermissionGuardLayer::new(
+            get(get_one.clone()).route_layer(RequirementGuardLayer::new(
                 convention("students", &Method::GET).unwrap(),
             )),
         )

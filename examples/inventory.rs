@@ -24,8 +24,8 @@ use axum::{
     Json, Router,
 };
 use iam_guard::{
-    guard::permission::PermissionGuardLayer, model::Catalogue,
-    permissions::source::CatalogueSource, test_util::TestIam, JwtAuthGuardLayer, Verifier,
+    model::Catalogue, permissions::source::CatalogueSource, test_util::TestIam, JwtAuthGuardLayer,
+    PermissionGuard, Verifier,
 };
 use serde_json::{json, Value};
 
@@ -92,7 +92,7 @@ pub(crate) fn router(verifier: Verifier) -> Router {
         .cookie(COOKIE)
         .xsrf(true)
         .permissions(CatalogueSource::new(catalogue));
-    let need = |p: &str| PermissionGuardLayer::all_of([p]);
+    let need = |p: &str| PermissionGuard::all_of([p]);
     let regions: Regions = Arc::new(Mutex::new(BTreeMap::from([(
         "r-1".to_owned(),
         json!({"id": "r-1", "name": "eu-south"}),

@@ -1,8 +1,13 @@
-//! axum extractors for what the guards put in request extensions
-//! ([`Principal`], [`Permissions`], [`RecordAccess`]) and the
-//! [`permissions_endpoint`] handler.
+//! axum extractors for what the guards know about a request —
+//! [`Principal`], [`Permissions`], [`RecordAccess`], [`RequestContext`] —
+//! and the [`permissions_endpoint`] handler.
+//!
+//! They read the [`RequestContext`] JwtAuthGuard planted. A refusal
+//! (no token on an optional route: 401; permissions unavailable: 503; no
+//! auth layer at all: 500) goes through the same deny path as the guards'
+//! own: the configured renderer, one audit event, one count.
 
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, fmt, sync::Arc};
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -11,53 +16,119 @@ use axum::{
 use http::request::Parts;
 
 use crate::{
-    guard::auth::Anonymous,
+    guard::{
+        context::{NoPermissions, RequestContext},
+        deny::{route_of, wiring_rejection, Guard, Scene, NO_SOURCE},
+    },
     model::CompiledPermissions,
-    permissions::memo::PermissionSlot,
     principal::Principal,
     record_access::RecordAccess,
-    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
+    rejection::Rejection,
 };
 
-/// Extracting a value the guards should have inserted failed. Either the
-/// guard is not installed in front of this handler — a wiring bug, so a
-/// 500 — or an optional JwtAuthGuard let a request without a token
-/// through, which this handler cannot serve: a 401.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct MissingGuard(Rejection, ErrorRenderer);
+/// An extractor could not give what the handler asked for. Already
+/// rendered (in the auth layer's format), audited and counted when it was
+/// built; its response is the answer.
+pub struct GuardRejection {
+    rejection: Rejection,
+    response: Response,
+}
 
-impl MissingGuard {
-    fn new(parts: &Parts, what: &'static str) -> Self {
-        match parts.extensions.get::<Anonymous>() {
-            Some(Anonymous(renderer)) => Self(Rejection::missing_token(), renderer.clone()),
-            None => Self(
-                Rejection::new(ErrorCode::Internal, what),
-                ErrorRenderer::json(),
-            ),
+impl GuardRejection {
+    fn new(parts: &Parts, context: Option<&RequestContext>, rejection: Rejection) -> Self {
+        let response = Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions))
+            .within_opt(context)
+            .deny(&rejection);
+        Self {
+            rejection,
+            response,
         }
+    }
+
+    /// No context: the auth layer is missing, a wiring bug.
+    fn missing(parts: &Parts, what: &'static str) -> Self {
+        let response =
+            Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions)).wiring(what);
+        Self {
+            rejection: wiring_rejection(what),
+            response,
+        }
+    }
+
+    fn no_permissions(parts: &Parts, context: &RequestContext, why: &NoPermissions) -> Self {
+        let response = Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions))
+            .within(context)
+            .no_permissions(why);
+        let rejection = match why {
+            NoPermissions::Anonymous => Rejection::missing_token(),
+            NoPermissions::NoSource => wiring_rejection(NO_SOURCE),
+            NoPermissions::Unavailable(e) => Rejection::from(e),
+        };
+        Self {
+            rejection,
+            response,
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn rejection(&self) -> &Rejection {
+        &self.rejection
     }
 }
 
-impl IntoResponse for MissingGuard {
+impl fmt::Debug for GuardRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GuardRejection")
+            .field(&self.rejection)
+            .finish()
+    }
+}
+
+impl fmt::Display for GuardRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.rejection.fmt(f)
+    }
+}
+
+impl std::error::Error for GuardRejection {}
+
+impl IntoResponse for GuardRejection {
     fn into_response(self) -> Response {
-        if self.0.code() == ErrorCode::Internal {
-            tracing::error!(target: "iam_guard::audit", reason = %self.0, "guard missing");
-        }
-        self.1.render(&self.0).map(Into::into)
+        self.response
+    }
+}
+
+const NO_AUTH_LAYER: &str =
+    "no request context: is JwtAuthGuardLayer installed in front of this route?";
+
+/// The context, or the refusal of a handler that needs one.
+fn context(parts: &Parts) -> Result<&RequestContext, GuardRejection> {
+    RequestContext::from_extensions(&parts.extensions)
+        .ok_or_else(|| GuardRejection::missing(parts, NO_AUTH_LAYER))
+}
+
+/// The caller, or 401 for an anonymous request an optional auth layer let
+/// through.
+fn caller(parts: &Parts) -> Result<&Principal, GuardRejection> {
+    let context = context(parts)?;
+    context
+        .principal()
+        .ok_or_else(|| GuardRejection::new(parts, Some(context), Rejection::missing_token()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = GuardRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        context(parts).cloned()
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = MissingGuard;
+    type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
-            MissingGuard::new(
-                parts,
-                "no Principal: is JwtAuthGuardLayer installed in front of this route?",
-            )
-        })
+        caller(parts).cloned()
     }
 }
 
@@ -68,14 +139,14 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Principal>().cloned())
+        Ok(Principal::from_extensions(&parts.extensions).cloned())
     }
 }
 
 /// The caller's compiled permissions, loaded at most once per request.
 ///
 /// Usable as an axum extractor, or without axum through
-/// [`PermissionSlot::from_extensions`](crate::permissions::memo::PermissionSlot::from_extensions).
+/// [`RequestContext::permissions`].
 #[derive(Debug, Clone)]
 pub struct Permissions(pub Arc<CompiledPermissions>);
 
@@ -87,79 +158,42 @@ impl std::ops::Deref for Permissions {
     }
 }
 
-/// Extracting [`Permissions`] failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum PermissionsRejection {
-    /// No permission slot: JwtAuthGuardLayer or its source is missing.
-    #[error(transparent)]
-    MissingGuard(MissingGuard),
-    /// The source failed: 503.
-    #[error("{0}")]
-    Unavailable(Rejection, ErrorRenderer),
-}
-
-impl IntoResponse for PermissionsRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::MissingGuard(m) => m.into_response(),
-            Self::Unavailable(rejection, renderer) => renderer.render(&rejection).map(Into::into),
-        }
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Permissions {
-    type Rejection = PermissionsRejection;
+    type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let slot = parts.extensions.get::<PermissionSlot>().cloned().ok_or_else(|| {
-            PermissionsRejection::MissingGuard(MissingGuard::new(
-                parts,
-                "no permissions: is JwtAuthGuardLayer::permissions(..) installed in front of this route?",
-            ))
-        })?;
-        slot.get().await.map(Permissions).map_err(|e| {
-            let rejection = e.rejection();
-            // A 503 from an extractor is a deny like a guard's: audit it.
-            let principal = slot.principal();
-            rejection.audit(&AuditContext {
-                user: Some(principal.user_id()),
-                tenant: principal.tenant_id(),
-                method: &parts.method,
-                route: parts.uri.path(),
-                requirement: None,
-            });
-            PermissionsRejection::Unavailable(rejection, slot.renderer().clone())
-        })
+        let context = context(parts)?.clone();
+        context
+            .permissions()
+            .await
+            .map(Permissions)
+            .map_err(|why| GuardRejection::no_permissions(parts, &context, &why))
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RecordAccess {
-    type Rejection = MissingGuard;
+    type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        RecordAccess::from_extensions(&parts.extensions).ok_or_else(|| {
-            MissingGuard::new(
-                parts,
-                "no Principal: is JwtAuthGuardLayer installed in front of this route?",
-            )
-        })
+        caller(parts)?;
+        Ok(RecordAccess::from_extensions(&parts.extensions)
+            .expect("the caller was found in the same extensions"))
     }
 }
 
-/// `GET /permissions` for the current caller, in seed 002 §4's
-/// entity-grouped shape (NONE scopes omitted, effective actions as `true`),
-/// so a frontend can decide what to render.
+/// `GET /permissions` for the current caller, in the permissions document
+/// format (entity-grouped; NONE scopes omitted, effective actions as
+/// `true`), so a frontend can decide what to render.
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use iam_guard::extract::permissions_endpoint;
+/// use iam_guard::permissions_endpoint;
 ///
 /// let app: Router = Router::new().route("/permissions", get(permissions_endpoint));
 /// # let _ = app;
 /// ```
 pub async fn permissions_endpoint(permissions: Permissions) -> Response {
-    let body = permissions.to_frontend_json().to_string();
+    let body = permissions.to_document().to_string();
     let mut res = Response::new(body.into());
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,

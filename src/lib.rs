@@ -1,36 +1,50 @@
 //! Composable Tower layers that let a resource service trust an external
 //! IAM server without calling it per request.
 //!
-//! [`JwtAuthGuardLayer`] verifies the caller's JWT against the IAM's JWKS
-//! (fetched and cached by [`JwksFetcher`]) and puts the caller's
-//! [`Principal`] in the request extensions.
+//! - [`JwtAuthGuardLayer`] verifies the caller's JWT against the IAM's JWKS
+//!   (fetched once, cached by `kid`, kept through outages) and plants the
+//!   request's [`RequestContext`]: the [`Principal`] and a lazy,
+//!   once-per-request permission cell.
+//! - [`ScopeGuard`], [`ActionGuard`] and [`PermissionGuard`] say what each
+//!   route needs; [`ProtectedResource`] does it for every route of an
+//!   entity by method convention.
+//! - [`FieldWriteGuardLayer`] rejects write bodies that touch scope groups
+//!   the caller cannot write; [`FieldFilterLayer`] strips the groups the
+//!   caller cannot read from JSON responses.
+//!
+//! Every refusal is rendered in the format configured on the auth layer,
+//! audited once (`tracing` target `iam_guard::audit`) and counted
+//! ([`metrics`]).
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! use iam_guard::{JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier};
+//! use iam_guard::{ClaimsSource, JwtAuthGuardLayer, Principal, ScopeGuard};
 //!
-//! async fn whoami(p: Principal) -> String {
-//!     format!("{} in {:?}", p.user_id(), p.tenant_id())
+//! async fn list_students(who: Principal) -> String {
+//!     format!("students visible to {}", who.user_id())
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let issuer = "https://iam.example.com";
-//! let verifier = Verifier::new(
-//!     JwksFetcher::discover(issuer)?,
-//!     TokenValidation::new(issuer).audience(["students-api"]),
-//! );
+//! let auth = JwtAuthGuardLayer::issuer("https://iam.example.com/realms/school")?
+//!     .audience(["students-api"])
+//!     .permissions(ClaimsSource::new());
 //! let app: Router = Router::new()
-//!     .route("/whoami", get(whoami))
-//!     .layer(JwtAuthGuardLayer::new(verifier));
+//!     .route("/students", get(list_students).route_layer(ScopeGuard::read("students")))
+//!     .layer(auth);
 //! # let _ = app; Ok(()) }
 //! ```
+//!
+//! The permission model (entities, scope groups, roles, actions, what each
+//! guard answers) is explained with a worked example in
+//! [`docs/model.md`](https://github.com/iam-guard/iam-guard/blob/main/docs/model.md)
+//! and in the [`model`] module.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `jwks-http` | yes | fetching JWKS and OIDC discovery with reqwest + rustls |
-//! | `axum` | yes | `Principal` / `Option<Principal>` extractors |
+//! | `jwks-http` | yes | fetching JWKS and OIDC discovery with reqwest + rustls; [`JwtAuthGuardLayer::issuer`]; `RemoteSource` |
+//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
@@ -40,6 +54,7 @@ mod macros;
 
 pub mod guard;
 pub mod jwt;
+pub mod metrics;
 pub mod model;
 pub mod permissions;
 pub mod principal;
@@ -54,21 +69,51 @@ pub mod extract;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
+#[cfg(feature = "axum")]
 #[doc(inline)]
-pub use guard::auth::{JwtAuthGuard, JwtAuthGuardLayer};
+pub use extract::{permissions_endpoint, Permissions};
+#[cfg(feature = "axum")]
 #[doc(inline)]
-pub use guard::field_filter::{FieldFilter, FieldFilterLayer};
+pub use guard::protected::ProtectedResource;
 #[doc(inline)]
-pub use guard::field_write::{FieldWriteGuard, FieldWriteGuardLayer};
+pub use guard::{
+    auth::{JwtAuthGuard, JwtAuthGuardLayer},
+    context::RequestContext,
+    field_filter::{FieldFilter, FieldFilterLayer},
+    field_write::{FieldWriteGuard, FieldWriteGuardLayer},
+    require::{ActionGuard, PermissionGuard, RequirementGuard, RequirementGuardLayer, ScopeGuard},
+};
 #[doc(inline)]
 pub use jwt::{
     jwks::JwksFetcher,
     verify::{TokenValidation, Verifier},
 };
 #[doc(inline)]
+pub use model::{Catalogue, CompiledPermissions, Requirement, ScopeAccess};
+#[cfg(feature = "jwks-http")]
+#[doc(inline)]
+pub use permissions::remote::RemoteSource;
+#[doc(inline)]
+pub use permissions::source::{CatalogueSource, ClaimsSource, PermissionSource};
+#[doc(inline)]
 pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
+pub use record_access::{RecordAccess, RecordAccessPolicy};
+#[doc(inline)]
 pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
+
+/// What most services import: `use iam_guard::prelude::*;`.
+pub mod prelude {
+    #[cfg(feature = "axum")]
+    #[doc(no_inline)]
+    pub use crate::{permissions_endpoint, Permissions, ProtectedResource};
+    #[doc(no_inline)]
+    pub use crate::{
+        ActionGuard, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource, ErrorRenderer,
+        FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, PermissionGuard, Principal,
+        RecordAccess, RecordAccessPolicy, RequestContext, Requirement, ScopeAccess, ScopeGuard,
+    };
+}
 
 // The README's Rust examples are compiled (and run) as doc tests so they
 // cannot drift from the API.

@@ -101,7 +101,7 @@ impl From<&str> for ClaimPath {
 /// tenant memberships and XSRF token.
 ///
 /// Defaults: `sub`, `tenantId`, `roles`, `is_super_user`, `organizations`,
-/// `xsrf_token` (seeds 002 and 004).
+/// `xsrf_token`.
 ///
 /// ```
 /// use iam_guard::principal::ClaimMapping;
@@ -229,7 +229,7 @@ impl ClaimMapping {
 }
 
 /// A role as the token carries it: a plain name, or the structured
-/// `{system, role, department}` form of seed 000.
+/// `{system, role, department}` form some in-house IAMs issue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -283,12 +283,12 @@ pub(crate) struct Identity {
     pub(crate) claims: Claims,
 }
 
-/// The authenticated caller, inserted into request extensions by
-/// [`JwtAuthGuard`](crate::guard::auth::JwtAuthGuard).
+/// The authenticated caller, part of the request context that
+/// [`JwtAuthGuard`](crate::guard::auth::JwtAuthGuard) plants.
 ///
 /// With the `axum` feature it is an extractor (`Principal` and
 /// `Option<Principal>`); without axum read it with
-/// `req.extensions().get::<Principal>()`.
+/// [`Principal::from_extensions`]`(req.extensions())`.
 #[derive(Clone)]
 pub struct Principal {
     identity: Arc<Identity>,

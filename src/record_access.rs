@@ -1,6 +1,6 @@
 //! [`RecordAccess`]: which records a caller may see, for the service's own
-//! queries (seed 002 §7, seed 004). The SDK never touches the database; it
-//! tells the service how to narrow its `WHERE` clause.
+//! queries. The crate never touches the database; it tells the service how
+//! to narrow its `WHERE` clause.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -10,7 +10,7 @@ use std::{
 use http::Extensions;
 use serde_json::Value;
 
-use crate::{permissions::memo::PermissionSlot, principal::Principal};
+use crate::{guard::context::RequestContext, principal::Principal};
 
 /// How far a caller's record access reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum Access {
     /// Only records owned by (or linked to) this user id.
     Owner(String),
     /// Records of these organizations, by level (`client`, `department`,
-    /// `team`, …) → ids (seed 004's `organizations` claim).
+    /// `team`, …) → ids (from the `organizations` claim).
     Organizations(BTreeMap<String, Vec<String>>),
 }
 
@@ -131,12 +131,13 @@ impl RecordAccessPolicy {
 impl RecordAccess {
     /// The record access of a request that JwtAuthGuard admitted, using
     /// the `RecordAccessPolicy` in its extensions (or the default).
-    /// `None` when no `Principal` is present.
+    /// `None` when no caller is present.
     pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
-        let principal = extensions.get::<Principal>()?;
-        let bypass = extensions
-            .get::<PermissionSlot>()
-            .is_some_and(PermissionSlot::bypasses);
+        let context = RequestContext::from_extensions(extensions)?;
+        let principal = context.principal()?;
+        // The bypass is the auth layer's setting, whether or not it also
+        // has a permission source.
+        let bypass = context.bypasses();
         // Borrow the installed policy; only a request without one pays for
         // building the default.
         let resolved = match extensions.get::<RecordAccessPolicy>() {

@@ -9,7 +9,10 @@
 //! the body, the `WWW-Authenticate` header of RFC 6750 is always set on 401
 //! and 403 responses, because clients rely on it to know what to do next.
 //!
-//! Every rejection is also an audit event: see [`Rejection::audit`].
+//! The guards answer every refusal with the renderer configured on
+//! [`JwtAuthGuardLayer::error_renderer`](crate::JwtAuthGuardLayer::error_renderer),
+//! and audit and count it the same way; see the
+//! [`guard`](crate::guard) module.
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
@@ -171,25 +174,6 @@ impl Rejection {
         };
         Some(HeaderValue::from_static(value))
     }
-
-    /// Emits this rejection as an audit event (`tracing` target
-    /// `iam_guard::audit`) with what is known about the caller and route.
-    ///
-    /// The token is never part of the event.
-    pub fn audit(&self, ctx: &AuditContext<'_>) {
-        tracing::warn!(
-            target: "iam_guard::audit",
-            event = "deny",
-            status = self.status().as_u16(),
-            code = self.code.as_str(),
-            reason = %self.message,
-            requirement = ctx.requirement.unwrap_or("-"),
-            user = ctx.user.unwrap_or("-"),
-            tenant = ctx.tenant.unwrap_or("-"),
-            method = %ctx.method,
-            route = ctx.route,
-        );
-    }
 }
 
 impl fmt::Display for Rejection {
@@ -199,21 +183,6 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
-
-/// What an audit event knows about the request it denies.
-#[derive(Debug, Clone)]
-pub struct AuditContext<'a> {
-    /// The caller's user id, when a token was verified.
-    pub user: Option<&'a str>,
-    /// The caller's active tenant, when known.
-    pub tenant: Option<&'a str>,
-    /// The request method.
-    pub method: &'a http::Method,
-    /// The request path (the matched route where the router exposes it).
-    pub route: &'a str,
-    /// The route's requirement, when a requirement guard denied.
-    pub requirement: Option<&'a str>,
-}
 
 type CustomRender = dyn Fn(&Rejection) -> Response<Bytes> + Send + Sync;
 

@@ -35,10 +35,7 @@ async fn missing_token_is_401_without_error_attribute() {
 #[tokio::test]
 async fn optional_auth_still_needs_a_token_on_guarded_routes() {
     use axum::routing::get;
-    use iam_guard::{
-        guard::scope::ScopeGuardLayer, model::ScopeAccess, permissions::source::ClaimsSource,
-        Principal,
-    };
+    use iam_guard::{permissions::source::ClaimsSource, Principal, ScopeGuard};
     let iam = TestIam::start().await;
     let layer = JwtAuthGuardLayer::new(iam.verifier())
         .optional()
@@ -46,8 +43,7 @@ async fn optional_auth_still_needs_a_token_on_guarded_routes() {
     let app = axum::Router::new()
         .route(
             "/guarded",
-            get(|| async { "secret" })
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+            get(|| async { "secret" }).route_layer(ScopeGuard::read("students")),
         )
         .route(
             "/needs-principal",

@@ -36,7 +36,7 @@ async fn raw(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, 
 fn guard(iam: &TestIam) -> JwtAuthGuardLayer {
     JwtAuthGuardLayer::new(iam.verifier())
         .cookie("access_token")
-        .tenant_header("x-org")
+        .tenant_header(http::HeaderName::from_static("x-org"))
 }
 
 /// Header pairs with owned values (tokens are built at run time).
@@ -339,7 +339,9 @@ async fn every_deny_is_one_audit_event_with_route_and_reason() {
             "{what}: one audit event per deny: {audit:?}"
         );
         let event = &audit[0];
-        assert_eq!(event["event"], "deny", "{what}");
+        assert_audit_schema(event);
+        assert_eq!(event["outcome"], "deny", "{what}");
+        assert_eq!(event["guard"], "auth", "{what}");
         assert_eq!(event["code"], code, "{what}");
         assert_eq!(event["status"], status.as_u16().to_string(), "{what}");
         assert_eq!(event["route"], "/me", "{what}");

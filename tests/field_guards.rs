@@ -17,15 +17,15 @@ use axum::{
     routing::{get, patch},
     Json, Router,
 };
-use common::send;
+use common::{assert_audit_schema, send};
 use http_body_util::BodyExt;
 use iam_guard::{
-    guard::{protected::ProtectedResource, scope::ScopeGuardLayer},
+    guard::protected::ProtectedResource,
     model::{Requirement, ScopeAccess},
     permissions::source::{ClaimsSource, PermissionError, PermissionFuture, PermissionSource},
     principal::Principal,
     test_util::TestIam,
-    FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer,
+    FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, ScopeGuard,
 };
 use serde_json::{json, Value};
 
@@ -447,7 +447,7 @@ async fn filter_outside_the_route_reads_the_requirement_from_the_response() {
     let app = Router::new()
         .route(
             "/students/{id}",
-            get(show).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+            get(show).route_layer(ScopeGuard::read("students")),
         )
         .route(
             "/health",
@@ -733,7 +733,7 @@ async fn other_methods_are_not_read() {
             "/students/{id}",
             get(|body: Bytes| async move { body })
                 .route_layer(FieldWriteGuardLayer::new())
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+                .route_layer(ScopeGuard::read("students")),
         )
         .layer(auth(&iam));
     let r = req(Method::GET, "/students/s-1", &worked_example(&iam))
@@ -855,12 +855,14 @@ async fn forbidden_keys_are_logged_with_who_and_where() {
         .iter()
         .find(|e| e.get("code").is_some_and(|c| c == "FORBIDDEN_FIELDS"))
         .unwrap_or_else(|| panic!("no audit event in {audit:?}"));
+    assert_audit_schema(event);
     for (field, value) in [
-        ("forbidden", "financial,sensitive"),
-        ("entity", "students"),
+        ("keys", "financial,sensitive"),
+        ("guard", "field_write"),
+        ("requirement", "scopes students >= WRITE"),
         ("user", "user-1"),
         ("tenant", "school-1"),
-        ("route", "/students/s-1"),
+        ("route", "/students/{id}"),
     ] {
         assert_eq!(
             event.get(field).map(String::as_str),

@@ -16,11 +16,10 @@ use common::*;
 use http::StatusCode;
 use iam_guard::{
     extract::{permissions_endpoint, Permissions},
-    guard::{action::ActionGuardLayer, permission::PermissionGuardLayer, scope::ScopeGuardLayer},
-    model::{Catalogue, CompiledPermissions, ScopeAccess},
+    model::{Catalogue, CompiledPermissions},
     permissions::source::{CatalogueSource, PermissionError, PermissionFuture, PermissionSource},
     test_util::TestIam,
-    JwtAuthGuardLayer, Principal,
+    ActionGuard, JwtAuthGuardLayer, PermissionGuard, Principal, ScopeGuard,
 };
 use serde_json::json;
 
@@ -121,9 +120,9 @@ fn app(iam: &TestIam, source: Counting) -> Router {
         .route(
             "/stacked",
             get(stacked_handler)
-                .route_layer(PermissionGuardLayer::all_of(["students.import"]))
-                .route_layer(ActionGuardLayer::new("students", "create"))
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+                .route_layer(PermissionGuard::all_of(["students.import"]))
+                .route_layer(ActionGuard::new("students", "create"))
+                .route_layer(ScopeGuard::write("students")),
         )
         .route("/plain", get(plain))
         .route("/extractor", get(extractor_only))
@@ -263,8 +262,8 @@ async fn a_bypassing_super_user_loads_nothing_at_the_guards() {
         .route(
             "/guarded",
             get(plain)
-                .route_layer(ActionGuardLayer::new("students", "create"))
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+                .route_layer(ActionGuard::new("students", "create"))
+                .route_layer(ScopeGuard::write("students")),
         )
         .layer(
             JwtAuthGuardLayer::new(iam.verifier())

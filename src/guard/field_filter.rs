@@ -1,5 +1,5 @@
 //! [`FieldFilter`]: responses carry only the scope groups the caller can
-//! READ (seed 002 §3.7, the `FieldFilterInterceptor`).
+//! READ.
 //!
 //! For a `2xx` response with a JSON content type (`application/json` or
 //! `application/*+json`) on a route whose requirement names an entity,
@@ -8,7 +8,7 @@
 //! caller has READ or WRITE, and drops every other top-level key. It
 //! handles a single object, an array of objects, and a page
 //! `{"data": [...], "meta": {...}}` (`meta` is kept). Custom fields live
-//! inside their scope group (`customFields`, seed 002 §9) and go with it.
+//! inside their scope group (`customFields`) and go with it.
 //!
 //! The inside of a group is never parsed into values: kept members are
 //! copied byte for byte (see [`model::fields`](crate::model::fields)), so
@@ -27,18 +27,19 @@
 //!
 //! On a response that must be filtered, the filter never sends the
 //! original body when it cannot filter it. These are answered 500
-//! `INTERNAL` and audited (target `iam_guard::audit`): a body that is not
-//! JSON, a `Content-Encoding` other than `identity`, a body over the
-//! buffer limit (default 8 MiB), a body stream error, and a request that
-//! carries no permissions (FieldFilter outside `JwtAuthGuardLayer`).
-//! Permissions that cannot be loaded are a 503 `IAM_UNAVAILABLE`.
+//! `INTERNAL` (in the format configured on the auth layer) and audited:
+//! a body that is not JSON, a `Content-Encoding` other than `identity`, a
+//! body over the buffer limit (default 8 MiB), a body stream error, and a
+//! response of a route no auth layer admitted. Permissions that cannot be
+//! loaded are a 503 `IAM_UNAVAILABLE`.
 //!
 //! # Where it goes
 //!
-//! - Inside `JwtAuthGuardLayer` (it reads the request's permissions).
-//! - Inside or outside the requirement guard: the requirement guards put
-//!   their [`RouteRequirement`] in the request *and* the response, so a
-//!   router-wide `Router::layer(FieldFilterLayer::new())` also works.
+//! - Anywhere around the route: the requirement guard plants the request
+//!   context (caller, permissions, the route's requirement) in the
+//!   response as well as the request, so a router-wide
+//!   `Router::layer(FieldFilterLayer::new())` works inside or outside
+//!   `JwtAuthGuardLayer`.
 //! - **Inside** `CompressionLayer`: compression must happen after
 //!   filtering. Put the other way round the filter sees a gzip body and
 //!   answers 500.
@@ -52,11 +53,7 @@
 //! use axum::{body::Body, http::Request, routing::get, Json, Router};
 //! use http_body_util::BodyExt;
 //! use iam_guard::{
-//!     guard::{field_filter::FieldFilterLayer, scope::ScopeGuardLayer},
-//!     model::ScopeAccess,
-//!     permissions::source::ClaimsSource,
-//!     test_util::TestIam,
-//!     JwtAuthGuardLayer,
+//!     test_util::TestIam, ClaimsSource, FieldFilterLayer, JwtAuthGuardLayer, ScopeGuard,
 //! };
 //! use serde_json::{json, Value};
 //! use tower::ServiceExt;
@@ -78,7 +75,7 @@
 //!         "/students/{id}",
 //!         get(show)
 //!             .route_layer(FieldFilterLayer::new())
-//!             .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Read)),
+//!             .route_layer(ScopeGuard::read("students")),
 //!     )
 //!     .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(ClaimsSource::new()));
 //!
@@ -101,7 +98,7 @@
 
 use std::{
     borrow::Cow,
-    error::Error as StdError,
+    cell::Cell,
     fmt,
     future::Future,
     pin::Pin,
@@ -110,7 +107,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
@@ -118,20 +115,19 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    field_write::{is_encoded, is_json, is_length_limit},
-    require::RouteRequirement,
+    body::{content_length, is_encoded, is_json, is_length_limit, BoxError},
+    context::RequestContext,
+    deny::{Guard, RouteName, Scene},
+    future::BoxFuture,
 };
 use crate::{
+    metrics,
     model::{
         fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
         ScopeAccess,
     },
-    permissions::memo::PermissionSlot,
-    principal::Principal,
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    rejection::{ErrorCode, Rejection},
 };
-
-type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The default response buffer limit: 8 MiB.
 pub const DEFAULT_RESPONSE_LIMIT: usize = 8 * 1024 * 1024;
@@ -257,29 +253,26 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let ctx = Ctx {
-            requirement: req.extensions().get::<RouteRequirement>().cloned(),
-            slot: PermissionSlot::from_extensions(req.extensions()).cloned(),
+        let pending = Pending {
+            context: RequestContext::from_extensions(req.extensions()).cloned(),
             method: req.method().clone(),
-            uri: req.uri().clone(),
+            route: RouteName::of(req.extensions()),
             config: self.config.clone(),
         };
         ResponseFuture {
             inner: self.inner.call(req),
-            ctx: Some(ctx),
+            pending: Some(pending),
             filtering: None,
         }
     }
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project! {
     /// Response future of [`FieldFilter`].
     pub struct ResponseFuture<F, B> {
         #[pin]
         inner: F,
-        ctx: Option<Ctx>,
+        pending: Option<Pending>,
         filtering: Option<BoxFuture<Response<B>>>,
     }
 }
@@ -307,8 +300,8 @@ where
             return filtering.as_mut().poll(cx).map(Ok);
         }
         let res = ready!(this.inner.poll(cx))?;
-        let ctx = this.ctx.take().expect("polled after completion");
-        match ctx.decide(res) {
+        let pending = this.pending.take().expect("polled after completion");
+        match pending.decide(res) {
             Ok(res) => Poll::Ready(Ok(res)),
             Err(mut filtering) => {
                 let poll = filtering.as_mut().poll(cx);
@@ -320,60 +313,31 @@ where
 }
 
 /// What the response phase needs from the request.
-struct Ctx {
-    requirement: Option<RouteRequirement>,
-    slot: Option<PermissionSlot>,
+struct Pending {
+    context: Option<RequestContext>,
     method: Method,
-    uri: Uri,
+    route: RouteName,
     config: Arc<Config>,
 }
 
-impl fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx").finish_non_exhaustive()
-    }
-}
-
-impl Ctx {
+impl Pending {
     fn entity(&self) -> Option<&str> {
-        self.requirement
+        self.context
             .as_ref()
-            .and_then(RouteRequirement::entity)
+            .and_then(RequestContext::requirement)
+            .and_then(|r| r.entity())
             .or(self.config.entity.as_deref())
     }
 
-    fn principal(&self) -> Option<&Principal> {
-        self.slot.as_ref().map(PermissionSlot::principal)
+    fn scene(&self) -> Scene<'_> {
+        Scene::new(Guard::FieldFilter, &self.method, self.route.as_str())
+            .within_opt(self.context.as_ref())
     }
 
-    fn renderer(&self) -> ErrorRenderer {
-        self.slot
-            .as_ref()
-            .map_or_else(ErrorRenderer::default, |s| s.renderer().clone())
-    }
-
-    /// Fails closed: audits why and answers `rejection`.
-    fn refuse<B: From<Bytes>>(&self, rejection: &Rejection, why: &str) -> Response<B> {
-        let principal = self.principal();
-        tracing::warn!(
-            target: "iam_guard::audit",
-            event = "filter_refused",
-            guard = "field_filter",
-            status = rejection.status().as_u16(),
-            code = rejection.code().as_str(),
-            reason = why,
-            entity = self.entity().unwrap_or("-"),
-            user = principal.map_or("-", Principal::user_id),
-            tenant = principal.and_then(Principal::tenant_id).unwrap_or("-"),
-            method = %self.method,
-            route = self.uri.path(),
-        );
-        self.renderer().render(rejection).map(B::from)
-    }
-
+    /// Fails closed: never the unfiltered body.
     fn internal<B: From<Bytes>>(&self, why: &str) -> Response<B> {
         let rejection = Rejection::new(ErrorCode::Internal, "the response could not be filtered");
-        self.refuse(&rejection, why)
+        self.scene().deny_with(&rejection, why, &[])
     }
 
     /// `Ok` with the response when it is final, `Err` with the filtering
@@ -384,10 +348,10 @@ impl Ctx {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        // The response's record wins: it names the guard that actually
-        // admitted the request when the filter sits outside the route.
-        if let Some(marker) = res.extensions().get::<RouteRequirement>() {
-            self.requirement = Some(marker.clone());
+        if self.context.is_none() {
+            // Outside the auth layer: the requirement guard left the
+            // request's context on the response.
+            self.context = RequestContext::from_extensions(res.extensions()).cloned();
         }
         if self.entity().is_none() {
             return Ok(res);
@@ -400,27 +364,14 @@ impl Ctx {
         {
             return Ok(res);
         }
-        let Some(slot) = self.slot.clone() else {
-            tracing::error!(
-                target: "iam_guard::audit",
-                route = self.uri.path(),
-                "FieldFilter: no permissions on the request: put it inside \
-                 JwtAuthGuardLayer::permissions(..)"
-            );
-            return Ok(self.internal("no permissions on the request"));
+        let Some(context) = self.context.clone() else {
+            return Ok(self.scene().wiring(
+                "FieldFilter filters a route that no JwtAuthGuard admitted: add \
+                 JwtAuthGuardLayer with a permission source",
+            ));
         };
-        if slot.bypasses() {
-            let principal = slot.principal();
-            tracing::warn!(
-                target: "iam_guard::audit",
-                event = "super_user_bypass",
-                guard = "field_filter",
-                entity = self.entity().unwrap_or("-"),
-                user = principal.user_id(),
-                tenant = principal.tenant_id().unwrap_or("-"),
-                method = %self.method,
-                route = self.uri.path(),
-            );
+        if context.bypasses() {
+            self.scene().bypass();
             return Ok(res);
         }
         let head = self.method == Method::HEAD;
@@ -435,18 +386,17 @@ impl Ctx {
             return Ok(self.internal("the response is content-encoded"));
         }
         let limit = self.config.limit;
-        let declared = res
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        if content_length(res.headers())
+            .ok()
+            .flatten()
+            .is_some_and(|n| n > limit as u64)
+        {
             return Ok(self.internal("the response is over the filter's buffer limit"));
         }
         Err(Box::pin(async move {
-            let perms = match slot.get().await {
+            let perms = match context.permissions().await {
                 Ok(perms) => perms,
-                Err(e) => return self.refuse(&e.rejection(), "permissions unavailable"),
+                Err(why) => return self.scene().no_permissions(&why),
             };
             let (mut parts, body) = res.into_parts();
             let bytes = match Limited::new(body, limit).collect().await {
@@ -463,14 +413,20 @@ impl Ctx {
             let entity = self.entity().expect("checked before reading the body");
             let scopes = perms.scopes().get(entity);
             let always = &self.config.always_allowed;
+            let removed = Cell::new(0u64);
             let keep = |key: &str| {
-                always.iter().any(|a| a == key)
+                let kept = always.iter().any(|a| a == key)
                     || scopes
                         .and_then(|s| s.get(key))
-                        .is_some_and(|a| *a >= ScopeAccess::Read)
+                        .is_some_and(|a| *a >= ScopeAccess::Read);
+                if !kept {
+                    removed.set(removed.get() + 1);
+                }
+                kept
             };
             match filter_document_cow(&bytes, keep) {
                 Ok(filtered) => {
+                    metrics::fields_removed(entity, removed.get());
                     // Nothing dropped: the handler's buffer goes on as is.
                     let filtered = match filtered {
                         Cow::Borrowed(kept) => bytes.slice_ref(kept),

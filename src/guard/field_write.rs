@@ -1,5 +1,5 @@
 //! [`FieldWriteGuard`]: a write body may only touch the scope groups the
-//! caller can WRITE (seed 002 §6).
+//! caller can WRITE.
 //!
 //! On POST, PUT and PATCH the guard reads the body (bounded), and passes
 //! the request on only when the body is a JSON object whose every
@@ -22,22 +22,24 @@
 //! JSON but never materialized. Duplicate top-level keys are refused
 //! because JSON parsers disagree on which copy wins: a handler keeping the
 //! last `sensitive` could receive a value that the check of the first
-//! never saw. The offending keys are logged (target `iam_guard::audit`,
-//! with user, tenant, route and entity) and never returned: the response
-//! says only that the body has forbidden fields, so it does not map the
-//! caller's permissions (seed 002 §6).
+//! never saw. The offending keys are logged (the `keys` field of the
+//! `iam_guard::audit` event, with user, tenant, route and requirement) and
+//! never returned: the response says only that the body has forbidden
+//! fields, so it does not map the caller's permissions for a prober.
 //!
 //! The handler receives the original bytes unchanged, as the same body
 //! type the guard was given (`ReqBody: From<Bytes>`; axum's `Body`
 //! qualifies), so `Content-Length` stays right and `Json<T>` works as
 //! usual.
 //!
-//! The entity comes from the [`RouteRequirement`] a requirement guard
-//! (ScopeGuard, ActionGuard, PermissionGuard) puts in the request, so this
-//! guard must run **inside** one: add it with `route_layer` *before* the
-//! requirement guard. A requirement naming no entity (flat permissions)
-//! falls back to [`FieldWriteGuardLayer::entity`]; with neither the guard
-//! answers 500 rather than let an unchecked body through.
+//! The entity comes from the requirement a requirement guard
+//! ([`ScopeGuard`](crate::ScopeGuard), [`ActionGuard`](crate::ActionGuard),
+//! [`PermissionGuard`](crate::PermissionGuard)) records in the request
+//! context, so this guard must run **inside** one: add it with
+//! `route_layer` *before* the requirement guard. A requirement naming no
+//! entity (flat permissions) falls back to [`FieldWriteGuardLayer::entity`];
+//! with neither the guard answers 500 rather than let an unchecked body
+//! through.
 //!
 //! With [`JwtAuthGuardLayer::super_user_bypass`](crate::JwtAuthGuardLayer::super_user_bypass)
 //! on, a super user's write passes unread; each such pass is audited.
@@ -47,11 +49,7 @@
 //! ```
 //! use axum::{body::Body, http::Request, routing::patch, Router};
 //! use iam_guard::{
-//!     guard::{field_write::FieldWriteGuardLayer, scope::ScopeGuardLayer},
-//!     model::ScopeAccess,
-//!     permissions::source::ClaimsSource,
-//!     test_util::TestIam,
-//!     JwtAuthGuardLayer,
+//!     test_util::TestIam, ClaimsSource, FieldWriteGuardLayer, JwtAuthGuardLayer, ScopeGuard,
 //! };
 //! use serde_json::json;
 //! use tower::ServiceExt;
@@ -67,7 +65,7 @@
 //!         patch(update)
 //!             // Inner first: the write guard runs after the scope gate.
 //!             .route_layer(FieldWriteGuardLayer::new().limit(64 * 1024))
-//!             .route_layer(ScopeGuardLayer::new("students", ScopeAccess::Write)),
+//!             .route_layer(ScopeGuard::write("students")),
 //!     )
 //!     .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(ClaimsSource::new()));
 //!
@@ -89,34 +87,33 @@
 //! ```
 
 use std::{
-    error::Error as StdError,
     fmt,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
-use http::{header, HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Limited};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::require::RouteRequirement;
+use super::{
+    body::{
+        close_connection, content_length, is_encoded, is_json, is_length_limit, refused, BoxError,
+    },
+    context::RequestContext,
+    deny::{route_of, Guard, Scene},
+    future::ResponseFuture,
+};
 use crate::{
     model::{
-        custom_fields::CustomFieldError,
         fields::{check_write, WriteError},
         ScopeAccess,
     },
-    permissions::memo::PermissionSlot,
-    principal::Principal,
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    rejection::{ErrorCode, Rejection},
 };
-
-pub use super::future::ResponseFuture;
-
-type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -213,111 +210,49 @@ impl<S> FieldWriteGuard<S> {
     crate::macros::define_inner_service_accessors!();
 }
 
-/// Whether `headers` declare exactly one JSON media type:
-/// `application/json` or `application/<anything>+json`, parameters allowed.
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return false;
+/// What the request's headers already decide, before the body is read.
+enum Precheck {
+    /// No body to check (an action such as archive).
+    Empty,
+    /// Read the body, at most this many bytes.
+    Read,
+    /// Refuse.
+    Refuse(Rejection),
+}
+
+fn precheck<B: Body>(req: &Request<B>, limit: usize) -> Precheck {
+    let headers = req.headers();
+    let Ok(declared) = content_length(headers) else {
+        return Precheck::Refuse(Rejection::new(
+            ErrorCode::InvalidBody,
+            "the Content-Length header is malformed",
+        ));
     };
-    let essence = value
-        .as_bytes()
-        .split(|b| *b == b';')
-        .next()
-        .unwrap_or_default();
-    let essence = essence.trim_ascii();
-    let Some(slash) = essence.iter().position(|b| *b == b'/') else {
-        return false;
-    };
-    let (kind, subtype) = (&essence[..slash], &essence[slash + 1..]);
-    kind.eq_ignore_ascii_case(b"application")
-        && (subtype.eq_ignore_ascii_case(b"json")
-            || (subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json")))
-}
-
-/// Whether `headers` declare a content coding other than `identity`.
-pub(crate) fn is_encoded(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONTENT_ENCODING).iter().any(|v| {
-        v.as_bytes().split(|b| *b == b',').any(|coding| {
-            let coding = coding.trim_ascii();
-            !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
-        })
-    })
-}
-
-/// Whether `e` or anything in its source chain is a body length limit:
-/// an outer `Limited` (tower-http's `RequestBodyLimit`) reaches us wrapped
-/// in the framework's body error.
-pub(crate) fn is_length_limit(e: &(dyn StdError + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err.is::<LengthLimitError>() {
-            return true;
-        }
-        cur = err.source();
+    if is_encoded(headers) {
+        return Precheck::Refuse(Rejection::new(
+            ErrorCode::UnsupportedMediaType,
+            "a content-encoded request body cannot be checked",
+        ));
     }
-    false
-}
-
-/// Who and where, for audit events.
-struct Audit<'a> {
-    principal: Option<&'a Principal>,
-    method: &'a Method,
-    route: &'a str,
-    entity: Option<&'a str>,
-}
-
-impl Audit<'_> {
-    fn deny(&self, rejection: &Rejection, forbidden: &[String]) {
-        tracing::warn!(
-            target: "iam_guard::audit",
-            event = "deny",
-            guard = "field_write",
-            status = rejection.status().as_u16(),
-            code = rejection.code().as_str(),
-            reason = rejection.message(),
-            forbidden = %forbidden.join(","),
-            entity = self.entity.unwrap_or("-"),
-            user = self.principal.map_or("-", Principal::user_id),
-            tenant = self.principal.and_then(Principal::tenant_id).unwrap_or("-"),
-            method = %self.method,
-            route = self.route,
-        );
+    if headers.get(http::header::CONTENT_TYPE).is_none()
+        && (declared == Some(0) || req.body().size_hint().exact() == Some(0))
+    {
+        return Precheck::Empty;
     }
-
-    fn bypass(&self) {
-        tracing::warn!(
-            target: "iam_guard::audit",
-            event = "super_user_bypass",
-            guard = "field_write",
-            entity = self.entity.unwrap_or("-"),
-            user = self.principal.map_or("-", Principal::user_id),
-            tenant = self.principal.and_then(Principal::tenant_id).unwrap_or("-"),
-            method = %self.method,
-            route = self.route,
-        );
+    if !is_json(headers) {
+        return Precheck::Refuse(Rejection::new(
+            ErrorCode::UnsupportedMediaType,
+            "the request body must be application/json",
+        ));
     }
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Precheck::Refuse(too_large());
+    }
+    Precheck::Read
 }
 
-fn reject<B: From<Bytes>>(
-    audit: &Audit<'_>,
-    renderer: &ErrorRenderer,
-    code: ErrorCode,
-    message: &'static str,
-) -> Response<B> {
-    let rejection = Rejection::new(code, message);
-    audit.deny(&rejection, &[]);
-    renderer.render(&rejection).map(B::from)
-}
-
-fn wiring_error<B: From<Bytes>>(audit: &Audit<'_>, why: &'static str) -> Response<B> {
-    tracing::error!(target: "iam_guard::audit", route = audit.route, "FieldWriteGuard: {why}");
-    reject(
-        audit,
-        &ErrorRenderer::default(),
-        ErrorCode::Internal,
-        "the request body cannot be checked on this route",
-    )
+fn too_large() -> Rejection {
+    Rejection::new(ErrorCode::PayloadTooLarge, "the request body is too large")
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FieldWriteGuard<S>
@@ -341,143 +276,76 @@ where
         if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
             return ResponseFuture::inner(self.inner.call(req));
         }
-        let requirement = req.extensions().get::<RouteRequirement>().cloned();
-        let slot = PermissionSlot::from_extensions(req.extensions()).cloned();
-        let entity = requirement
-            .as_ref()
-            .and_then(RouteRequirement::entity)
-            .or(self.config.entity.as_deref());
-        let audit = Audit {
-            principal: slot.as_ref().map(PermissionSlot::principal),
-            method: req.method(),
-            route: req.uri().path(),
-            entity,
+        let context = RequestContext::from_extensions(req.extensions()).cloned();
+        let scene = Scene::new(Guard::FieldWrite, req.method(), route_of(req.extensions()))
+            .within_opt(context.as_ref());
+        let Some(context) = context.as_ref() else {
+            let res = scene.wiring("FieldWriteGuard ran without JwtAuthGuard in front of it");
+            return refused(req, res, super::context::DEFAULT_DRAIN_LIMIT);
         };
-        if requirement.is_none() {
-            return ResponseFuture::ready(wiring_error(
-                &audit,
-                "no requirement guard runs before it: add ScopeGuardLayer, ActionGuardLayer or \
-                 PermissionGuardLayer with route_layer after FieldWriteGuardLayer",
-            ));
-        }
-        if entity.is_none() {
-            return ResponseFuture::ready(wiring_error(
-                &audit,
+        let limit = context.policy().drain_limit;
+        let Some(requirement) = context.requirement() else {
+            let res = scene.wiring(
+                "no requirement guard runs before FieldWriteGuard: add ScopeGuard, ActionGuard \
+                 or PermissionGuard with route_layer after FieldWriteGuardLayer",
+            );
+            return refused(req, res, limit);
+        };
+        let Some(entity) = requirement.entity().or(self.config.entity.as_deref()) else {
+            let res = scene.wiring(
                 "the route's requirement names no entity: give FieldWriteGuardLayer::entity(..)",
-            ));
-        }
-        let Some(slot) = slot.as_ref() else {
-            return ResponseFuture::ready(wiring_error(
-                &audit,
-                "no permissions on the request: add JwtAuthGuardLayer::permissions(..)",
-            ));
+            );
+            return refused(req, res, limit);
         };
-        if slot.bypasses() {
-            audit.bypass();
+        if context.bypasses() {
+            scene.bypass();
             return ResponseFuture::inner(self.inner.call(req));
         }
-
-        let renderer = slot.renderer();
-        let headers = req.headers();
-        let declared = match headers.get(header::CONTENT_LENGTH) {
-            None => None,
-            Some(v) => match v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
-                Some(n) => Some(n),
-                None => {
-                    let res = reject(
-                        &audit,
-                        renderer,
-                        ErrorCode::InvalidBody,
-                        "the Content-Length header is malformed",
-                    );
-                    return ResponseFuture::ready(res);
-                }
-            },
-        };
-        if is_encoded(headers) {
-            let res = reject(
-                &audit,
-                renderer,
-                ErrorCode::UnsupportedMediaType,
-                "a content-encoded request body cannot be checked",
-            );
-            return ResponseFuture::ready(res);
+        let body_limit = self.config.limit;
+        match precheck(&req, body_limit) {
+            Precheck::Empty => return ResponseFuture::inner(self.inner.call(req)),
+            Precheck::Refuse(rejection) => {
+                let res = scene.deny(&rejection);
+                return refused(req, res, limit);
+            }
+            Precheck::Read => {}
         }
-        if headers.get(header::CONTENT_TYPE).is_none()
-            && (declared == Some(0) || req.body().size_hint().exact() == Some(0))
-        {
-            // No body at all (an action such as archive): no field to check.
-            return ResponseFuture::inner(self.inner.call(req));
-        }
-        if !is_json(headers) {
-            let res = reject(
-                &audit,
-                renderer,
-                ErrorCode::UnsupportedMediaType,
-                "the request body must be application/json",
-            );
-            return ResponseFuture::ready(res);
-        }
-        let limit = self.config.limit;
-        if declared.is_some_and(|n| n > limit as u64) {
-            let res = reject(
-                &audit,
-                renderer,
-                ErrorCode::PayloadTooLarge,
-                "the request body is too large",
-            );
-            return ResponseFuture::ready(res);
-        }
+        let entity = entity.to_owned();
 
         // Reading the body is async. The future owns the service, so take
         // the instance that was polled ready and leave a clone:
         // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let requirement = requirement.expect("checked above");
-        let slot = slot.clone();
-        let config = self.config.clone();
+        let context = context.clone();
         ResponseFuture::boxed(Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let entity = requirement
-                .entity()
-                .or(config.entity.as_deref())
-                .expect("checked above");
-            let audit = Audit {
-                principal: Some(slot.principal()),
-                method: &parts.method,
-                route: parts.uri.path(),
-                entity: Some(entity),
-            };
-            let renderer = slot.renderer();
-            let bytes = match Limited::new(body, limit).collect().await {
+            let scene = Scene::new(
+                Guard::FieldWrite,
+                &parts.method,
+                route_of(&parts.extensions),
+            )
+            .within(&context);
+            let bytes = match Limited::new(body, body_limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
-                Err(e) if is_length_limit(&*e) => {
-                    return Ok(reject(
-                        &audit,
-                        renderer,
-                        ErrorCode::PayloadTooLarge,
-                        "the request body is too large",
-                    ))
-                }
-                Err(_) => {
-                    return Ok(reject(
-                        &audit,
-                        renderer,
-                        ErrorCode::InvalidBody,
-                        "the request body could not be read",
-                    ))
-                }
-            };
-            let perms = match slot.get().await {
-                Ok(perms) => perms,
                 Err(e) => {
-                    let rejection = e.rejection();
-                    audit.deny(&rejection, &[]);
-                    return Ok(renderer.render(&rejection).map(ResBody::from));
+                    let rejection = if is_length_limit(&*e) {
+                        too_large()
+                    } else {
+                        Rejection::new(ErrorCode::InvalidBody, "the request body could not be read")
+                    };
+                    // Part of the body is still unread: the connection
+                    // cannot carry another request.
+                    let mut res = scene.deny(&rejection);
+                    close_connection(&mut res);
+                    return Ok(res);
                 }
             };
-            let scopes = perms.scopes().get(entity);
+            let perms = match context.permissions().await {
+                Ok(perms) => perms,
+                Err(why) => return Ok(scene.no_permissions(&why)),
+            };
+            let scopes = perms.scopes().get(entity.as_str());
             let can_write = |k: &str| {
                 scopes
                     .and_then(|s| s.get(k))
@@ -485,6 +353,7 @@ where
             };
             match check_write(&bytes, can_write) {
                 Ok(()) => {
+                    drop(scene);
                     // The same bytes (a refcount clone), so the handler
                     // sees exactly what was checked and Content-Length
                     // still holds.
@@ -492,148 +361,16 @@ where
                     inner.call(req).await
                 }
                 Err(WriteError::Invalid(e)) => {
-                    let rejection = Rejection::new(ErrorCode::InvalidBody, e.to_string());
-                    audit.deny(&rejection, &[]);
-                    Ok(renderer.render(&rejection).map(ResBody::from))
+                    Ok(scene.deny(&Rejection::new(ErrorCode::InvalidBody, e.to_string())))
                 }
                 Err(WriteError::Forbidden(keys)) => {
                     let rejection = Rejection::new(
                         ErrorCode::ForbiddenFields,
                         "the request body contains fields the caller may not write",
                     );
-                    audit.deny(&rejection, &keys);
-                    Ok(renderer.render(&rejection).map(ResBody::from))
+                    Ok(scene.deny_with(&rejection, rejection.message(), &keys))
                 }
             }
         }))
-    }
-}
-
-/// A custom field error is the client's to fix: 400 `INVALID_BODY`, with
-/// the field named in the message.
-impl From<&CustomFieldError> for Rejection {
-    fn from(e: &CustomFieldError) -> Self {
-        Rejection::new(ErrorCode::InvalidBody, e.to_string())
-    }
-}
-
-/// See `From<&CustomFieldError>`.
-impl From<CustomFieldError> for Rejection {
-    fn from(e: CustomFieldError) -> Self {
-        Rejection::from(&e)
-    }
-}
-
-/// 400 `INVALID_BODY` naming the field, in the default JSON format; use
-/// `Rejection::from(&err)` with your own [`ErrorRenderer`] for another.
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl axum::response::IntoResponse for CustomFieldError {
-    fn into_response(self) -> axum::response::Response {
-        ErrorRenderer::default()
-            .render(&Rejection::from(&self))
-            .map(axum::body::Body::from)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn json_media_types() {
-        for ok in [
-            "application/json",
-            "Application/JSON; charset=utf-8",
-            "application/merge-patch+json",
-            "application/vnd.api+json ;x=y",
-        ] {
-            assert!(is_json(&headers(&[("content-type", ok)])), "{ok}");
-        }
-        for bad in [
-            "text/json",
-            "application/jsonx",
-            "application/+json",
-            "text/plain",
-            "json",
-            "",
-        ] {
-            assert!(!is_json(&headers(&[("content-type", bad)])), "{bad}");
-        }
-        assert!(!is_json(&headers(&[])));
-        assert!(!is_json(&headers(&[
-            ("content-type", "application/json"),
-            ("content-type", "text/plain")
-        ])));
-    }
-
-    #[test]
-    fn content_codings() {
-        assert!(!is_encoded(&headers(&[])));
-        assert!(!is_encoded(&headers(&[("content-encoding", "identity")])));
-        assert!(is_encoded(&headers(&[("content-encoding", "gzip")])));
-        assert!(is_encoded(&headers(&[(
-            "content-encoding",
-            "identity, br"
-        )])));
-    }
-
-    #[test]
-    fn length_limit_is_found_through_wrappers() {
-        #[derive(Debug)]
-        struct Wrapper(LengthLimitError);
-        impl fmt::Display for Wrapper {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("wrapped")
-            }
-        }
-        impl StdError for Wrapper {
-            fn source(&self) -> Option<&(dyn StdError + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let limited = Limited::new(http_body_util::Full::new(Bytes::from_static(b"abc")), 1);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let err = rt.block_on(limited.collect()).unwrap_err();
-        assert!(is_length_limit(&*err));
-        let inner = *err.downcast::<LengthLimitError>().unwrap();
-        assert!(is_length_limit(&Wrapper(inner)));
-        assert!(!is_length_limit(&std::io::Error::other("reset")));
-    }
-
-    #[test]
-    fn custom_field_errors_become_invalid_body() {
-        use crate::model::custom_fields::{
-            CustomFieldDef, CustomFieldDefinitions, FieldType, WriteMode,
-        };
-        let defs = CustomFieldDefinitions::new([CustomFieldDef::new(
-            "nickname",
-            "anagraphic",
-            FieldType::Text,
-        )]);
-        let err = defs
-            .validate_body(
-                &serde_json::json!({"anagraphic": {"customFields": {"nickname": 1}}}),
-                WriteMode::Update,
-            )
-            .unwrap_err();
-        let r = Rejection::from(&err);
-        assert_eq!(r.status(), 400);
-        assert_eq!(r.code(), ErrorCode::InvalidBody);
-        assert!(
-            r.message().contains("anagraphic.nickname"),
-            "{}",
-            r.message()
-        );
     }
 }

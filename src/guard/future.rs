@@ -1,5 +1,5 @@
 //! The response future shared by the guards that may answer on their own
-//! (JwtAuthGuard, the requirement guards, FieldWriteGuard).
+//! (JwtAuthGuard, the requirement guard, FieldWriteGuard).
 //!
 //! A guard either calls the route at once (`Inner`, no allocation), answers
 //! itself (`Ready`), or first awaits something — a JWKS fetch, the
@@ -15,7 +15,7 @@ use std::{
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::require::RouteRequirement;
+use super::context::RequestContext;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -24,9 +24,10 @@ pin_project! {
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,
-        // Copied into the response extensions, so a FieldFilter outside
-        // the route still knows the route's requirement.
-        marker: Option<RouteRequirement>,
+        // Planted in the response extensions too, so a FieldFilter outside
+        // the route (or outside the auth layer) still finds the caller and
+        // the route's requirement.
+        context: Option<RequestContext>,
     }
 }
 
@@ -43,26 +44,27 @@ impl<F, B, E> ResponseFuture<F, B, E> {
     pub(crate) fn inner(fut: F) -> Self {
         Self {
             kind: Kind::Inner { fut },
-            marker: None,
+            context: None,
         }
     }
 
     pub(crate) fn ready(res: Response<B>) -> Self {
         Self {
             kind: Kind::Ready { res: Some(res) },
-            marker: None,
+            context: None,
         }
     }
 
     pub(crate) fn boxed(fut: BoxFuture<Result<Response<B>, E>>) -> Self {
         Self {
             kind: Kind::Boxed { fut },
-            marker: None,
+            context: None,
         }
     }
 
-    pub(crate) fn marked(mut self, marker: RouteRequirement) -> Self {
-        self.marker = Some(marker);
+    /// Plants `context` in the response.
+    pub(crate) fn with_context(mut self, context: RequestContext) -> Self {
+        self.context = Some(context);
         self
     }
 }
@@ -87,8 +89,8 @@ where
             KindProj::Boxed { fut } => ready!(fut.as_mut().poll(cx)),
         };
         Poll::Ready(result.map(|mut res| {
-            if let Some(marker) = this.marker.take() {
-                res.extensions_mut().insert(marker);
+            if let Some(context) = this.context.take() {
+                context.plant(res.extensions_mut());
             }
             res
         }))

@@ -1,9 +1,8 @@
-//! [`ProtectedResource`]: one call protects every route of an entity, like
-//! seed 002's `@ProtectedResource()`.
+//! [`ProtectedResource`]: one call protects every route of an entity.
 //!
 //! Routes are registered through the bundle, so it knows every (method,
 //! path) it serves and which requirement guards it. In convention mode
-//! (the default) the requirement comes from the method (seed 002 §3.7):
+//! (the default) the requirement comes from the method:
 //!
 //! | method | requirement |
 //! |---|---|
@@ -30,7 +29,8 @@
 //! [`always_allowed`](ProtectedResource::always_allowed),
 //! [`body_limit`](ProtectedResource::body_limit) or whole layers
 //! ([`field_write`](ProtectedResource::field_write),
-//! [`field_filter`](ProtectedResource::field_filter)) before adding routes.
+//! [`field_filter`](ProtectedResource::field_filter)), before or after the
+//! routes: the bundle layers every route when it builds the router.
 //!
 //! # Example
 //!
@@ -63,21 +63,24 @@ use std::{collections::BTreeMap, fmt};
 use axum::{
     handler::Handler,
     http::Method,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{on, MethodFilter, MethodRouter},
     Router,
 };
 use tower_layer::Stack;
 
 use super::{
-    field_filter::FieldFilterLayer, field_write::FieldWriteGuardLayer,
-    permission::PermissionGuardLayer,
+    auth::JwtAuthGuardLayer,
+    body::refuse_async,
+    context::{RequestContext, DEFAULT_DRAIN_LIMIT},
+    deny::{route_of, Guard, Scene},
+    field_filter::FieldFilterLayer,
+    field_write::FieldWriteGuardLayer,
+    require::RequirementGuardLayer,
 };
 use crate::{
-    guard::auth::JwtAuthGuardLayer,
     model::{Requirement, ScopeAccess},
-    principal::Principal,
-    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
+    rejection::{ErrorCode, Rejection},
 };
 
 /// One line of the startup report.
@@ -126,7 +129,10 @@ pub fn convention(entity: &str, method: &Method) -> Option<Requirement> {
 pub struct ProtectedResource<S = ()> {
     entity: String,
     convention: bool,
-    routes: BTreeMap<String, MethodRouter<S>>,
+    /// One unlayered method router per report line, in the same order:
+    /// layers are applied by `into_router`, so settings may come in any
+    /// order.
+    routes: Vec<MethodRouter<S>>,
     report: Vec<RouteReport>,
     auth: Option<JwtAuthGuardLayer>,
     field_write: FieldWriteGuardLayer,
@@ -152,7 +158,7 @@ where
         Self {
             entity: entity.to_owned(),
             convention: true,
-            routes: BTreeMap::new(),
+            routes: Vec::new(),
             report: Vec::new(),
             auth: None,
             field_write: FieldWriteGuardLayer::new().entity(entity),
@@ -185,13 +191,7 @@ where
 
     /// The FieldWriteGuard of every route (default: 1 MiB limit). The
     /// bundle's entity is set on it as the fallback entity.
-    ///
-    /// # Panics
-    ///
-    /// When routes were already added: each route is layered as it is
-    /// added, so configure the field guards first.
     pub fn field_write(mut self, layer: FieldWriteGuardLayer) -> Self {
-        self.assert_no_routes("field_write");
         self.field_write = layer.entity(&self.entity);
         self
     }
@@ -199,51 +199,27 @@ where
     /// The FieldFilter of every route (default: keeps `id`, `createdAt`,
     /// `updatedAt`; 8 MiB buffer). The bundle's entity is set on it as
     /// the fallback entity.
-    ///
-    /// # Panics
-    ///
-    /// When routes were already added.
     pub fn field_filter(mut self, layer: FieldFilterLayer) -> Self {
-        self.assert_no_routes("field_filter");
         self.field_filter = layer.entity(&self.entity);
         self
     }
 
     /// The top-level keys every response keeps whatever the caller's
     /// scopes (default `id`, `createdAt`, `updatedAt`).
-    ///
-    /// # Panics
-    ///
-    /// When routes were already added.
     pub fn always_allowed<I, K>(mut self, keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
         K: Into<String>,
     {
-        self.assert_no_routes("always_allowed");
         self.field_filter = self.field_filter.always_allowed(keys);
         self
     }
 
     /// The largest write body accepted, in bytes (default 1 MiB; larger is
     /// a 413).
-    ///
-    /// # Panics
-    ///
-    /// When routes were already added.
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.assert_no_routes("body_limit");
         self.field_write = self.field_write.limit(bytes);
         self
-    }
-
-    fn assert_no_routes(&self, what: &str) {
-        assert!(
-            self.report.is_empty(),
-            "ProtectedResource::{what} must be called before routes are added \
-             (the {} bundle layers each route as it is added)",
-            self.entity
-        );
     }
 
     /// `method path` with the convention's requirement (or denied).
@@ -330,24 +306,11 @@ where
         );
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("axum cannot route the method {method}"));
-        let method_router = match &requirement {
-            // route_layer wraps outward: the requirement guard runs first
-            // and plants the RouteRequirement the field guards read.
-            //
-            // One composed layer, not three `route_layer`s: axum boxes and
-            // clones a service per `route_layer` on every request.
-            Some(r) => on(filter, handler).route_layer(Stack::new(
-                Stack::new(self.field_filter.clone(), self.field_write.clone()),
-                PermissionGuardLayer::new(r.clone()),
-            )),
+        self.routes.push(match &requirement {
+            Some(_) => on(filter, handler),
             // Fail closed: the handler is never reachable.
             None => on(filter, deny_undeclared),
-        };
-        let merged = match self.routes.remove(path) {
-            Some(existing) => existing.merge(method_router),
-            None => method_router,
-        };
-        self.routes.insert(path.to_owned(), merged);
+        });
         self.report.push(RouteReport {
             method,
             path: path.to_owned(),
@@ -372,17 +335,36 @@ where
                 tracing::warn!(target: "iam_guard::startup", entity = %self.entity, "{line}");
             }
         }
-        let mut router = Router::new();
-        for (path, mut method_router) in self.routes {
-            // Per method router, not `Router::route_layer`: axum layers a
-            // path's whole method router there, 405 fallback included, so a
-            // wrong method without a token would become a 401.
+        let mut paths: BTreeMap<String, MethodRouter<S>> = BTreeMap::new();
+        for (line, mut method_router) in self.report.iter().zip(self.routes) {
+            if let Some(requirement) = &line.requirement {
+                // route_layer wraps outward: the requirement guard runs
+                // first and records the requirement the field guards read.
+                //
+                // One composed layer, not three `route_layer`s: axum boxes
+                // and clones a service per `route_layer` on every request.
+                method_router = method_router.route_layer(Stack::new(
+                    Stack::new(self.field_filter.clone(), self.field_write.clone()),
+                    RequirementGuardLayer::new(requirement.clone()),
+                ));
+            }
+            // Per method, not `Router::route_layer`: axum layers a path's
+            // whole method router there, 405 fallback included, so a wrong
+            // method without a token would become a 401.
             if let Some(auth) = &self.auth {
                 method_router = method_router.route_layer(auth.clone());
             }
-            router = router.route(&path, method_router);
+            let merged = match paths.remove(&line.path) {
+                Some(existing) => existing.merge(method_router),
+                None => method_router,
+            };
+            paths.insert(line.path.clone(), merged);
         }
-        router
+        paths
+            .into_iter()
+            .fold(Router::new(), |router, (path, method_router)| {
+                router.route(&path, method_router)
+            })
     }
 }
 
@@ -391,16 +373,10 @@ async fn deny_undeclared(req: axum::extract::Request) -> Response {
         ErrorCode::PermissionDenied,
         "this route declares no requirement",
     );
-    let principal = req.extensions().get::<Principal>();
-    rejection.audit(&AuditContext {
-        user: principal.map(Principal::user_id),
-        tenant: principal.and_then(Principal::tenant_id),
-        method: req.method(),
-        route: req.uri().path(),
-        requirement: Some("none declared"),
-    });
-    ErrorRenderer::default()
-        .render(&rejection)
-        .map(axum::body::Body::from)
-        .into_response()
+    let context = RequestContext::from_extensions(req.extensions());
+    let res = Scene::new(Guard::Undeclared, req.method(), route_of(req.extensions()))
+        .within_opt(context)
+        .deny_with(&rejection, "no requirement is declared for this route", &[]);
+    let limit = context.map_or(DEFAULT_DRAIN_LIMIT, |c| c.policy().drain_limit);
+    refuse_async(req, res, limit).await
 }

@@ -1,13 +1,49 @@
-//! The machinery shared by [`ScopeGuard`](super::scope::ScopeGuard),
-//! [`ActionGuard`](super::action::ActionGuard) and
-//! [`PermissionGuard`](super::permission::PermissionGuard): read the
-//! request's memoized permissions, evaluate one [`Requirement`], answer 403
-//! or call the route.
+//! [`RequirementGuard`]: one guard for every route requirement. It reads
+//! the request's memoized permissions, evaluates one [`Requirement`], and
+//! answers 403 or calls the route.
 //!
-//! The guard also records its requirement as a [`RouteRequirement`] in the
-//! request extensions (FieldWriteGuard derives the entity from it) and in
-//! the response extensions (so a FieldFilter layered outside the route can
-//! still see it).
+//! Build it with the constructor that says what the route needs:
+//!
+//! | constructor | passes when | else |
+//! |---|---|---|
+//! | [`ScopeGuard::read`] / [`ScopeGuard::write`] | the caller has ANY scope of the entity at that level (WRITE implies READ) | 403 `INSUFFICIENT_SCOPE` |
+//! | [`ActionGuard::new`] | the action `<entity>.<action>` is effective: granted by a role AND every scope it requires holds | 403 `ACTION_NOT_PERMITTED` |
+//! | [`PermissionGuard::all_of`] / [`any_of`](PermissionGuard::any_of) / [`module`](PermissionGuard::module) | the flat permission strings or the module are granted | 403 `PERMISSION_DENIED` |
+//! | [`RequirementGuardLayer::new`] | any [`Requirement`] | its code |
+//!
+//! The scope gate is deliberately coarse: which scope groups the caller
+//! may actually read or write is enforced by
+//! [`FieldWriteGuard`](super::field_write::FieldWriteGuard) and
+//! [`FieldFilter`](super::field_filter::FieldFilter), which take the
+//! route's entity from the requirement this guard records in the request
+//! context.
+//!
+//! Put [`JwtAuthGuardLayer`](crate::JwtAuthGuardLayer) with a permission
+//! source in front of it: without one the guard answers 500, never passes.
+//! A request an optional auth layer let through without a token is a 401.
+//! With [`JwtAuthGuardLayer::super_user_bypass`](crate::JwtAuthGuardLayer::super_user_bypass)
+//! on, a super user passes unchecked, and each such pass is audited.
+//!
+//! Add it with `route_layer` so an unknown path stays a 404 and a wrong
+//! method a 405.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::{delete, get, post}, Router};
+//! use iam_guard::{ActionGuard, PermissionGuard, ScopeGuard};
+//!
+//! async fn handler() -> &'static str { "{}" }
+//!
+//! let app: Router = Router::new()
+//!     .route("/students", get(handler).route_layer(ScopeGuard::read("students")))
+//!     .route("/students/new", post(handler).route_layer(ActionGuard::new("students", "create")))
+//!     .route(
+//!         "/regions/{id}",
+//!         delete(handler).route_layer(PermissionGuard::all_of(["inventory.regions.delete"])),
+//!     );
+//! # let _ = app;
+//! ```
 
 use std::{
     fmt,
@@ -17,124 +53,206 @@ use std::{
 
 use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
+use tower_layer::Layer;
 use tower_service::Service;
 
+use super::{
+    body::{refuse_async, refused},
+    context::RequestContext,
+    deny::{route_of, Guard, Scene},
+    future::ResponseFuture,
+};
 use crate::{
-    guard::auth::Anonymous,
-    model::{Denial, Requirement},
-    permissions::memo::PermissionSlot,
-    principal::Principal,
-    rejection::{AuditContext, ErrorCode, ErrorRenderer, Rejection},
+    metrics,
+    model::{CompiledPermissions, Requirement, ScopeAccess},
+    rejection::Rejection,
 };
 
-pub use super::future::ResponseFuture;
+/// Applies [`RequirementGuard`]. See the [module docs](self) for the named
+/// constructors.
+#[derive(Clone, Debug)]
+pub struct RequirementGuardLayer {
+    requirement: Arc<Requirement>,
+}
 
-/// The requirement of the route that handled a request, as recorded by the
-/// guard that enforced it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouteRequirement(pub Arc<Requirement>);
+impl RequirementGuardLayer {
+    /// Enforces `requirement`.
+    pub fn new(requirement: Requirement) -> Self {
+        Self {
+            requirement: Arc::new(requirement),
+        }
+    }
 
-impl RouteRequirement {
-    /// The entity the route is about, if its requirement names one.
-    pub fn entity(&self) -> Option<&str> {
-        self.0.entity()
+    /// Requires `level` (READ or WRITE) on any scope of `entity`.
+    pub fn scopes(entity: &str, level: ScopeAccess) -> Self {
+        Self::new(Requirement::scopes(entity, level))
+    }
+
+    /// Requires the effective action `action` on `entity`.
+    pub fn action(entity: &str, action: &str) -> Self {
+        Self::new(Requirement::action(entity, action))
+    }
+
+    /// Requires every one of `permissions`.
+    pub fn all_of<I, P>(permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        Self::new(Requirement::all_of(permissions))
+    }
+
+    /// Requires at least one of `permissions`.
+    pub fn any_of<I, P>(permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        Self::new(Requirement::any_of(permissions))
+    }
+
+    /// Requires the module `module`.
+    pub fn module(module: &str) -> Self {
+        Self::new(Requirement::module(module))
+    }
+
+    /// The requirement this layer enforces.
+    pub fn requirement(&self) -> &Requirement {
+        &self.requirement
     }
 }
 
-/// The service behind every requirement guard.
-#[derive(Clone)]
-pub(crate) struct Require<S> {
-    pub(crate) inner: S,
-    pub(crate) requirement: Arc<Requirement>,
+impl<S> Layer<S> for RequirementGuardLayer {
+    type Service = RequirementGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequirementGuard {
+            inner,
+            requirement: self.requirement.clone(),
+        }
+    }
 }
 
-impl<S: fmt::Debug> fmt::Debug for Require<S> {
+/// The gate of read and update routes: ANY scope of an entity at a level.
+/// Its constructors build a [`RequirementGuardLayer`]; see the
+/// [module docs](self).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ScopeGuard;
+
+impl ScopeGuard {
+    /// Requires READ (or WRITE) on any scope of `entity`.
+    pub fn read(entity: &str) -> RequirementGuardLayer {
+        RequirementGuardLayer::scopes(entity, ScopeAccess::Read)
+    }
+
+    /// Requires WRITE on any scope of `entity`.
+    pub fn write(entity: &str) -> RequirementGuardLayer {
+        RequirementGuardLayer::scopes(entity, ScopeAccess::Write)
+    }
+
+    /// Requires `level` on any scope of `entity`.
+    pub fn new(entity: &str, level: ScopeAccess) -> RequirementGuardLayer {
+        RequirementGuardLayer::scopes(entity, level)
+    }
+}
+
+/// The gate of create and delete routes: an effective action. Its
+/// constructor builds a [`RequirementGuardLayer`]; see the
+/// [module docs](self).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ActionGuard;
+
+impl ActionGuard {
+    /// Requires the effective action `action` on `entity`.
+    pub fn new(entity: &str, action: &str) -> RequirementGuardLayer {
+        RequirementGuardLayer::action(entity, action)
+    }
+}
+
+/// Flat permission strings (`inventory.regions.delete`) and modules
+/// (`finance`). Its constructors build a [`RequirementGuardLayer`]; see the
+/// [module docs](self).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PermissionGuard;
+
+impl PermissionGuard {
+    /// Requires every one of `permissions`.
+    pub fn all_of<I, P>(permissions: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        RequirementGuardLayer::all_of(permissions)
+    }
+
+    /// Requires at least one of `permissions`.
+    pub fn any_of<I, P>(permissions: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        RequirementGuardLayer::any_of(permissions)
+    }
+
+    /// Requires the module `module`.
+    pub fn module(module: &str) -> RequirementGuardLayer {
+        RequirementGuardLayer::module(module)
+    }
+}
+
+/// Enforces one route requirement. See the [module docs](self).
+#[derive(Clone)]
+pub struct RequirementGuard<S> {
+    inner: S,
+    requirement: Arc<Requirement>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequirementGuard<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Require")
+        f.debug_struct("RequirementGuard")
             .field("inner", &self.inner)
             .field("requirement", &self.requirement)
             .finish()
     }
 }
 
-enum Verdict {
-    Pass,
-    Deny(Rejection),
-}
-
-fn code_of(denial: Denial) -> ErrorCode {
-    match denial {
-        Denial::InsufficientScope => ErrorCode::InsufficientScope,
-        Denial::ActionNotPermitted => ErrorCode::ActionNotPermitted,
-        Denial::PermissionDenied => ErrorCode::PermissionDenied,
+impl<S> RequirementGuard<S> {
+    /// Wraps `inner` with `requirement`.
+    pub fn new(inner: S, requirement: Requirement) -> Self {
+        RequirementGuardLayer::new(requirement).layer(inner)
     }
+
+    crate::macros::define_inner_service_accessors!();
 }
 
-fn message_of(denial: Denial) -> &'static str {
-    match denial {
-        Denial::InsufficientScope => {
-            "the caller has no access to this entity at the required level"
-        }
-        Denial::ActionNotPermitted => "the caller may not perform this action",
-        Denial::PermissionDenied => "the caller lacks a required permission",
-    }
-}
-
-fn decide(
+/// The answer of the requirement to `loaded`, if it is a refusal.
+fn verdict<B: From<Bytes>>(
+    scene: &Scene<'_>,
     requirement: &Requirement,
-    loaded: &Result<
-        Arc<crate::model::CompiledPermissions>,
-        crate::permissions::source::PermissionError,
-    >,
-) -> Verdict {
+    loaded: Result<&CompiledPermissions, &super::context::NoPermissions>,
+) -> Option<Response<B>> {
     match loaded {
         Ok(perms) => match requirement.evaluate(perms) {
-            Ok(()) => Verdict::Pass,
-            Err(denial) => Verdict::Deny(Rejection::new(code_of(denial), message_of(denial))),
+            Ok(()) => {
+                metrics::allowed(Guard::Requirement.as_str());
+                None
+            }
+            Err(denial) => Some(scene.deny(&Rejection::from(denial))),
         },
-        Err(e) => Verdict::Deny(e.rejection()),
+        Err(why) => Some(scene.no_permissions(why)),
     }
 }
 
-fn audit<B>(req: &Request<B>, requirement: &Requirement, rejection: &Rejection) {
-    let principal = req.extensions().get::<Principal>();
-    rejection.audit(&AuditContext {
-        user: principal.map(Principal::user_id),
-        tenant: principal.and_then(Principal::tenant_id),
-        method: req.method(),
-        route: req.uri().path(),
-        requirement: Some(&requirement.to_string()),
-    });
-}
-
-fn render<B, ResBody: From<Bytes>>(
-    req: &Request<B>,
-    requirement: &Requirement,
-    renderer: &ErrorRenderer,
-    rejection: &Rejection,
-) -> Response<ResBody> {
-    audit(req, requirement, rejection);
-    renderer.render(rejection).map(ResBody::from)
-}
-
-fn audit_bypass<B>(req: &Request<B>, requirement: &Requirement, slot: &PermissionSlot) {
-    let principal = slot.principal();
-    tracing::warn!(
-        target: "iam_guard::audit",
-        event = "super_user_bypass",
-        requirement = %requirement,
-        user = principal.user_id(),
-        tenant = principal.tenant_id().unwrap_or("-"),
-        method = %req.method(),
-        route = req.uri().path(),
-    );
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequirementGuard<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
     ResBody: From<Bytes> + Send + 'static,
 {
     type Response = Response<ResBody>;
@@ -145,133 +263,55 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let requirement = self.requirement.clone();
-        let marker = RouteRequirement(requirement.clone());
-        req.extensions_mut().insert(marker.clone());
-        let Some(slot) = req.extensions().get::<PermissionSlot>().cloned() else {
-            if let Some(Anonymous(renderer)) = req.extensions().get::<Anonymous>() {
-                // An optional auth layer admitted a request without a token:
-                // a route with a requirement still needs one.
-                let res = render(&req, &requirement, renderer, &Rejection::missing_token());
-                return ResponseFuture::ready(res).marked(marker);
-            }
-            // No slot: JwtAuthGuard is missing or has no permission source.
-            // A wiring bug, and never a reason to let the request through.
-            let rejection = Rejection::new(
-                ErrorCode::Internal,
-                "permissions are not available on this route",
-            );
-            tracing::error!(
-                target: "iam_guard::audit",
-                route = req.uri().path(),
-                "a requirement guard ran without JwtAuthGuard and a permission source: \
-                 add JwtAuthGuardLayer::permissions(..) in front of this route"
-            );
-            let res = render(&req, &requirement, &ErrorRenderer::default(), &rejection);
-            return ResponseFuture::ready(res).marked(marker);
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let requirement = &self.requirement;
+        let Some(context) = RequestContext::from_extensions(req.extensions()).cloned() else {
+            // No auth layer in front: a wiring bug, and never a reason to
+            // let the request through.
+            let res = Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
+                .requirement(requirement)
+                .wiring(
+                    "a requirement guard ran without JwtAuthGuard: put JwtAuthGuardLayer \
+                     with a permission source in front of this route",
+                );
+            return refused(req, res, super::context::DEFAULT_DRAIN_LIMIT);
         };
-        if slot.bypasses() {
-            audit_bypass(&req, &requirement, &slot);
-            return ResponseFuture::inner(self.inner.call(req)).marked(marker);
+        context.record(requirement);
+        let limit = context.policy().drain_limit;
+        let scene = || {
+            Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
+                .within(&context)
+                .requirement(requirement)
+        };
+        if context.bypasses() {
+            scene().bypass();
+            return ResponseFuture::inner(self.inner.call(req)).with_context(context);
         }
-        if let Some(loaded) = slot.load_now() {
-            return match decide(&requirement, loaded) {
-                Verdict::Pass => ResponseFuture::inner(self.inner.call(req)).marked(marker),
-                Verdict::Deny(rejection) => {
-                    let res = render(&req, &requirement, slot.renderer(), &rejection);
-                    ResponseFuture::ready(res).marked(marker)
-                }
-            };
+        if let Some(loaded) = context.permissions_now() {
+            let refusal = verdict(&scene(), requirement, loaded.as_deref());
+            return match refusal {
+                None => ResponseFuture::inner(self.inner.call(req)),
+                Some(res) => refused(req, res, limit),
+            }
+            .with_context(context);
         }
         // The first reader of this request loads. The future owns the
         // service, so take the instance that was polled ready and leave a
         // clone: https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let fut = Box::pin(async move {
-            let loaded = slot.get().await;
-            match decide(&requirement, &loaded) {
-                Verdict::Pass => inner.call(req).await,
-                Verdict::Deny(rejection) => {
-                    Ok(render(&req, &requirement, slot.renderer(), &rejection))
-                }
+        let requirement = requirement.clone();
+        let marker = context.clone();
+        ResponseFuture::boxed(Box::pin(async move {
+            let loaded = context.permissions().await;
+            let scene = Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
+                .within(&context)
+                .requirement(&requirement);
+            match verdict(&scene, &requirement, loaded.as_deref()) {
+                None => inner.call(req).await,
+                Some(res) => Ok(refuse_async(req, res, limit).await),
             }
-        });
-        ResponseFuture::boxed(fut).marked(marker)
+        }))
+        .with_context(marker)
     }
 }
-
-/// Defines a public guard: a `Layer` holding one requirement and a
-/// `Service` newtype over [`Require`].
-macro_rules! define_requirement_guard {
-    ($(#[$layer_doc:meta])* $layer:ident, $(#[$service_doc:meta])* $service:ident) => {
-        $(#[$layer_doc])*
-        #[derive(Clone, Debug)]
-        pub struct $layer {
-            requirement: std::sync::Arc<$crate::model::Requirement>,
-        }
-
-        impl $layer {
-            /// The requirement this layer enforces.
-            pub fn requirement(&self) -> &$crate::model::Requirement {
-                &self.requirement
-            }
-        }
-
-        impl<S> tower_layer::Layer<S> for $layer {
-            type Service = $service<S>;
-
-            fn layer(&self, inner: S) -> Self::Service {
-                $service($crate::guard::require::Require {
-                    inner,
-                    requirement: self.requirement.clone(),
-                })
-            }
-        }
-
-        $(#[$service_doc])*
-        #[derive(Clone, Debug)]
-        pub struct $service<S>($crate::guard::require::Require<S>);
-
-        impl<S> $service<S> {
-            /// Gets a reference to the underlying service.
-            pub fn get_ref(&self) -> &S {
-                &self.0.inner
-            }
-
-            /// Consumes `self`, returning the underlying service.
-            pub fn into_inner(self) -> S {
-                self.0.inner
-            }
-        }
-
-        impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for $service<S>
-        where
-            S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
-                + Clone
-                + Send
-                + 'static,
-            S::Future: Send + 'static,
-            ReqBody: Send + 'static,
-            ResBody: From<bytes::Bytes> + Send + 'static,
-        {
-            type Response = http::Response<ResBody>;
-            type Error = S::Error;
-            type Future = $crate::guard::future::ResponseFuture<S::Future, ResBody, S::Error>;
-
-            fn poll_ready(
-                &mut self,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Result<(), Self::Error>> {
-                self.0.poll_ready(cx)
-            }
-
-            fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-                self.0.call(req)
-            }
-        }
-    };
-}
-
-pub(crate) use define_requirement_guard;

@@ -14,8 +14,10 @@
 //!   (default 10 min, clamped to `[min_ttl, max_ttl]`); from 80 % of that a
 //!   background task refreshes it, so no request waits for the refresh.
 //! - **Stale-if-error.** If refreshing fails, the keys already held keep
-//!   verifying for a bounded window (default 24 h after the last good
-//!   fetch). A failed fetch is never cached: the next attempt fetches again.
+//!   verifying for a bounded window (default 24 h) that starts when they go
+//!   stale, that is when their TTL ends: a window shorter than the TTL
+//!   never drops fresh keys. A failed fetch is never cached: the next
+//!   attempt fetches again.
 //! - **Fail closed on a cold start.** With no keys and no IAM, verification
 //!   fails with [`KeyError::Unavailable`] (503), never a guess.
 //!
@@ -48,6 +50,7 @@ use super::{
     keys::{parse_jwks, VerifyingKey},
     source::{FetchError, JwksSource},
 };
+use crate::metrics;
 
 /// Default freshness when the IAM sends no `Cache-Control: max-age`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -120,8 +123,8 @@ impl JwksFetcherBuilder {
         self
     }
 
-    /// How long keys keep verifying after the last good fetch while the IAM
-    /// fails (default 24 h).
+    /// How long keys keep verifying once they are stale (their TTL is over)
+    /// while the IAM cannot be reached (default 24 h).
     pub fn stale_if_error(mut self, window: Duration) -> Self {
         self.stale_if_error = window;
         self
@@ -187,10 +190,10 @@ impl JwksFetcherBuilder {
                 source: Box::new(source),
                 keys: Cache::builder()
                     .name("iam_guard.jwks.keys")
-                    // A key not re-confirmed by a good fetch within the
-                    // stale window disappears by itself: the bound on
-                    // stale-if-error needs no timer of ours.
-                    .time_to_live(self.stale_if_error)
+                    // Whether keys may verify is decided by `usable_until`;
+                    // this only bounds how long moka keeps the memory of a
+                    // key that no good fetch re-confirmed.
+                    .time_to_live(self.max_ttl.saturating_add(self.stale_if_error))
                     .max_capacity(10_000)
                     .build(),
                 unknown: Cache::builder()
@@ -202,7 +205,8 @@ impl JwksFetcherBuilder {
                 refresh: tokio::sync::Mutex::new(()),
                 epoch: Instant::now(),
                 generation: AtomicU64::new(0),
-                last_success: AtomicU64::new(NEVER),
+                fresh_until: AtomicU64::new(0),
+                usable_until: AtomicU64::new(0),
                 refresh_at: AtomicU64::new(NEVER),
                 last_forced: AtomicU64::new(NEVER),
                 last_failure: AtomicU64::new(NEVER),
@@ -244,7 +248,11 @@ struct Inner {
     epoch: Instant,
     /// Bumped when a fetch attempt finishes, successful or not.
     generation: AtomicU64,
-    last_success: AtomicU64,
+    /// Until when the last good document is fresh (its TTL).
+    fresh_until: AtomicU64,
+    /// Until when its keys may verify: the TTL plus the stale-if-error
+    /// window, which starts when the keys go stale. 0 before any success.
+    usable_until: AtomicU64,
     refresh_at: AtomicU64,
     last_forced: AtomicU64,
     last_failure: AtomicU64,
@@ -328,17 +336,37 @@ impl JwksFetcher {
         at == NEVER || self.now_ms().saturating_sub(at) >= window.as_millis() as u64
     }
 
-    /// Whether keys fetched within the stale-if-error window are held.
+    /// Whether keys that are fresh, or stale within the stale-if-error
+    /// window, are held.
     pub(crate) fn holds_keys(&self) -> bool {
-        !self.since(&self.inner.last_success, self.inner.config.stale_if_error)
+        self.now_ms() < self.inner.usable_until.load(Ordering::Acquire)
     }
 
-    /// The cached key for `kid`, without I/O. Starts a background refresh
-    /// when the document is due for one.
+    /// [`holds_keys`](Self::holds_keys) for a verification about to use
+    /// them: one clock read, which also counts a stale key served and
+    /// starts a background refresh when the document is due for one.
+    pub(crate) fn keys_usable(&self) -> bool {
+        let inner = &self.inner;
+        let now = self.now_ms();
+        if now >= inner.usable_until.load(Ordering::Acquire) {
+            return false;
+        }
+        if now >= inner.fresh_until.load(Ordering::Acquire) {
+            metrics::jwks_stale_key_served();
+        }
+        self.refresh_if_due(now);
+        true
+    }
+
+    /// The cached key for `kid`, without I/O, if keys are usable.
     pub(crate) fn cached(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         let key = self.inner.keys.get(kid)?;
-        self.refresh_if_due();
-        Some(key)
+        self.keys_usable().then_some(key)
+    }
+
+    /// The held key for `kid`, without side effects.
+    fn held(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        self.inner.keys.get(kid).filter(|_| self.holds_keys())
     }
 
     /// The key for `kid`, fetching the JWKS when the kid is new.
@@ -354,6 +382,7 @@ impl JwksFetcher {
         let cold = !self.holds_keys();
         if !cold {
             if inner.unknown.contains_key(kid) {
+                metrics::jwks_cooldown_refusal();
                 return Err(KeyError::UnknownKid);
             }
             if !self.since(&inner.last_forced, inner.config.cooldown)
@@ -362,17 +391,18 @@ impl JwksFetcher {
                 // The fetch that started this cooldown may have finished
                 // since the lookup above, bringing this very kid: look
                 // again before calling it unknown.
-                if let Some(key) = inner.keys.get(kid) {
+                if let Some(key) = self.held(kid) {
                     return Ok(key);
                 }
                 inner.unknown.insert(kid.into(), ());
+                metrics::jwks_cooldown_refusal();
                 return Err(KeyError::UnknownKid);
             }
         } else if !self.since(&inner.last_failure, inner.config.retry_after_failure) {
             return Err(self.unavailable());
         }
         let _guard = inner.refresh.lock().await;
-        if let Some(key) = inner.keys.get(kid) {
+        if let Some(key) = self.held(kid) {
             return Ok(key);
         }
         let fetched = if inner.generation.load(Ordering::Acquire) != seen {
@@ -387,6 +417,7 @@ impl JwksFetcher {
                 // instead of answering its kid from the negative cache.
                 inner.in_flight.store(true, Ordering::Release);
                 inner.last_forced.store(self.now_ms(), Ordering::Release);
+                metrics::jwks_unknown_kid_refetch();
             }
             self.fetch_locked().await.is_ok()
         };
@@ -394,7 +425,7 @@ impl JwksFetcher {
         if !fetched && !self.holds_keys() {
             return Err(self.unavailable());
         }
-        match inner.keys.get(kid) {
+        match self.held(kid) {
             Some(key) => Ok(key),
             None => {
                 inner.unknown.insert(kid.into(), ());
@@ -430,6 +461,7 @@ impl JwksFetcher {
                 .map(|parsed| (parsed, doc.max_age)),
             Err(e) => Err(e),
         };
+        metrics::jwks_fetch(outcome.is_ok());
         let result = match outcome {
             Ok((parsed, max_age)) => {
                 for skipped in &parsed.skipped {
@@ -494,19 +526,26 @@ impl JwksFetcher {
         inner.unknown.invalidate_all();
         let now = self.now_ms();
         let ttl_ms = ttl.as_millis() as u64;
-        inner.last_success.store(now, Ordering::Release);
+        let stale_ms = u64::try_from(config.stale_if_error.as_millis()).unwrap_or(NEVER);
+        inner
+            .fresh_until
+            .store(now.saturating_add(ttl_ms), Ordering::Release);
+        inner.usable_until.store(
+            now.saturating_add(ttl_ms).saturating_add(stale_ms),
+            Ordering::Release,
+        );
         inner
             .refresh_at
             .store(now + ttl_ms * 4 / 5, Ordering::Release);
         *inner.last_error.lock().expect("lock poisoned") = None;
     }
 
-    /// Starts a background refresh when the document is due and none is
-    /// running. Costs an atomic load and a clock read when nothing is due.
-    pub(crate) fn refresh_if_due(&self) {
+    /// Starts a background refresh when the document is due at `now` and
+    /// none is running. Costs an atomic load when nothing is due.
+    fn refresh_if_due(&self, now: u64) {
         let inner = &self.inner;
         let due = inner.refresh_at.load(Ordering::Acquire);
-        if due == NEVER || self.now_ms() < due {
+        if due == NEVER || now < due {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {

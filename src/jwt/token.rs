@@ -4,13 +4,42 @@
 use http::{header, HeaderMap, Method};
 use subtle::ConstantTimeEq;
 
-use crate::rejection::{ErrorCode, Rejection};
-
 /// The default maximum token length: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The header a cookie session echoes its XSRF token in.
 pub const XSRF_HEADER: &str = "x-xsrf-token";
+
+/// Finding the token failed, or a cookie session's XSRF check did.
+///
+/// The guard layer answers [`Ambiguous`](Self::Ambiguous) and
+/// [`UnreadableHeader`](Self::UnreadableHeader) with 400 `invalid_request`,
+/// [`XsrfMismatch`](Self::XsrfMismatch) with 403 `XSRF_MISMATCH`, and the
+/// rest with 401 `invalid_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Two tokens: two `Authorization` headers, a bearer token and the
+    /// cookie, or the cookie twice.
+    #[error("more than one access token was sent")]
+    Ambiguous,
+    /// An `Authorization` header that is not visible ASCII.
+    #[error("authorization header is not visible ASCII")]
+    UnreadableHeader,
+    /// An `Authorization` scheme other than `Bearer` (`Basic`, say).
+    #[error("the authorization scheme must be Bearer")]
+    OtherScheme,
+    /// `Bearer` with nothing after it, or an empty cookie.
+    #[error("the access token is empty")]
+    Empty,
+    /// Longer than the configured maximum; not parsed.
+    #[error("the access token is too large")]
+    TooLarge,
+    /// A cookie token on an unsafe method without the matching
+    /// `X-XSRF-TOKEN` header.
+    #[error("a cookie session needs a matching X-XSRF-TOKEN header on this method")]
+    XsrfMismatch,
+}
 
 /// Where a token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,25 +96,17 @@ impl TokenLocator {
     pub(crate) fn locate<'a>(
         &self,
         headers: &'a HeaderMap,
-    ) -> Result<Option<(&'a str, TokenOrigin)>, Rejection> {
+    ) -> Result<Option<(&'a str, TokenOrigin)>, TokenError> {
         let mut found: Option<(&'a str, TokenOrigin)> = None;
         let mut take = |token: &'a str, origin| {
             if found.replace((token, origin)).is_some() {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidRequest,
-                    "more than one access token was sent",
-                ));
+                return Err(TokenError::Ambiguous);
             }
             Ok(())
         };
         if self.bearer {
             for value in headers.get_all(header::AUTHORIZATION) {
-                let value = value.to_str().map_err(|_| {
-                    Rejection::new(
-                        ErrorCode::InvalidRequest,
-                        "authorization header is not visible ASCII",
-                    )
-                })?;
+                let value = value.to_str().map_err(|_| TokenError::UnreadableHeader)?;
                 take(bearer_token(value)?, TokenOrigin::Bearer)?;
             }
         }
@@ -105,15 +126,13 @@ impl TokenLocator {
             }
         }
         match found {
-            Some(("", _)) => Err(Rejection::invalid_token("the access token is empty")),
-            Some((token, _)) if token.len() > self.max_len => {
-                Err(Rejection::invalid_token("the access token is too large"))
-            }
+            Some(("", _)) => Err(TokenError::Empty),
+            Some((token, _)) if token.len() > self.max_len => Err(TokenError::TooLarge),
             other => Ok(other),
         }
     }
 
-    /// The XSRF rule of seed 004: a cookie token on an unsafe method must
+    /// The XSRF rule of cookie sessions: a cookie token on an unsafe method must
     /// come with `X-XSRF-TOKEN` equal to the token's `xsrf_token` claim.
     /// Bearer tokens are immune to CSRF (a browser never attaches them on
     /// its own), so they are not checked.
@@ -123,7 +142,7 @@ impl TokenLocator {
         method: &Method,
         headers: &HeaderMap,
         claim: Option<&str>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), TokenError> {
         if !self.xsrf || origin != TokenOrigin::Cookie || is_safe(method) {
             return Ok(());
         }
@@ -133,10 +152,7 @@ impl TokenLocator {
         let expected = claim.filter(|c| !c.is_empty());
         match (sent, expected) {
             (Some(sent), Some(expected)) if bool::from(sent.ct_eq(expected.as_bytes())) => Ok(()),
-            _ => Err(Rejection::new(
-                ErrorCode::XsrfMismatch,
-                "a cookie session needs a matching X-XSRF-TOKEN header on this method",
-            )),
+            _ => Err(TokenError::XsrfMismatch),
         }
     }
 }
@@ -148,13 +164,11 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-fn bearer_token(value: &str) -> Result<&str, Rejection> {
+fn bearer_token(value: &str) -> Result<&str, TokenError> {
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Rejection::invalid_token(
-            "the authorization scheme must be Bearer",
-        ));
+        return Err(TokenError::OtherScheme);
     }
     Ok(rest.trim())
 }
@@ -205,9 +219,13 @@ mod tests {
     #[test]
     fn other_schemes_and_empty_tokens_are_invalid() {
         let l = TokenLocator::default();
-        for v in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token abc"] {
+        for v in ["Basic dXNlcjpwYXNz", "Token abc"] {
             let err = l.locate(&headers(&[("authorization", v)])).unwrap_err();
-            assert_eq!(err.code(), ErrorCode::InvalidToken, "{v}");
+            assert_eq!(err, TokenError::OtherScheme, "{v}");
+        }
+        for v in ["Bearer", "Bearer   "] {
+            let err = l.locate(&headers(&[("authorization", v)])).unwrap_err();
+            assert_eq!(err, TokenError::Empty, "{v}");
         }
     }
 
@@ -221,9 +239,7 @@ mod tests {
             headers(&[("cookie", "access_token=a"), ("cookie", "access_token=b")]),
         ];
         for h in cases {
-            let err = l.locate(&h).unwrap_err();
-            assert_eq!(err.code(), ErrorCode::InvalidRequest);
-            assert_eq!(err.status(), 400);
+            assert_eq!(l.locate(&h).unwrap_err(), TokenError::Ambiguous);
         }
     }
 
@@ -241,9 +257,7 @@ mod tests {
         let mut l = TokenLocator::default();
         l.set_max_len(16);
         let h = headers(&[("authorization", &format!("Bearer {}", "a".repeat(17)))]);
-        let err = l.locate(&h).unwrap_err();
-        assert_eq!(err.status(), 401);
-        assert_eq!(err.message(), "the access token is too large");
+        assert_eq!(l.locate(&h).unwrap_err(), TokenError::TooLarge);
         let h = headers(&[("authorization", &format!("Bearer {}", "a".repeat(16)))]);
         assert!(l.locate(&h).unwrap().is_some());
     }
@@ -266,7 +280,7 @@ mod tests {
             let err = l
                 .check_xsrf(TokenOrigin::Cookie, &m, &bad, claim)
                 .unwrap_err();
-            assert_eq!(err.code(), ErrorCode::XsrfMismatch);
+            assert_eq!(err, TokenError::XsrfMismatch);
             assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &none, claim).is_err());
             // A token without the claim, or with an empty one, can never pass.
             assert!(l.check_xsrf(TokenOrigin::Cookie, &m, &good, None).is_err());

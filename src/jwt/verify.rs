@@ -41,7 +41,10 @@ use super::{
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
 };
-use crate::principal::{ClaimMapping, Identity};
+use crate::{
+    metrics,
+    principal::{ClaimMapping, Identity},
+};
 
 /// Default leeway for `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -299,6 +302,7 @@ struct Inner {
     /// jsonwebtoken `Validation`.
     per_alg: Vec<(Algorithm, String, Validation)>,
     claims: ClaimMapping,
+    cache_entries: Option<u64>,
     cache: Option<Cache<Box<str>, Arc<VerifiedToken>, SignatureTail>>,
     signature_checks: AtomicU64,
 }
@@ -365,6 +369,7 @@ impl VerifierBuilder {
                 validation: self.validation,
                 per_alg,
                 claims: self.claims,
+                cache_entries: self.cache_entries,
                 cache,
                 signature_checks: AtomicU64::new(0),
             }),
@@ -411,6 +416,30 @@ impl Verifier {
         &self.inner.jwks
     }
 
+    /// What tokens must look like.
+    pub fn validation(&self) -> &TokenValidation {
+        &self.inner.validation
+    }
+
+    /// A verifier over the same JWKS fetcher (and so the same key cache)
+    /// with `validation` and `claims` instead, and an empty token cache of
+    /// the same bound: tokens verified under the old rules are not carried
+    /// over.
+    pub fn with_rules(&self, validation: TokenValidation, claims: ClaimMapping) -> Self {
+        VerifierBuilder {
+            jwks: self.inner.jwks.clone(),
+            validation,
+            claims,
+            cache_entries: self.inner.cache_entries,
+        }
+        .build()
+    }
+
+    /// The claim mapping.
+    pub fn claim_mapping(&self) -> &ClaimMapping {
+        &self.inner.claims
+    }
+
     /// How many signature checks have run (a cache hit runs none).
     pub fn signature_checks(&self) -> u64 {
         self.inner.signature_checks.load(Ordering::Relaxed)
@@ -427,16 +456,20 @@ impl Verifier {
     /// The cached verification of `token`, if any: no parsing, no crypto.
     pub(crate) fn cached(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         let cache = self.inner.cache.as_ref()?;
-        let hit = cache.get(token)?;
+        let Some(hit) = cache.get(token) else {
+            metrics::token_cache(false);
+            return None;
+        };
         // moka expires at `exp` too; the clock check keeps "never past exp"
         // independent of its housekeeping. A key that left the JWKS takes
         // its tokens with it, and so does the end of the stale-if-error
         // window: a cached verification is never worth more than the keys.
-        if hit.exp <= unix_now() || hit.key.is_revoked() || !self.inner.jwks.holds_keys() {
+        if hit.exp <= unix_now() || hit.key.is_revoked() || !self.inner.jwks.keys_usable() {
             cache.invalidate(token);
+            metrics::token_cache(false);
             return None;
         }
-        self.inner.jwks.refresh_if_due();
+        metrics::token_cache(true);
         Some(hit)
     }
 
@@ -560,15 +593,19 @@ impl Verifier {
         if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
             return Err(VerifyError::Issuer);
         }
-        let exp = match claims.get("exp") {
-            Some(Value::Number(n)) => n.as_u64().ok_or(VerifyError::Claims("exp".into()))?,
-            _ => return Err(VerifyError::Claims("exp".into())),
+        // A NumericDate may carry a fraction (RFC 7519 §2): compared as a
+        // number, never refused or rounded up for it.
+        let exp = match claims.get("exp").and_then(numeric_date) {
+            Some(exp) => exp,
+            None => return Err(VerifyError::Claims("exp is missing or not valid".into())),
         };
         // RFC 7519 §4.1.4: the token must not be accepted on or after
         // `exp`; jsonwebtoken still accepts the `exp` second itself.
-        if exp.saturating_add(self.inner.validation.leeway.as_secs()) <= unix_now() {
+        if exp + self.inner.validation.leeway.as_secs_f64() <= unix_now_f64() {
             return Err(VerifyError::Expired);
         }
+        // Cached no later than `exp`, so a fraction rounds down.
+        let exp = exp as u64;
         if matches!(claims.get("nbf"), Some(v) if !v.is_number()) {
             return Err(VerifyError::Claims("nbf".into()));
         }
@@ -623,6 +660,22 @@ fn alg_name(alg: Algorithm) -> String {
         Ok(Value::String(name)) => name,
         _ => String::new(),
     }
+}
+
+/// A NumericDate: a non-negative JSON number of seconds, fraction allowed.
+fn numeric_date(value: &Value) -> Option<f64> {
+    let n = value.as_number()?;
+    match n.as_u64() {
+        // Exact for every integer a clock will reach.
+        Some(secs) => Some(secs as f64),
+        None => n.as_f64().filter(|secs| secs.is_finite() && *secs >= 0.0),
+    }
+}
+
+fn unix_now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 pub(crate) fn unix_now() -> u64 {

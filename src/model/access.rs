@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 // These types were declared here before they got files of their own; the
 // re-exports keep their `model::access` paths working.
-pub use super::permissions_document::FrontendJsonError;
+pub use super::permissions_document::PermissionsDocumentError;
 pub use super::requirement::{Denial, PermissionRule, Requirement};
 
 /// How much of a scope a caller may touch: `None < Read < Write`.
@@ -90,7 +90,7 @@ impl FromStr for ScopeAccess {
 ///
 /// Build one with [`Catalogue::compile`](super::Catalogue::compile), parse
 /// one from an IAM's `GET /permissions` response with
-/// [`CompiledPermissions::from_frontend_json`] (the format is described in
+/// [`CompiledPermissions::from_document`] (the format is described in
 /// [`permissions_document`](super::permissions_document)), or grant entries
 /// one by one (for permissions carried in token claims).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -64,6 +64,6 @@ pub use catalogue::{ActionDef, Catalogue, CatalogueError, EntityDef, RoleDef, Sc
 #[doc(inline)]
 pub use compile::RoleAssignment;
 #[doc(inline)]
-pub use permissions_document::FrontendJsonError;
+pub use permissions_document::PermissionsDocumentError;
 #[doc(inline)]
 pub use requirement::{Denial, PermissionRule, Requirement};

@@ -5,8 +5,8 @@
 //! the `extract` module), so they can decide what to render; a remote IAM
 //! answers with it when permissions are fetched per caller (`RemoteSource`);
 //! and a token may carry it in a claim (`ClaimsSource`).
-//! [`CompiledPermissions::to_frontend_json`] writes it and
-//! [`CompiledPermissions::from_frontend_json`] reads it.
+//! [`CompiledPermissions::to_document`] writes it and
+//! [`CompiledPermissions::from_document`] reads it.
 //!
 //! # Format
 //!
@@ -40,7 +40,7 @@
 //! mapped to `false` is not granted, and other keys inside an entity (such
 //! as the `customFieldDefinitions` an IAM may list, see
 //! [`custom_fields`](super::custom_fields)) are ignored. Anything else that
-//! does not fit is a [`FrontendJsonError`], and nothing is granted from a
+//! does not fit is a [`PermissionsDocumentError`], and nothing is granted from a
 //! document that fails. Writing a document and reading it back gives the
 //! same permissions.
 
@@ -71,7 +71,7 @@ impl CompiledPermissions {
     ///     .grant_scope("students", "anagraphic", ScopeAccess::Write)
     ///     .grant_action("students", "create");
     /// assert_eq!(
-    ///     perms.to_frontend_json(),
+    ///     perms.to_document(),
     ///     serde_json::json!({
     ///         "students": {
     ///             "scopes": { "anagraphic": "WRITE" },
@@ -80,7 +80,7 @@ impl CompiledPermissions {
     ///     })
     /// );
     /// ```
-    pub fn to_frontend_json(&self) -> Value {
+    pub fn to_document(&self) -> Value {
         let mut doc = Map::new();
         let entities: BTreeSet<&String> =
             self.scopes().keys().chain(self.actions().keys()).collect();
@@ -119,7 +119,7 @@ impl CompiledPermissions {
         Value::Object(doc)
     }
 
-    /// Parses the document [`to_frontend_json`](Self::to_frontend_json)
+    /// Parses the document [`to_document`](Self::to_document)
     /// produces, as served by an IAM's `GET /permissions` or carried in a
     /// token claim.
     ///
@@ -131,11 +131,11 @@ impl CompiledPermissions {
     ///
     /// # Errors
     ///
-    /// Returns a [`FrontendJsonError`] naming the first value that does not
+    /// Returns a [`PermissionsDocumentError`] naming the first value that does not
     /// fit the shape; nothing is granted from a document that fails.
-    pub fn from_frontend_json(doc: &Value) -> Result<Self, FrontendJsonError> {
+    pub fn from_document(doc: &Value) -> Result<Self, PermissionsDocumentError> {
         let Value::Object(doc) = doc else {
-            return Err(FrontendJsonError::NotAnObject {
+            return Err(PermissionsDocumentError::NotAnObject {
                 path: String::new(),
             });
         };
@@ -146,7 +146,9 @@ impl CompiledPermissions {
                 Value::Array(items) if key == "permissions" || key == "modules" => {
                     for item in items {
                         let Value::String(item) = item else {
-                            return Err(FrontendJsonError::NotAStringArray { key: key.clone() });
+                            return Err(PermissionsDocumentError::NotAStringArray {
+                                key: key.clone(),
+                            });
                         };
                         if key == "permissions" {
                             perms.grant_permission(item.clone());
@@ -155,7 +157,7 @@ impl CompiledPermissions {
                         }
                     }
                 }
-                _ => return Err(FrontendJsonError::NotAnObject { path: key.clone() }),
+                _ => return Err(PermissionsDocumentError::NotAnObject { path: key.clone() }),
             }
         }
         Ok(perms)
@@ -165,7 +167,7 @@ impl CompiledPermissions {
         &mut self,
         entity: &str,
         group: &Map<String, Value>,
-    ) -> Result<(), FrontendJsonError> {
+    ) -> Result<(), PermissionsDocumentError> {
         match group.get("scopes") {
             None | Some(Value::Null) => {}
             Some(Value::Object(scopes)) => {
@@ -173,7 +175,7 @@ impl CompiledPermissions {
                     let parsed = access
                         .as_str()
                         .and_then(|access| access.parse::<ScopeAccess>().ok())
-                        .ok_or_else(|| FrontendJsonError::InvalidAccess {
+                        .ok_or_else(|| PermissionsDocumentError::InvalidAccess {
                             entity: entity.to_owned(),
                             scope: scope.clone(),
                         })?;
@@ -181,7 +183,7 @@ impl CompiledPermissions {
                 }
             }
             Some(_) => {
-                return Err(FrontendJsonError::NotAnObject {
+                return Err(PermissionsDocumentError::NotAnObject {
                     path: format!("{entity}.scopes"),
                 })
             }
@@ -196,7 +198,7 @@ impl CompiledPermissions {
                         }
                         Value::Bool(false) => {}
                         _ => {
-                            return Err(FrontendJsonError::NotABoolean {
+                            return Err(PermissionsDocumentError::NotABoolean {
                                 entity: entity.to_owned(),
                                 action: action.clone(),
                             })
@@ -205,7 +207,7 @@ impl CompiledPermissions {
                 }
             }
             Some(_) => {
-                return Err(FrontendJsonError::NotAnObject {
+                return Err(PermissionsDocumentError::NotAnObject {
                     path: format!("{entity}.actions"),
                 })
             }
@@ -218,7 +220,7 @@ impl CompiledPermissions {
 /// or a token claim) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum FrontendJsonError {
+pub enum PermissionsDocumentError {
     /// A value that must be an object is not; `path` is empty for the root.
     #[error("permissions document: `{path}` is not an object")]
     NotAnObject {
@@ -268,7 +270,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let doc: Value = serde_json::from_str(&block).unwrap();
-        let perms = CompiledPermissions::from_frontend_json(&doc).unwrap();
+        let perms = CompiledPermissions::from_document(&doc).unwrap();
         assert_eq!(
             perms.scope_access("students", "sensitive"),
             ScopeAccess::Read
@@ -281,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn frontend_json_follows_the_seed_shape() {
+    fn document_follows_the_seed_shape() {
         let mut perms = CompiledPermissions::deny_all();
         perms
             .grant_scope("students", "anagraphic", ScopeAccess::Write)
@@ -291,7 +293,7 @@ mod tests {
             .grant_action("students", "delete")
             .grant_scope("users", "profile", ScopeAccess::Write);
         assert_eq!(
-            perms.to_frontend_json(),
+            perms.to_document(),
             json!({
                 "students": {
                     "scopes": { "anagraphic": "WRITE", "sensitive": "WRITE" },
@@ -306,10 +308,10 @@ mod tests {
     }
 
     #[test]
-    fn frontend_json_adds_flat_permissions_and_modules_when_present() {
+    fn document_adds_flat_permissions_and_modules_when_present() {
         let perms = teacher();
         assert_eq!(
-            perms.to_frontend_json(),
+            perms.to_document(),
             json!({
                 "students": {
                     "scopes": { "anagraphic": "READ", "attendance": "WRITE" },
@@ -319,14 +321,11 @@ mod tests {
                 "modules": ["finance"]
             })
         );
-        assert_eq!(
-            CompiledPermissions::deny_all().to_frontend_json(),
-            json!({})
-        );
+        assert_eq!(CompiledPermissions::deny_all().to_document(), json!({}));
     }
 
     #[test]
-    fn frontend_json_reads_the_seed_response() {
+    fn document_reads_the_seed_response() {
         let doc = json!({
             "students": {
                 "scopes": { "anagraphic": "WRITE", "sensitive": "READ", "others": "NONE" },
@@ -337,7 +336,7 @@ mod tests {
             "permissions": ["inventory.access"],
             "modules": ["basic"]
         });
-        let perms = CompiledPermissions::from_frontend_json(&doc).unwrap();
+        let perms = CompiledPermissions::from_document(&doc).unwrap();
         assert_eq!(
             perms.scope_access("students", "anagraphic"),
             ScopeAccess::Write
@@ -355,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn frontend_json_rejects_what_does_not_fit() {
+    fn document_rejects_what_does_not_fit() {
         let cases = [
             (json!([]), "permissions document: `` is not an object"),
             (
@@ -384,16 +383,16 @@ mod tests {
             ),
         ];
         for (doc, message) in cases {
-            let err = CompiledPermissions::from_frontend_json(&doc).unwrap_err();
+            let err = CompiledPermissions::from_document(&doc).unwrap_err();
             assert_eq!(err.to_string(), message);
         }
     }
 
     proptest! {
         #[test]
-        fn frontend_json_round_trips(perms in grants()) {
-            let doc = perms.to_frontend_json();
-            prop_assert_eq!(CompiledPermissions::from_frontend_json(&doc), Ok(perms));
+        fn document_round_trips(perms in grants()) {
+            let doc = perms.to_document();
+            prop_assert_eq!(CompiledPermissions::from_document(&doc), Ok(perms));
         }
     }
 }

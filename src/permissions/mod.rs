@@ -1,6 +1,10 @@
 //! Where permissions come from and how a request loads them once.
+//!
+//! Nothing here renders an answer: sources return a
+//! [`PermissionError`](source::PermissionError) and the guards decide what
+//! the client is told.
 
-pub mod memo;
+pub(crate) mod memo;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod remote;

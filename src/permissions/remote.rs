@@ -1,5 +1,5 @@
-//! [`RemoteSource`]: the IAM's `GET /permissions` (seed 002 §4), cached
-//! across requests by (user, tenant).
+//! [`RemoteSource`]: the IAM's `GET /permissions`, cached across requests
+//! by (user, tenant).
 //!
 //! A miss asks the IAM once however many requests of that caller arrive at
 //! the same time (moka's single-flight); a hit does no I/O. Failures are
@@ -14,9 +14,9 @@
 //!
 //! The request is `GET <url>?userId=<sub>&tenantId=<tenant>` with the
 //! service's own credential, if configured, as a bearer token: the
-//! caller's token is never forwarded. The answer is seed 002 §4's
-//! entity-grouped document, optionally with top-level `permissions` and
-//! `modules` arrays.
+//! caller's token is never forwarded. The answer is the entity-grouped
+//! permissions document (`{"students": {"scopes": {...}, "actions":
+//! {...}}}`), optionally with top-level `permissions` and `modules` arrays.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,9 +45,13 @@ use bytes::BytesMut;
 use moka::{future::Cache, ops::compute::Op};
 
 use super::source::{PermissionError, PermissionFuture, PermissionSource};
-use crate::{model::CompiledPermissions, principal::Principal};
+use crate::{
+    metrics::{self, Builtin, CacheLevel},
+    model::CompiledPermissions,
+    principal::Principal,
+};
 
-/// Default lifetime of a cached permission set (seed 002 §8).
+/// Default lifetime of a cached permission set.
 pub const DEFAULT_PERMISSIONS_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound of the permission cache.
 pub const DEFAULT_PERMISSIONS_ENTRIES: u64 = 10_000;
@@ -223,9 +227,12 @@ impl RemoteSource {
         user: &str,
         tenant: Option<&str>,
     ) -> Result<Arc<Cached>, PermissionError> {
-        self.inner
+        let mut fetched = false;
+        let cached = self
+            .inner
             .cache
             .try_get_with(key.clone(), async {
+                fetched = true;
                 let epoch = self.inner.epoch.load(Ordering::SeqCst);
                 let perms = self.fetch(user, tenant).await?;
                 Ok(Arc::new(Cached {
@@ -234,7 +241,16 @@ impl RemoteSource {
                 }))
             })
             .await
-            .map_err(|e: Arc<PermissionError>| (*e).clone())
+            .map_err(|e: Arc<PermissionError>| (*e).clone())?;
+        // A request that waited for another's fetch got a fresh answer too,
+        // but asked the IAM nothing: it counts as served locally.
+        let level = if fetched {
+            CacheLevel::Source
+        } else {
+            CacheLevel::Local
+        };
+        metrics::builtin_load(Builtin::Remote, level);
+        Ok(cached)
     }
 
     /// Whether `key` was invalidated after a fetch that started in `epoch`.
@@ -310,7 +326,7 @@ impl RemoteSource {
         }
         let doc: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| PermissionError::Invalid(e.to_string()))?;
-        CompiledPermissions::from_frontend_json(&doc)
+        CompiledPermissions::from_document(&doc)
             .map_err(|e| PermissionError::Invalid(e.to_string()))
     }
 }

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
+    metrics::{self, Builtin, CacheLevel},
     model::{Catalogue, CompiledPermissions, RoleAssignment},
     principal::{ClaimPath, Principal},
-    rejection::Rejection,
 };
 
 /// A boxed future returned by [`PermissionSource::load`].
@@ -27,9 +27,13 @@ pub type PermissionFuture<'a> =
 
 /// Loads the compiled permissions of a caller.
 ///
-/// Called at most once per request (see
-/// [`memo`](crate::permissions::memo)); a source that does I/O should
-/// also cache across requests, as [`RemoteSource`](super::remote::RemoteSource) does.
+/// Called at most once per request, by the first guard or extractor that
+/// needs permissions, and not at all when none does; a source that does
+/// I/O should also cache across requests, as
+/// [`RemoteSource`](super::remote::RemoteSource) does. To appear in the
+/// [`PERMISSION_LOADS`](crate::metrics::PERMISSION_LOADS) counter, call
+/// [`metrics::permission_load`](crate::metrics::permission_load) from
+/// `load`.
 pub trait PermissionSource: Send + Sync + 'static {
     /// The permissions of `principal` in its active tenant.
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a>;
@@ -62,8 +66,9 @@ impl<T: PermissionSource + ?Sized> PermissionSource for Arc<T> {
     }
 }
 
-/// Loading permissions failed. Answered with 503 `IAM_UNAVAILABLE`: a
-/// service that cannot learn what a caller may do must not guess.
+/// Loading permissions failed. The guards answer it with 503
+/// `IAM_UNAVAILABLE`: a service that cannot learn what a caller may do must
+/// not guess.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PermissionError {
@@ -75,24 +80,18 @@ pub enum PermissionError {
     Invalid(String),
 }
 
-impl PermissionError {
-    /// The rejection a guard answers with.
-    pub fn rejection(&self) -> Rejection {
-        Rejection::iam_unavailable("the caller's permissions cannot be obtained")
-    }
-}
-
-/// Permissions embedded in the token (stateless, seed 004).
+/// Permissions embedded in the token (stateless: the IAM signs what the
+/// caller may do into the access token).
 ///
 /// Reads, each when present (claim names configurable):
 ///
 /// | claim | shape | becomes |
 /// |---|---|---|
-/// | `entities` | seed 002 §4: `{entity: {scopes: {scope: "READ"\|"WRITE"}, actions: {action: true}}}` | scopes and actions |
+/// | `entities` | the permissions document: `{entity: {scopes: {scope: "READ"\|"WRITE"}, actions: {action: true}}}` | scopes and actions |
 /// | `permissions` | `["inventory.regions.view", ...]` | flat permissions |
 /// | `modules` | `["finance", ...]` | modules |
-/// | `webservices` | seed 004: `{name: "full"\|"owner"}` | flat permission `name` |
-/// | `organizations` | seed 004: `{org: {level, webservices: [name]}}` | flat permissions of the active tenant's organization |
+/// | `webservices` | `{name: "full"\|"owner"}` | flat permission `name` |
+/// | `organizations` | `{org: {level, webservices: [name]}}` | flat permissions of the active tenant's organization |
 ///
 /// A claim with another shape grants nothing from that claim (fail
 /// closed), and is logged.
@@ -145,7 +144,7 @@ impl ClaimsSource {
     pub fn compile(&self, principal: &Principal) -> CompiledPermissions {
         let claims = principal.claims().as_map();
         let mut perms = match self.entities.lookup(claims) {
-            Some(doc) => CompiledPermissions::from_frontend_json(doc).unwrap_or_else(|e| {
+            Some(doc) => CompiledPermissions::from_document(doc).unwrap_or_else(|e| {
                 tracing::warn!(target: "iam_guard::permissions", error = %e, "ignoring malformed entities claim");
                 CompiledPermissions::default()
             }),
@@ -187,19 +186,22 @@ fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
 
 impl PermissionSource for ClaimsSource {
     fn load<'a>(&'a self, principal: &'a Principal) -> PermissionFuture<'a> {
-        let perms = Arc::new(self.compile(principal));
-        Box::pin(std::future::ready(Ok(perms)))
+        let perms = self
+            .load_now(principal)
+            .expect("claims are compiled without waiting");
+        Box::pin(std::future::ready(perms))
     }
 
     fn load_now(
         &self,
         principal: &Principal,
     ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
+        metrics::builtin_load(Builtin::Claims, CacheLevel::Source);
         Some(Ok(Arc::new(self.compile(principal))))
     }
 }
 
-/// Roles in the token compiled against an RBAC [`Catalogue`] (seed 002).
+/// Roles in the token compiled against an RBAC [`Catalogue`].
 ///
 /// Role assignments come from the `role_assignments` claim when the token
 /// has one (`[{"role", "validFrom", "validUntil"}]`, unix seconds, for
@@ -318,9 +320,11 @@ impl CatalogueSource {
         };
         if let Some(hit) = self.compiled.get(&key) {
             if same(&hit.0) {
+                metrics::builtin_load(Builtin::Catalogue, CacheLevel::Local);
                 return hit.1.clone();
             }
         }
+        metrics::builtin_load(Builtin::Catalogue, CacheLevel::Source);
         let perms = Arc::new(self.catalogue.compile_roles(roles.iter().map(|r| r.name())));
         let list: Box<[Box<str>]> = roles.iter().map(|r| Box::from(r.name())).collect();
         self.compiled.insert(key, Arc::new((list, perms.clone())));
@@ -353,6 +357,7 @@ impl CatalogueSource {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
+            metrics::builtin_load(Builtin::Catalogue, CacheLevel::Source);
             Arc::new(self.compile_at(principal, now))
         }
     }

@@ -97,6 +97,30 @@ pub fn assert_forbidden(
     );
 }
 
+/// The one field set of every `iam_guard::audit` event.
+pub const AUDIT_FIELDS: [&str; 11] = [
+    "outcome",
+    "guard",
+    "status",
+    "code",
+    "reason",
+    "user",
+    "tenant",
+    "method",
+    "route",
+    "requirement",
+    "keys",
+];
+
+/// Asserts that `event` has exactly the audit field set.
+pub fn assert_audit_schema(event: &std::collections::BTreeMap<String, String>) {
+    let mut fields: Vec<&str> = event.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    let mut expected = AUDIT_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(fields, expected, "{event:?}");
+}
+
 /// An event recorded by [`Capture`]: its target and its fields as strings.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -123,12 +147,12 @@ impl Capture {
             .collect()
     }
 
-    /// The fields of the `iam_guard::audit` events whose `event` field is
-    /// `event` (`"deny"`, `"super_user_bypass"`, ...).
-    pub fn audit_events(&self, event: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    /// The fields of the `iam_guard::audit` events whose `outcome` is
+    /// `outcome` (`"deny"` or `"bypass"`).
+    pub fn audit_events(&self, outcome: &str) -> Vec<std::collections::BTreeMap<String, String>> {
         self.audit()
             .into_iter()
-            .filter(|fields| fields.get("event").map(String::as_str) == Some(event))
+            .filter(|fields| fields.get("outcome").map(String::as_str) == Some(outcome))
             .collect()
     }
 

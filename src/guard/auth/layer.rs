@@ -1,0 +1,230 @@
+//! [`JwtAuthGuardLayer`]: the configuration of JwtAuthGuard, set once where
+//! the layer is built.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use http::HeaderName;
+use jsonwebtoken::Algorithm;
+use tower_layer::Layer;
+
+use super::service::JwtAuthGuard;
+use crate::{
+    guard::context::Policy,
+    jwt::{
+        token::TokenLocator,
+        verify::{TokenValidation, Verifier},
+    },
+    permissions::source::PermissionSource,
+    principal::ClaimMapping,
+    rejection::ErrorRenderer,
+};
+
+/// Applies [`JwtAuthGuard`]. See the [module docs](super) for an example.
+///
+/// Builder methods consume the layer and never panic: a layer that was
+/// cloned before it was configured is copied, not shared, by the next
+/// builder call.
+#[derive(Clone)]
+pub struct JwtAuthGuardLayer {
+    pub(super) config: Arc<Config>,
+}
+
+#[derive(Clone)]
+pub(super) struct Config {
+    pub(super) verifier: Verifier,
+    pub(super) locator: TokenLocator,
+    pub(super) tenant_header: Option<HeaderName>,
+    pub(super) optional: bool,
+    /// Shared by the context of every request this layer admits.
+    pub(super) policy: Arc<Policy>,
+}
+
+impl fmt::Debug for JwtAuthGuardLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &*self.config;
+        f.debug_struct("JwtAuthGuardLayer")
+            .field("verifier", &config.verifier)
+            .field("locator", &config.locator)
+            .field("tenant_header", &config.tenant_header)
+            .field("optional", &config.optional)
+            .field("policy", &config.policy)
+            .finish()
+    }
+}
+
+impl JwtAuthGuardLayer {
+    /// Authenticates with `verifier`, reading `Authorization: Bearer`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            config: Arc::new(Config {
+                verifier,
+                locator: TokenLocator::default(),
+                tenant_header: None,
+                optional: false,
+                policy: Arc::new(Policy::default()),
+            }),
+        }
+    }
+
+    /// Trusts the IAM at `issuer`: its keys come from OIDC discovery
+    /// (`{issuer}/.well-known/openid-configuration`, fetched on the first
+    /// request or at [`warm_up`](crate::JwksFetcher::warm_up)), tokens must
+    /// carry `iss` equal to `issuer`, and RS256 is accepted. Refine with
+    /// [`audience`](Self::audience), [`algorithms`](Self::algorithms) and
+    /// the other builder methods.
+    ///
+    /// # Errors
+    ///
+    /// When `issuer` is not an absolute http(s) URL or the HTTP client
+    /// cannot be built.
+    #[cfg(feature = "jwks-http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
+    pub fn issuer(issuer: &str) -> Result<Self, crate::jwt::source::FetchError> {
+        let jwks = crate::JwksFetcher::discover(issuer)?;
+        Ok(Self::new(Verifier::new(jwks, TokenValidation::new(issuer))))
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    fn policy_mut(&mut self) -> &mut Policy {
+        Arc::make_mut(&mut self.config_mut().policy)
+    }
+
+    /// Rebuilds the verifier with changed rules. The key cache is kept; the
+    /// token cache starts empty, so nothing verified under the old rules
+    /// survives.
+    fn rules(mut self, change: impl FnOnce(TokenValidation) -> TokenValidation) -> Self {
+        let config = self.config_mut();
+        let validation = change(config.verifier.validation().clone());
+        config.verifier = config
+            .verifier
+            .with_rules(validation, config.verifier.claim_mapping().clone());
+        self
+    }
+
+    /// Tokens must carry an `aud` that is one of `audiences`.
+    pub fn audience<I, A>(self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.rules(|v| v.audience(audiences))
+    }
+
+    /// The accepted signature algorithms (default RS256); HMAC algorithms
+    /// are dropped, see [`TokenValidation::algorithms`].
+    pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.rules(|v| v.algorithms(algorithms))
+    }
+
+    /// Clock-skew allowance for `exp` and `nbf` (default 60 s).
+    pub fn leeway(self, leeway: Duration) -> Self {
+        self.rules(|v| v.leeway(leeway))
+    }
+
+    /// Require the RFC 9068 access-token profile (`typ: at+jwt`).
+    pub fn access_token_profile(self) -> Self {
+        self.rules(TokenValidation::access_token_profile)
+    }
+
+    /// Which claims carry user, tenant, roles and so on.
+    pub fn claims(mut self, mapping: ClaimMapping) -> Self {
+        let config = self.config_mut();
+        let validation = config.verifier.validation().clone();
+        config.verifier = config.verifier.with_rules(validation, mapping);
+        self
+    }
+
+    /// Also accept the token from cookie `name`. A request carrying both a
+    /// bearer token and the cookie is a 400.
+    pub fn cookie(mut self, name: &str) -> Self {
+        self.config_mut().locator.set_cookie(name);
+        self
+    }
+
+    /// Do not read `Authorization` (cookie-only sessions).
+    pub fn no_bearer(mut self) -> Self {
+        self.config_mut().locator.set_bearer(false);
+        self
+    }
+
+    /// Require `X-XSRF-TOKEN` equal to the `xsrf_token` claim for cookie
+    /// tokens on unsafe methods (default on; only applies with a cookie).
+    pub fn xsrf(mut self, on: bool) -> Self {
+        self.config_mut().locator.set_xsrf(on);
+        self
+    }
+
+    /// Maximum token length in bytes (default 8 KiB); longer is a 401
+    /// without parsing.
+    pub fn max_token_len(mut self, max: usize) -> Self {
+        self.config_mut().locator.set_max_len(max);
+        self
+    }
+
+    /// Require an active-tenant header such as `x-org`: missing or empty
+    /// is a 400 `TENANT_REQUIRED`, sent twice a 400 `invalid_request`, a
+    /// tenant that is not among the caller's memberships a 403
+    /// `TENANT_NOT_PERMITTED`.
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().tenant_header = Some(name);
+        self
+    }
+
+    /// How refusals are rendered (default JSON) — by this layer and by
+    /// every guard and extractor behind it.
+    pub fn error_renderer(mut self, renderer: ErrorRenderer) -> Self {
+        self.policy_mut().renderer = renderer;
+        self
+    }
+
+    /// Where the caller's permissions come from. Each admitted request gets
+    /// a lazy, request-scoped cell: the source is called at most once per
+    /// request, and only if a guard or extractor asks.
+    pub fn permissions(mut self, source: impl PermissionSource) -> Self {
+        self.policy_mut().source = Some(Arc::new(source));
+        self
+    }
+
+    /// Let callers whose token flags them as super users (the
+    /// `is_super_user` claim by default) pass every requirement and field
+    /// guard, and see every record. Off by default; every use is an audit
+    /// event.
+    pub fn super_user_bypass(mut self, on: bool) -> Self {
+        self.policy_mut().super_user_bypass = on;
+        self
+    }
+
+    /// Let requests without a bearer token through as anonymous (handlers
+    /// take `Option<Principal>`; requirement guards still answer 401). An
+    /// `Authorization` header with another scheme (`Basic`, say) counts as
+    /// no token here: it is not ours to judge. A bearer token that is sent
+    /// must still be valid.
+    pub fn optional(mut self) -> Self {
+        self.config_mut().optional = true;
+        self
+    }
+
+    /// How many bytes of a refused request's unread body are read and
+    /// discarded so the connection can carry the next request (default
+    /// 64 KiB; 0 closes the connection after every refusal with a body).
+    pub fn drain_limit(mut self, bytes: usize) -> Self {
+        self.policy_mut().drain_limit = bytes;
+        self
+    }
+
+    /// The verifier, for metrics and tests.
+    pub fn verifier(&self) -> &Verifier {
+        &self.config.verifier
+    }
+}
+
+impl<S> Layer<S> for JwtAuthGuardLayer {
+    type Service = JwtAuthGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuthGuard::from_config(inner, self.config.clone())
+    }
+}

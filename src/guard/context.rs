@@ -1,0 +1,240 @@
+//! [`RequestContext`]: the one value JwtAuthGuard plants in every request
+//! it admits, and the only thing guards, extractors and the permissions
+//! endpoint read.
+//!
+//! It carries the caller's [`Principal`] (none when an optional auth layer
+//! let a request without a token through), the lazy once-per-request
+//! permission cell, what the auth layer was configured with (renderer,
+//! super-user bypass, permission source) and, once a requirement guard has
+//! seen it, the route's [`Requirement`]. It is one reference count to
+//! clone.
+//!
+//! Outside axum (a plain `tower::Service`, tonic), read it with
+//! [`RequestContext::from_extensions`]:
+//!
+//! ```
+//! use http::Request;
+//! use iam_guard::RequestContext;
+//!
+//! fn caller<B>(req: &Request<B>) -> Option<&str> {
+//!     let context = RequestContext::from_extensions(req.extensions())?;
+//!     context.principal().map(|p| p.user_id())
+//! }
+//! # let _ = caller::<()>;
+//! ```
+
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
+
+use http::Extensions;
+
+use crate::{
+    model::{CompiledPermissions, Requirement},
+    permissions::{
+        memo::PermissionCell,
+        source::{PermissionError, PermissionSource},
+    },
+    principal::Principal,
+    rejection::ErrorRenderer,
+};
+
+/// What an auth layer was configured with, shared by every request it
+/// admits: set once where the layer is built, never per request.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    pub(crate) renderer: ErrorRenderer,
+    pub(crate) super_user_bypass: bool,
+    pub(crate) source: Option<Arc<dyn PermissionSource>>,
+    /// How much of a refused request's unread body is read and discarded
+    /// so the connection can serve the next request.
+    pub(crate) drain_limit: usize,
+}
+
+/// The default for [`Policy::drain_limit`]: 64 KiB.
+pub(crate) const DEFAULT_DRAIN_LIMIT: usize = 64 * 1024;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            renderer: ErrorRenderer::default(),
+            super_user_bypass: false,
+            source: None,
+            drain_limit: DEFAULT_DRAIN_LIMIT,
+        }
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("renderer", &self.renderer)
+            .field("super_user_bypass", &self.super_user_bypass)
+            .field("permissions", &self.source.is_some())
+            .field("drain_limit", &self.drain_limit)
+            .finish()
+    }
+}
+
+/// The request-scoped context of an admitted request. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct RequestContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: Arc<Policy>,
+    principal: Option<Principal>,
+    permissions: PermissionCell,
+    /// The first requirement a route guard recorded: with guards stacked
+    /// on one route, the outermost one's.
+    requirement: OnceLock<Arc<Requirement>>,
+}
+
+/// The extension key: a private type, so nothing outside the crate can
+/// plant or replace a context.
+#[derive(Clone)]
+struct Planted(RequestContext);
+
+/// Why a request's permissions cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoPermissions {
+    /// The request carries no token (an optional auth layer let it
+    /// through): there is no caller to load permissions for.
+    #[error("the request is anonymous")]
+    Anonymous,
+    /// The auth layer has no permission source: a wiring bug.
+    #[error("no permission source is configured: add JwtAuthGuardLayer::permissions(..)")]
+    NoSource,
+    /// The source failed.
+    #[error(transparent)]
+    Unavailable(PermissionError),
+}
+
+impl RequestContext {
+    /// The context of a caller whose token was verified.
+    pub(crate) fn admitted(policy: Arc<Policy>, principal: Principal) -> Self {
+        Self::new(policy, Some(principal))
+    }
+
+    /// The context of a request an optional auth layer let through without
+    /// a token.
+    pub(crate) fn anonymous(policy: Arc<Policy>) -> Self {
+        Self::new(policy, None)
+    }
+
+    fn new(policy: Arc<Policy>, principal: Option<Principal>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                policy,
+                principal,
+                permissions: PermissionCell::default(),
+                requirement: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Puts this context in `extensions` (a request's, or a response's so
+    /// that a layer outside the route can read it).
+    pub(crate) fn plant(&self, extensions: &mut Extensions) {
+        extensions.insert(Planted(self.clone()));
+    }
+
+    /// The context JwtAuthGuard planted, if it ran.
+    pub fn from_extensions(extensions: &Extensions) -> Option<&Self> {
+        extensions.get::<Planted>().map(|planted| &planted.0)
+    }
+
+    /// The caller; `None` for a request without a token that an optional
+    /// auth layer let through.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.inner.principal.as_ref()
+    }
+
+    /// Whether this caller passes every requirement and field guard as a
+    /// super user: the token's flag AND the auth layer's opt-in.
+    pub fn bypasses(&self) -> bool {
+        self.inner.policy.super_user_bypass
+            && self
+                .inner
+                .principal
+                .as_ref()
+                .is_some_and(Principal::is_super_user)
+    }
+
+    /// The route's requirement, once a requirement guard has run.
+    pub fn requirement(&self) -> Option<&Requirement> {
+        self.inner.requirement.get().map(|r| &**r)
+    }
+
+    /// The caller's compiled permissions, loaded on first use and memoized
+    /// for the rest of the request.
+    ///
+    /// # Errors
+    ///
+    /// See [`NoPermissions`]; a failed load is memoized too, so a request
+    /// does not ask a failing IAM once per guard.
+    pub async fn permissions(&self) -> Result<Arc<CompiledPermissions>, NoPermissions> {
+        let (source, principal) = self.source_and_caller()?;
+        self.inner
+            .permissions
+            .get(source, principal)
+            .await
+            .map_err(NoPermissions::Unavailable)
+    }
+
+    /// The permissions if they are loaded or can be had without waiting;
+    /// `None` means: await [`permissions`](Self::permissions).
+    pub(crate) fn permissions_now(
+        &self,
+    ) -> Option<Result<Arc<CompiledPermissions>, NoPermissions>> {
+        let (source, principal) = match self.source_and_caller() {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        let loaded = self.inner.permissions.load_now(source, principal)?;
+        Some(loaded.clone().map_err(NoPermissions::Unavailable))
+    }
+
+    fn source_and_caller(&self) -> Result<(&dyn PermissionSource, &Principal), NoPermissions> {
+        let principal = self.principal().ok_or(NoPermissions::Anonymous)?;
+        let source = self
+            .inner
+            .policy
+            .source
+            .as_deref()
+            .ok_or(NoPermissions::NoSource)?;
+        Ok((source, principal))
+    }
+
+    /// Records the route's requirement; the first one recorded stays.
+    pub(crate) fn record(&self, requirement: &Arc<Requirement>) {
+        let _ = self.inner.requirement.set(requirement.clone());
+    }
+
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("principal", &self.inner.principal)
+            .field("permissions", &self.inner.permissions)
+            .field("requirement", &self.requirement())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Principal {
+    /// The caller of a request JwtAuthGuard admitted with a token; a
+    /// shorthand for [`RequestContext::from_extensions`] and
+    /// [`RequestContext::principal`].
+    pub fn from_extensions(extensions: &Extensions) -> Option<&Self> {
+        RequestContext::from_extensions(extensions)?.principal()
+    }
+}
