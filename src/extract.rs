@@ -30,8 +30,9 @@ use crate::{
 /// rendered (in the auth layer's format), audited and counted when it was
 /// built; its response is the answer.
 pub struct GuardRejection {
-    rejection: Rejection,
-    response: Response,
+    // Boxed: a rejection travels in every extractor's `Result`, and a
+    // response is large next to the value a handler wants.
+    inner: Box<(Rejection, Response)>,
 }
 
 impl GuardRejection {
@@ -40,8 +41,7 @@ impl GuardRejection {
             .within_opt(context)
             .deny(&rejection);
         Self {
-            rejection,
-            response,
+            inner: Box::new((rejection, response)),
         }
     }
 
@@ -50,8 +50,7 @@ impl GuardRejection {
         let response =
             Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions)).wiring(what);
         Self {
-            rejection: wiring_rejection(what),
-            response,
+            inner: Box::new((wiring_rejection(what), response)),
         }
     }
 
@@ -65,28 +64,27 @@ impl GuardRejection {
             NoPermissions::Unavailable(e) => Rejection::from(e),
         };
         Self {
-            rejection,
-            response,
+            inner: Box::new((rejection, response)),
         }
     }
 
     /// Why the request was refused.
     pub fn rejection(&self) -> &Rejection {
-        &self.rejection
+        &self.inner.0
     }
 }
 
 impl fmt::Debug for GuardRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("GuardRejection")
-            .field(&self.rejection)
+            .field(self.rejection())
             .finish()
     }
 }
 
 impl fmt::Display for GuardRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.rejection.fmt(f)
+        self.rejection().fmt(f)
     }
 }
 
@@ -94,7 +92,7 @@ impl std::error::Error for GuardRejection {}
 
 impl IntoResponse for GuardRejection {
     fn into_response(self) -> Response {
-        self.response
+        self.inner.1
     }
 }
 

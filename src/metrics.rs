@@ -84,6 +84,7 @@ pub fn permission_load(source: &'static str, level: CacheLevel) {
 pub(crate) enum Builtin {
     Claims,
     Catalogue,
+    #[cfg(feature = "jwks-http")]
     Remote,
 }
 
@@ -99,7 +100,9 @@ pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
         (Builtin::Claims, CacheLevel::Source) => load_counter!("claims", "source"),
         (Builtin::Catalogue, CacheLevel::Local) => load_counter!("catalogue", "local"),
         (Builtin::Catalogue, CacheLevel::Source) => load_counter!("catalogue", "source"),
+        #[cfg(feature = "jwks-http")]
         (Builtin::Remote, CacheLevel::Local) => load_counter!("remote", "local"),
+        #[cfg(feature = "jwks-http")]
         (Builtin::Remote, CacheLevel::Source) => load_counter!("remote", "source"),
     }
 }

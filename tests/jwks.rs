@@ -739,3 +739,55 @@ async fn the_token_cache_can_be_turned_off() {
     assert_eq!(verifier.cached_tokens(), 0);
     assert_eq!(iam.jwks_fetches(), 1);
 }
+
+#[tokio::test]
+async fn a_stale_window_shorter_than_the_ttl_never_drops_fresh_keys() {
+    let iam = TestIam::start().await;
+    // Ten minutes fresh, then one hundred milliseconds of grace.
+    let fetcher = builder()
+        .stale_if_error(Duration::from_millis(100))
+        .jwks_uri(&iam.jwks_uri())
+        .unwrap();
+    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
+        .no_token_cache()
+        .build();
+    let app = guarded(&verifier);
+    fetcher.warm_up().await.unwrap();
+    iam.stop();
+    // Well past the grace window, well within the TTL: the keys are fresh
+    // and need no IAM.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let token = iam.mint(json!({}));
+    assert_eq!(status(&app, &token).await, OK);
+    assert_eq!(fetcher.fetch_count(), 1, "fresh keys are not refetched");
+}
+
+#[tokio::test]
+async fn the_stale_window_starts_when_the_keys_go_stale() {
+    let iam = TestIam::start().await;
+    let fetcher = builder()
+        .ttl(Duration::from_secs(1))
+        .ttl_bounds(Duration::from_millis(100), Duration::from_secs(60))
+        .stale_if_error(Duration::from_secs(1))
+        .jwks_uri(&iam.jwks_uri())
+        .unwrap();
+    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
+        .no_token_cache()
+        .build();
+    let app = guarded(&verifier);
+    // Taken before the fetch, so it is no later than the keys' arrival.
+    let start = Instant::now();
+    fetcher.warm_up().await.unwrap();
+    iam.stop();
+    let token = iam.mint(json!({}));
+    // 1.5 s after the last good fetch: more than the window, but only half
+    // of it since the keys went stale at 1 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status(&app, &token).await, OK);
+    // Past TTL + window: nothing trustworthy is left, 503.
+    until_status(&app, &token, UNAVAILABLE, &[OK]).await;
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "keys kept for the TTL and the whole window"
+    );
+}

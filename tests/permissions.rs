@@ -993,3 +993,26 @@ async fn permissions_endpoint_includes_flat_permissions_and_modules_from_claims(
         })
     );
 }
+
+#[tokio::test]
+async fn the_bypass_gives_a_super_user_full_record_access_without_a_permission_source() {
+    let iam = TestIam::start().await;
+    // Only authentication and record access: the bypass is the auth
+    // layer's setting, not the permission source's.
+    let app = Router::new()
+        .route("/records", get(record_access))
+        .layer(JwtAuthGuardLayer::new(iam.verifier()).super_user_bypass(true));
+    let root = iam.mint(json!({"sub": "root", "tenantId": "school-1", "is_super_user": true}));
+    let (status, _, body) = get_json(&app, "/records", &root).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["access"], "full");
+    // Without the flag, or without the opt-in, the narrowest answer.
+    let user = iam.mint(json!({"sub": "u-1", "tenantId": "school-1"}));
+    let (_, _, body) = get_json(&app, "/records", &user).await;
+    assert_eq!(body["access"], json!({"owner": "u-1"}));
+    let off = Router::new()
+        .route("/records", get(record_access))
+        .layer(JwtAuthGuardLayer::new(iam.verifier()));
+    let (_, _, body) = get_json(&off, "/records", &root).await;
+    assert_eq!(body["access"], json!({"owner": "root"}));
+}

@@ -415,3 +415,46 @@ fn registering_a_route_twice_panics() {
             hits.handler("b"),
         );
 }
+
+#[tokio::test]
+async fn settings_may_come_before_or_after_the_routes() {
+    async fn show() -> axum::Json<serde_json::Value> {
+        axum::Json(json!({
+            "id": "s-1", "createdAt": "2026-01-01", "anagraphic": {}, "sensitive": {},
+        }))
+    }
+    async fn update() -> &'static str {
+        "updated"
+    }
+    let iam = TestIam::start().await;
+    let settings_first = ProtectedResource::new("students")
+        .body_limit(32)
+        .always_allowed(["id"])
+        .get("/students/{id}", show)
+        .patch("/students/{id}", update);
+    let settings_last = ProtectedResource::new("students")
+        .get("/students/{id}", show)
+        .patch("/students/{id}", update)
+        .always_allowed(["id"])
+        .body_limit(32);
+    let admin = token(&iam, "admin");
+    for bundle in [settings_first, settings_last] {
+        let app = bundle.authenticate(auth(&iam)).into_router();
+        let (status, body) = call(&app, to("GET", "/students/s-1", &admin, &[])).await;
+        assert_eq!(status, StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"id": "s-1", "anagraphic": {}, "sensitive": {}}),
+            "createdAt is no longer always allowed"
+        );
+        let big = format!(r#"{{"anagraphic":{{"n":"{}"}}}}"#, "x".repeat(64));
+        let req = http::Request::patch("/students/s-1")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(big))
+            .unwrap();
+        let (status, _, body) = call_json(&app, req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    }
+}

@@ -1,4 +1,4 @@
-//! RemoteSource against a loopback IAM serving seed 002 §4's
+//! RemoteSource against a loopback IAM serving the permissions document at
 //! `GET /permissions`: the cache by (user, tenant), explicit and TTL
 //! invalidation, single-flight, and outages with and without a cached
 //! answer.
@@ -263,6 +263,7 @@ async fn students(app: &Router, token: &str) -> (StatusCode, Option<String>, Val
 
 #[tokio::test]
 async fn a_cache_hit_makes_no_call() {
+    let (counted, _metrics) = counters();
     let auth = TestIam::start().await;
     let iam = MockIam::start().await;
     iam.serve_doc("admin-1", admin_doc());
@@ -285,6 +286,22 @@ async fn a_cache_hit_makes_no_call() {
     );
     assert_eq!(iam.hits(), 1);
     assert_eq!(source.fetch_count(), 1);
+    // One load per request, the first from the IAM and the rest from this
+    // replica's cache.
+    assert_eq!(
+        counted.take_named("iam_guard_permission_loads_total"),
+        [
+            (
+                "iam_guard_permission_loads_total{level=local,source=remote}".to_owned(),
+                6
+            ),
+            (
+                "iam_guard_permission_loads_total{level=source,source=remote}".to_owned(),
+                1
+            ),
+        ]
+        .into()
+    );
 
     // The IAM was asked about this user in this tenant with the service's
     // own credential; the caller's token never leaves the service.

@@ -385,3 +385,16 @@ async fn principal_extractor_without_the_guard_is_a_wiring_error() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "None");
 }
+
+#[tokio::test]
+async fn an_empty_tenant_header_is_tenant_required_like_a_missing_one() {
+    let iam = TestIam::start().await;
+    let app = tenant_app(&iam);
+    let token = iam.mint(json!({"tenantId": "school-1"}));
+    for org in ["", " ", "\t"] {
+        let (status, challenge, body) = call_json(&app, with_org(&token, org)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{org:?}");
+        assert_eq!(body["code"], "TENANT_REQUIRED", "{org:?}");
+        assert_eq!(challenge, None, "{org:?}");
+    }
+}

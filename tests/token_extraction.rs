@@ -379,3 +379,36 @@ async fn without_optional_a_tokenless_request_never_reaches_the_handler() {
     assert_eq!(challenge.as_deref(), Some("Bearer"));
     assert_eq!(body["code"], "invalid_token");
 }
+
+#[tokio::test]
+async fn optional_mode_treats_another_authorization_scheme_as_no_token() {
+    let iam = TestIam::start().await;
+    let app = Router::new()
+        .route("/me", get(maybe_me))
+        .layer(JwtAuthGuardLayer::new(iam.verifier()).optional());
+    // Basic (say, for a proxy or another realm) is not a bearer token:
+    // to an optional guard the request is anonymous, not a bad token.
+    for value in [
+        "Basic dXNlcjpwYXNz",
+        "Negotiate abc",
+        "Digest username=\"u\"",
+    ] {
+        let (status, body) = call(&app, request("GET", &[("authorization", value)])).await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        assert_eq!(body, "anonymous", "{value}");
+    }
+    // A Bearer that is malformed is still refused.
+    let (status, _) = call(&app, request("GET", &[("authorization", "Bearer")])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // And without optional, another scheme is still a 401.
+    let strict = Router::new()
+        .route("/me", get(maybe_me))
+        .layer(JwtAuthGuardLayer::new(iam.verifier()));
+    let (status, _, body) = call_json(
+        &strict,
+        request("GET", &[("authorization", "Basic dXNlcjpwYXNz")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["message"], "the authorization scheme must be Bearer");
+}

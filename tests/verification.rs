@@ -814,3 +814,59 @@ async fn huge_header_under_the_size_limit_is_a_clean_401() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_numeric_date_with_a_fraction_is_compared_as_a_number() {
+    let iam = TestIam::start().await;
+    let strict = guarded(&iam, iam.validation().leeway(Duration::ZERO));
+    let t = now() as f64;
+    // RFC 7519 §2: a NumericDate may carry a fraction.
+    assert_accepted(&strict, &iam.mint(json!({"exp": t + 300.5}))).await;
+    assert_accepted(&strict, &iam.mint(json!({"exp": 1.0e11 + 0.25}))).await;
+    assert_rejected(
+        &strict,
+        &iam.mint(json!({"exp": t - 100.5})),
+        "the token has expired",
+    )
+    .await;
+    // Half a second ago is expired too: the fraction is not rounded up
+    // into a grace second.
+    assert_rejected(
+        &strict,
+        &iam.mint(json!({"exp": t - 0.5})),
+        "the token has expired",
+    )
+    .await;
+    // A fractional nbf in the past is fine; a negative exp never is.
+    assert_accepted(
+        &strict,
+        &iam.mint(json!({"nbf": t - 30.75, "exp": t + 60.0})),
+    )
+    .await;
+    assert_rejected(
+        &strict,
+        &iam.mint(json!({"exp": -5.5})),
+        "the token's claims are invalid: exp is missing or not valid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_with_a_fractional_exp_is_cached_no_later_than_its_exp() {
+    let iam = TestIam::start().await;
+    let verifier = Verifier::new(iam.fetcher(), iam.validation().leeway(Duration::ZERO));
+    let app = app(JwtAuthGuardLayer::new(verifier.clone()));
+    let exp = now() as f64 + 1.5;
+    let token = iam.mint(json!({"exp": exp}));
+    assert_accepted(&app, &token).await;
+    assert_accepted(&app, &token).await;
+    assert_eq!(
+        verifier.signature_checks(),
+        1,
+        "the second came from the cache"
+    );
+    // Once exp has passed, the cached verification is worth nothing.
+    let wait = exp - now() as f64 + 0.6;
+    tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0))).await;
+    assert_rejected(&app, &token, "the token has expired").await;
+}

@@ -49,7 +49,9 @@ pub(crate) enum Guard {
     Requirement,
     FieldWrite,
     FieldFilter,
+    #[cfg(feature = "axum")]
     Undeclared,
+    #[cfg(feature = "axum")]
     Extractor,
 }
 
@@ -60,7 +62,9 @@ impl Guard {
             Self::Requirement => "requirement",
             Self::FieldWrite => "field_write",
             Self::FieldFilter => "field_filter",
+            #[cfg(feature = "axum")]
             Self::Undeclared => "undeclared",
+            #[cfg(feature = "axum")]
             Self::Extractor => "extractor",
         }
     }

@@ -353,7 +353,6 @@ where
             };
             match check_write(&bytes, can_write) {
                 Ok(()) => {
-                    drop(scene);
                     // The same bytes (a refcount clone), so the handler
                     // sees exactly what was checked and Content-Length
                     // still holds.

@@ -153,6 +153,10 @@ impl ScopeGuard {
     }
 
     /// Requires `level` on any scope of `entity`.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "a name for a requirement guard, not a type of its own"
+    )]
     pub fn new(entity: &str, level: ScopeAccess) -> RequirementGuardLayer {
         RequirementGuardLayer::scopes(entity, level)
     }
@@ -167,6 +171,10 @@ pub struct ActionGuard;
 
 impl ActionGuard {
     /// Requires the effective action `action` on `entity`.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "a name for a requirement guard, not a type of its own"
+    )]
     pub fn new(entity: &str, action: &str) -> RequirementGuardLayer {
         RequirementGuardLayer::action(entity, action)
     }

@@ -213,3 +213,53 @@ pub fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     (capture, tracing::subscriber::set_default(subscriber))
 }
+
+/// Counter increments recorded on this thread, read through a debugging
+/// recorder: `#[tokio::test]` runs the router on the test's own thread.
+pub struct Counters(metrics_util::debugging::Snapshotter);
+
+impl Counters {
+    /// The increments since the last call, keyed `name{label=value,...}`
+    /// with labels in name order.
+    pub fn take(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for (key, _, _, value) in self.0.snapshot().into_vec() {
+            let metrics_util::debugging::DebugValue::Counter(n) = value else {
+                continue;
+            };
+            if n == 0 {
+                continue;
+            }
+            let key = key.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            *out.entry(format!("{}{{{}}}", key.name(), labels.join(",")))
+                .or_default() += n;
+        }
+        out
+    }
+
+    /// The increments since the last call whose name is `name`.
+    pub fn take_named(&self, name: &str) -> std::collections::BTreeMap<String, u64> {
+        self.take()
+            .into_iter()
+            .filter(|(k, _)| k.split('{').next() == Some(name))
+            .collect()
+    }
+}
+
+/// Records this thread's metrics until the guard drops.
+pub fn counters() -> (Counters, metrics::LocalRecorderGuard<'static>) {
+    let recorder: &'static metrics_util::debugging::DebuggingRecorder =
+        Box::leak(Box::new(metrics_util::debugging::DebuggingRecorder::new()));
+    let counters = Counters(recorder.snapshotter());
+    (counters, metrics::set_default_local_recorder(recorder))
+}
+
+/// The key [`Counters::take`] gives a decision.
+pub fn decision(guard: &str, outcome: &str, code: &str) -> String {
+    format!("iam_guard_decisions_total{{code={code},guard={guard},outcome={outcome}}}")
+}
