@@ -1,5 +1,5 @@
-//! Seed 000's inventory service: an RS256 JWT in a cookie with an XSRF
-//! header, roles as `{system, role, department}` objects, and flat
+//! An inventory service as an in-house IAM sees it: an RS256 JWT in a
+//! cookie with an XSRF header, roles as `{system, role, department}` objects, and flat
 //! permissions (`inventory.regions.view/create/update/delete`) required
 //! per route with `PermissionGuard`.
 //!
@@ -29,7 +29,7 @@ use iam_guard::{
 };
 use serde_json::{json, Value};
 
-/// Roles to flat permissions (seed 000): the catalogue needs no entities.
+/// Roles to flat permissions: the catalogue needs no entities.
 pub(crate) const CATALOGUE: &str = r#"{
   "entities": [],
   "roles": [
@@ -114,7 +114,7 @@ pub(crate) fn router(verifier: Verifier) -> Router {
         .layer(auth)
 }
 
-/// Claims of a demo user of seed 000: roles per system and department.
+/// Claims of a demo user: roles per system and department.
 pub(crate) fn claims(sub: &str, role: &str, xsrf: &str) -> Value {
     json!({
         "sub": sub,

@@ -13,7 +13,7 @@
 use axum::{routing::get, Router};
 use iam_guard::{
     test_util::{TestIam, TEST_AUDIENCE},
-    JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier,
+    JwtAuthGuardLayer, Principal,
 };
 use serde_json::json;
 
@@ -36,15 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // What a real service writes: the IAM's issuer URL and your audience.
     let issuer = iam.issuer().to_owned();
-    let jwks = JwksFetcher::discover(&issuer)?;
-    jwks.warm_up().await?;
-    let verifier = Verifier::new(
-        jwks,
-        TokenValidation::new(&issuer).audience([TEST_AUDIENCE]),
-    );
-    let app = Router::new()
-        .route("/me", get(me))
-        .layer(JwtAuthGuardLayer::new(verifier));
+    let auth = JwtAuthGuardLayer::issuer(&issuer)?.audience([TEST_AUDIENCE]);
+    // Optional: fetch the keys now, so the first request does not wait.
+    auth.verifier().jwks().warm_up().await?;
+    let app = Router::new().route("/me", get(me)).layer(auth);
 
     let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

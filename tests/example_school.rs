@@ -338,3 +338,91 @@ async fn the_bare_mount_serves_what_the_guarded_route_serves_an_admin() {
     let (status, _) = s.send("GET", "/students/s-1", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn metrics_are_served_for_prometheus_with_the_guards_decisions() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    // This test's thread only: the router runs on it under #[tokio::test].
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let school = school().await;
+    let app = school.app.clone().merge(app::metrics_route(handle));
+    let school = School {
+        iam: school.iam,
+        app,
+    };
+    assert_eq!(
+        school
+            .send("GET", "/students/s-1", Some("teacher"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        school
+            .send("GET", "/students/s-1", Some("teacher"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(school.send("GET", "/students", None, None).await.0, 401);
+    let patch = json!({"sensitive": {"disabilityInfo": "x"}});
+    assert_eq!(
+        school
+            .send("PATCH", "/students/s-1", Some("teacher"), Some(patch))
+            .await
+            .0,
+        403
+    );
+
+    // Served without a token, as scrapers expect.
+    let res = school
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"iam_guard_decisions_total{guard="auth",outcome="allow",code=""}"#),
+        3
+    );
+    assert_eq!(
+        value(r#"iam_guard_decisions_total{guard="auth",outcome="deny",code="invalid_token"}"#),
+        1
+    );
+    assert_eq!(
+        value(
+            r#"iam_guard_decisions_total{guard="field_write",outcome="deny",code="FORBIDDEN_FIELDS"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        value(r#"iam_guard_field_filter_removed_total{entity="students"}"#),
+        6,
+        "sensitive, financial and documents, twice"
+    );
+    // One token-cache lookup per request that carried a token.
+    let lookups = ["hit", "miss"]
+        .iter()
+        .map(|r| {
+            let series = format!("iam_guard_token_cache_total{{result=\"{r}\"}}");
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+        })
+        .sum::<u64>();
+    assert_eq!(lookups, 3, "{text}");
+    // Bounded labels: no user, token or record id ever names a series.
+    for secret in ["u-teacher", "s-1", &school.token("teacher")] {
+        assert!(!text.contains(secret), "{secret} in\n{text}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The students API of seed 002 over an in-memory store: the router, its
+//! The school's students API over an in-memory store: the router, its
 //! handlers and the demo data. `main.rs` wires it to an IAM; the
 //! integration tests (`tests/example_school.rs`) drive this router
 //! in-process.
@@ -32,7 +32,7 @@ use serde_json::{json, Map, Value};
 use crate::users::TENANT;
 
 /// Roles that see every student of the tenant; parents and students see
-/// only their linked or own records (seed 002 §7).
+/// only their linked or own records.
 pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
     "admin",
     "hr_secretary",
@@ -45,7 +45,7 @@ pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
     "admissions_officer",
 ];
 
-/// The school's custom fields (seed 002 §9): they travel inside their
+/// The school's custom fields: they travel inside their
 /// scope group as `customFields`, so they are filtered with it.
 pub(crate) fn custom_fields() -> CustomFieldDefinitions {
     CustomFieldDefinitions::from_json(&json!([
@@ -179,7 +179,7 @@ impl Store {
     }
 }
 
-/// Record-level access (seed 002 §7): full-access roles see the tenant,
+/// Record-level access: full-access roles see the tenant,
 /// a parent sees linked children, a student their own record. An
 /// `Owner` caller that is neither sees nothing.
 fn may_see(access: &RecordAccess, student: &Student) -> bool {
@@ -372,6 +372,17 @@ async fn bare_get_one(
 /// an unguarded health check, behind `auth`.
 pub(crate) fn router(auth: JwtAuthGuardLayer, store: Store) -> Router {
     router_with(auth, store, BareRoutes::Off)
+}
+
+/// `GET /metrics`: the guards' counters (decisions, JWKS fetches, cache
+/// hits, permission loads, filtered groups) in the Prometheus text format,
+/// from the recorder `main.rs` installs. Not behind the auth layer, as
+/// scrapers expect; in a real deployment serve it on an internal port.
+pub(crate) fn metrics_route(metrics: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    )
 }
 
 /// [`router`], plus the unguarded benchmark route when `bare` is

@@ -1,5 +1,5 @@
-//! The reference service of seed 002: a students API guarded by
-//! iam-guard's `ProtectedResource` bundle.
+//! The reference service: a school's students API guarded by iam-guard's
+//! `ProtectedResource` bundle, with its counters on `GET /metrics`.
 //!
 //! ```text
 //! cargo run --example school
@@ -151,6 +151,15 @@ async fn main() -> ExitCode {
         .with_target(true)
         .with_max_level(tracing::Level::INFO)
         .init();
+    // The library only records through the `metrics` facade; the
+    // application picks the exporter.
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("school: cannot install the metrics recorder: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = match config() {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -231,6 +240,7 @@ async fn main() -> ExitCode {
             app::router_with(auth, app::Store::demo(), app::BareRoutes::On)
         }
     };
+    let router = router.merge(app::metrics_route(metrics));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await;
@@ -301,6 +311,8 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
     println!("curl -s {base}/permissions {}\n", auth("teacher"));
     println!("# no token (401)");
     println!("curl -s -i {base}/students\n");
+    println!("# what the guards decided so far, for Prometheus");
+    println!("curl -s {base}/metrics\n");
     println!("# more tokens from the development IAM (admin, secretary, teacher, accountant, parent, student)");
     println!(
         "curl -s -X POST {}/token -H 'Content-Type: application/json' -d '{{\"user\":\"parent\"}}'\n",

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 /// The tenant of the demo data.
 pub(crate) const TENANT: &str = "school-1";
 
-/// Demo users: name → (user id, roles). Every role of seed 002's matrix
-/// that the README's walkthrough uses.
+/// Demo users: name → (user id, roles). Every role of the bundled
+/// catalogue that the README's walkthrough uses.
 pub(crate) const DEMO_USERS: &[(&str, &str, &[&str])] = &[
     ("admin", "u-admin", &["admin"]),
     ("secretary", "u-secretary", &["hr_secretary"]),
