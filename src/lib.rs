@@ -35,9 +35,9 @@
 //! ```
 //!
 //! The permission model (entities, scope groups, roles, actions, what each
-//! guard answers) is explained with a worked example in
-//! [`docs/model.md`](https://github.com/iam-guard/iam-guard/blob/main/docs/model.md)
-//! and in the [`model`] module.
+//! guard answers) is explained with one worked example in the [`guide`]
+//! (also `docs/model.md` in the repository); the pure types are in
+//! [`model`].
 //!
 //! # Features
 //!
@@ -68,6 +68,12 @@ pub mod extract;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
+
+/// The permission model explained for a newcomer, with one worked example
+/// (the `docs/model.md` page of the repository).
+pub mod guide {
+    #![doc = include_str!("../docs/model.md")]
+}
 
 #[cfg(feature = "axum")]
 #[doc(inline)]

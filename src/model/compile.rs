@@ -143,7 +143,7 @@ mod tests {
     const R: ScopeAccess = ScopeAccess::Read;
     const N: ScopeAccess = ScopeAccess::None;
 
-    /// Seed 002 §3.5, transcribed cell by cell. `R (self)` and `R (child)`
+    /// The role × scope matrix of the bundled catalogue, transcribed cell by cell. `R (self)` and `R (child)`
     /// are READ: the annotations are record-level filters (§7), not scope
     /// levels. Columns: anagraphic, sensitive, attendance, scoring,
     /// financial, family, documents, enrollment.

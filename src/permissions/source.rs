@@ -32,7 +32,7 @@ pub type PermissionFuture<'a> =
 /// I/O should also cache across requests, as
 /// [`RemoteSource`](super::remote::RemoteSource) does. To appear in the
 /// [`PERMISSION_LOADS`](crate::metrics::PERMISSION_LOADS) counter, call
-/// [`metrics::permission_load`](crate::metrics::permission_load) from
+/// [`metrics::permission_load`] from
 /// `load`.
 pub trait PermissionSource: Send + Sync + 'static {
     /// The permissions of `principal` in its active tenant.
