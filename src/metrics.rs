@@ -149,6 +149,12 @@ pub(crate) fn decision(guard: &'static str, outcome: &'static str, code: &'stati
         .increment(1);
 }
 
+/// A request an optional auth layer let through without a token.
+pub(crate) fn anonymous() {
+    ::metrics::counter!(DECISIONS, "guard" => "auth", "outcome" => "anonymous", "code" => "")
+        .increment(1);
+}
+
 /// An admitted request on the hot path: static labels, no allocation.
 pub(crate) fn allowed(guard: &'static str) {
     match guard {

@@ -28,18 +28,19 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::Engine as _;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
-use moka::{sync::Cache, Expiry};
+use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
+    token_cache::{SignatureTail, UntilExp},
 };
 use crate::{
     metrics,
@@ -217,7 +218,8 @@ pub(crate) struct PendingKey {
 pub(crate) struct VerifiedToken {
     pub(crate) identity: Arc<Identity>,
     key: Arc<VerifyingKey>,
-    exp: u64,
+    /// Whole seconds, rounded down from the token's NumericDate.
+    pub(super) exp: u64,
 }
 
 impl fmt::Debug for VerifiedToken {
@@ -227,62 +229,6 @@ impl fmt::Debug for VerifiedToken {
             .field("kid", &self.key.kid)
             .field("exp", &self.exp)
             .finish()
-    }
-}
-
-/// Hashes a token by its length and last 16 bytes — the tail of its
-/// signature — instead of SipHash over the whole (often 1 KB) string.
-///
-/// Safe because equality still compares the whole token, and only
-/// verified tokens are ever inserted: a client can send many tokens with
-/// one tail, but they are lookups that miss, never entries that pile up in
-/// one bucket. Real signatures make the tails uniformly random.
-#[derive(Debug, Clone, Copy, Default)]
-struct SignatureTail;
-
-impl std::hash::BuildHasher for SignatureTail {
-    type Hasher = TailHasher;
-
-    fn build_hasher(&self) -> TailHasher {
-        TailHasher(0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-struct TailHasher(u64);
-
-impl std::hash::Hasher for TailHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let tail = &bytes[bytes.len().saturating_sub(16)..];
-        let mut h = self.0 ^ bytes.len() as u64;
-        for chunk in tail.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x0100_0000_01b3_u64 | 1 << 63);
-            h ^= h >> 29;
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        // splitmix64's finalizer: moka shards on the high bits.
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// Expires each cached token at its own `exp`, never later.
-struct UntilExp;
-
-impl Expiry<Box<str>, Arc<VerifiedToken>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _token: &Box<str>,
-        verified: &Arc<VerifiedToken>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_secs(verified.exp.saturating_sub(unix_now())))
     }
 }
 
@@ -682,36 +628,4 @@ pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::hash::BuildHasher;
-
-    use super::*;
-
-    #[test]
-    fn tokens_sharing_a_tail_share_a_bucket_but_never_an_entry() {
-        let a = "aaaa.bbbb.0123456789abcdefXYZ";
-        let b = "zzzz.yyyy.0123456789abcdefXYZ";
-        let c = "aaaa.bbbb.0123456789abcdefXYW";
-        assert_eq!(SignatureTail.hash_one(a), SignatureTail.hash_one(b));
-        assert_ne!(SignatureTail.hash_one(a), SignatureTail.hash_one(c));
-        // Equality, not the hash, decides a hit.
-        let cache: Cache<Box<str>, u8, SignatureTail> = Cache::builder()
-            .max_capacity(10)
-            .build_with_hasher(SignatureTail);
-        cache.insert(a.into(), 1);
-        assert_eq!(cache.get(a), Some(1));
-        assert_eq!(cache.get(b), None);
-        cache.insert(b.into(), 2);
-        assert_eq!((cache.get(a), cache.get(b)), (Some(1), Some(2)));
-    }
-
-    #[test]
-    fn short_and_empty_keys_hash_without_panicking() {
-        for key in ["", "a", "abcdefgh", "abcdefghi"] {
-            let _ = SignatureTail.hash_one(key);
-        }
-    }
 }

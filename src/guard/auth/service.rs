@@ -160,7 +160,7 @@ where
             // guard the request is as anonymous as one without the header.
             Ok(None) | Err(TokenError::OtherScheme) if config.optional => {
                 RequestContext::anonymous(config.policy.clone()).plant(req.extensions_mut());
-                metrics::decision(Guard::Auth.as_str(), "anonymous", "");
+                metrics::anonymous();
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => {
