@@ -15,7 +15,11 @@
 //!   requirement alone (no field guards), to show where the time goes.
 //!
 //! `cargo bench --all-features --bench auth`
-//! Targets: DESIGN.md §8.
+//!
+//! Instruction counts: `benches/callgrind.sh stack/full_get_cached_token`
+//! runs one case alone under callgrind (`IAM_GUARD_COUNT=<case>:<n>`
+//! makes this binary run that case `n` times in `count_loop` instead of
+//! timing anything).
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -28,7 +32,9 @@ use axum::{
     routing::get,
     Router,
 };
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{
+    criterion_group, criterion_main, measurement::WallTime, BenchmarkGroup, Criterion,
+};
 use iam_guard::{
     guard::protected::{convention, ProtectedResource},
     model::Catalogue,
@@ -77,7 +83,53 @@ fn to_axum07(res: Response<Body>) -> Response<axum_core_04::body::Body> {
     res.map(axum_core_04::body::Body::new)
 }
 
+/// The case `IAM_GUARD_COUNT=<group>/<name>:<iterations>` asks for.
+fn counting() -> Option<(String, u64)> {
+    let spec = std::env::var("IAM_GUARD_COUNT").ok()?;
+    let (case, n) = spec
+        .rsplit_once(':')
+        .expect("IAM_GUARD_COUNT=<group>/<name>:<n>");
+    Some((case.to_owned(), n.parse().expect("an iteration count")))
+}
+
+/// Whether a counting run skips the whole `group` (its setup included).
+fn skip_group(group: &str) -> bool {
+    counting().is_some_and(|(case, _)| !case.starts_with(&format!("{group}/")))
+}
+
+/// The loop callgrind counts (`--toggle-collect=*count_loop*`): setup,
+/// key generation and warm-up stay outside it.
+#[inline(never)]
+fn count_loop<R>(n: u64, f: &mut impl FnMut() -> R) {
+    for _ in 0..n {
+        std::hint::black_box(f());
+    }
+}
+
+/// Times `f` as `group/name`, or, in a counting run for this case, runs it
+/// the asked number of times and exits.
+fn bench<R>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    group: &str,
+    name: &str,
+    mut f: impl FnMut() -> R,
+) {
+    match counting() {
+        Some((case, n)) if case == format!("{group}/{name}") => {
+            count_loop(n, &mut f);
+            std::process::exit(0);
+        }
+        Some(_) => {}
+        None => {
+            g.bench_function(name, |b| b.iter(&mut f));
+        }
+    }
+}
+
 fn bench_auth(c: &mut Criterion) {
+    if skip_group("auth") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -132,25 +184,28 @@ fn bench_auth(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("auth");
     let rs256 = &tokens[0];
-    g.bench_function("bare_router", |b| {
-        b.iter(|| run(&rt, &bare, request(rs256)))
+    bench(&mut g, "auth", "bare_router", || {
+        run(&rt, &bare, request(rs256))
     });
-    g.bench_function("guard_cached_token", |b| {
-        b.iter(|| run(&rt, &cached, request(rs256)))
+    bench(&mut g, "auth", "guard_cached_token", || {
+        run(&rt, &cached, request(rs256))
     });
-    g.bench_function("bare_router_axum07_body", |b| {
-        b.iter(|| run(&rt, &bare07, request(rs256)))
+    bench(&mut g, "auth", "bare_router_axum07_body", || {
+        run(&rt, &bare07, request(rs256))
     });
     for ((name, key), token) in keys.iter().zip(&tokens) {
         let (decoding, validation) = raw_decoder(&iam, key);
-        g.bench_function(format!("jsonwebtoken_decode_{name}"), |b| {
-            b.iter(|| jsonwebtoken::decode::<Claims>(token, &decoding, &validation).unwrap())
+        bench(
+            &mut g,
+            "auth",
+            &format!("jsonwebtoken_decode_{name}"),
+            || jsonwebtoken::decode::<Claims>(token, &decoding, &validation).unwrap(),
+        );
+        bench(&mut g, "auth", &format!("guard_fresh_{name}"), || {
+            run(&rt, &fresh, request(token))
         });
-        g.bench_function(format!("guard_fresh_{name}"), |b| {
-            b.iter(|| run(&rt, &fresh, request(token)))
-        });
-        g.bench_function(format!("jwt_authorizer_{name}"), |b| {
-            b.iter(|| run(&rt, &peer, request(token)))
+        bench(&mut g, "auth", &format!("jwt_authorizer_{name}"), || {
+            run(&rt, &peer, request(token))
         });
     }
     g.finish();
@@ -217,6 +272,9 @@ fn patch_req(token: &str) -> Request<Body> {
 }
 
 fn bench_stack(c: &mut Criterion) {
+    if skip_group("stack") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -265,23 +323,23 @@ fn bench_stack(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("stack");
-    g.bench_function("bare_get", |b| {
-        b.iter(|| run_read(&rt, &bare, get_req(&token)))
+    bench(&mut g, "stack", "bare_get", || {
+        run_read(&rt, &bare, get_req(&token))
     });
-    g.bench_function("auth_scope_get_cached_token", |b| {
-        b.iter(|| run_read(&rt, &auth_scope, get_req(&token)))
+    bench(&mut g, "stack", "auth_scope_get_cached_token", || {
+        run_read(&rt, &auth_scope, get_req(&token))
     });
-    g.bench_function("full_get_cached_token", |b| {
-        b.iter(|| run_read(&rt, &full, get_req(&token)))
+    bench(&mut g, "stack", "full_get_cached_token", || {
+        run_read(&rt, &full, get_req(&token))
     });
-    g.bench_function("full_get_cached_token_teacher", |b| {
-        b.iter(|| run_read(&rt, &full, get_req(&teacher)))
+    bench(&mut g, "stack", "full_get_cached_token_teacher", || {
+        run_read(&rt, &full, get_req(&teacher))
     });
-    g.bench_function("bare_patch", |b| {
-        b.iter(|| run_read(&rt, &bare, patch_req(&token)))
+    bench(&mut g, "stack", "bare_patch", || {
+        run_read(&rt, &bare, patch_req(&token))
     });
-    g.bench_function("full_patch_cached_token", |b| {
-        b.iter(|| run_read(&rt, &full, patch_req(&token)))
+    bench(&mut g, "stack", "full_patch_cached_token", || {
+        run_read(&rt, &full, patch_req(&token))
     });
     g.finish();
 }

@@ -18,7 +18,7 @@ use http::request::Parts;
 use crate::{
     guard::{
         context::{NoPermissions, RequestContext},
-        deny::{route_of, wiring_rejection, Guard, Scene, NO_SOURCE},
+        deny::{route_of, wiring_rejection, Guard, Scene},
     },
     model::CompiledPermissions,
     principal::Principal,
@@ -58,13 +58,8 @@ impl GuardRejection {
         let response = Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions))
             .within(context)
             .no_permissions(why);
-        let rejection = match why {
-            NoPermissions::Anonymous => Rejection::missing_token(),
-            NoPermissions::NoSource => wiring_rejection(NO_SOURCE),
-            NoPermissions::Unavailable(e) => Rejection::from(e),
-        };
         Self {
-            inner: Box::new((rejection, response)),
+            inner: Box::new((Rejection::from(why), response)),
         }
     }
 

@@ -78,6 +78,11 @@ pub fn permission_load(source: &'static str, level: CacheLevel) {
         .increment(1);
 }
 
+// The counters below name their metric with a literal, not the constants
+// above: a literal name and literal labels make `counter!` build a static
+// key whose hash is computed once, where a `const` name hashes the key on
+// every call. The test at the end keeps the literals and constants equal.
+
 /// The sources this crate ships, so their loads count with static keys
 /// (the hot path of a memoized catalogue lookup allocates nothing).
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +95,12 @@ pub(crate) enum Builtin {
 
 macro_rules! load_counter {
     ($source:literal, $level:literal) => {
-        ::metrics::counter!(PERMISSION_LOADS, "source" => $source, "level" => $level).increment(1)
+        ::metrics::counter!(
+            "iam_guard_permission_loads_total",
+            "source" => $source,
+            "level" => $level
+        )
+        .increment(1)
     };
 }
 
@@ -109,66 +119,188 @@ pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
 
 pub(crate) fn token_cache(hit: bool) {
     if hit {
-        ::metrics::counter!(TOKEN_CACHE, "result" => "hit").increment(1);
+        ::metrics::counter!("iam_guard_token_cache_total", "result" => "hit").increment(1);
     } else {
-        ::metrics::counter!(TOKEN_CACHE, "result" => "miss").increment(1);
+        ::metrics::counter!("iam_guard_token_cache_total", "result" => "miss").increment(1);
     }
 }
 
 pub(crate) fn jwks_fetch(ok: bool) {
     if ok {
-        ::metrics::counter!(JWKS_FETCHES, "result" => "ok").increment(1);
+        ::metrics::counter!("iam_guard_jwks_fetches_total", "result" => "ok").increment(1);
     } else {
-        ::metrics::counter!(JWKS_FETCHES, "result" => "error").increment(1);
+        ::metrics::counter!("iam_guard_jwks_fetches_total", "result" => "error").increment(1);
     }
 }
 
 pub(crate) fn jwks_unknown_kid_refetch() {
-    ::metrics::counter!(JWKS_UNKNOWN_KID_REFETCHES).increment(1);
+    ::metrics::counter!("iam_guard_jwks_unknown_kid_refetches_total").increment(1);
 }
 
 pub(crate) fn jwks_cooldown_refusal() {
-    ::metrics::counter!(JWKS_COOLDOWN_REFUSALS).increment(1);
+    ::metrics::counter!("iam_guard_jwks_cooldown_refusals_total").increment(1);
 }
 
 pub(crate) fn jwks_stale_key_served() {
-    ::metrics::counter!(JWKS_STALE_KEYS_SERVED).increment(1);
+    ::metrics::counter!("iam_guard_jwks_stale_keys_served_total").increment(1);
 }
 
+/// Counts `groups` removed from a response of `entity`.
 pub(crate) fn fields_removed(entity: &str, groups: u64) {
-    if groups > 0 {
-        // The entity comes from route declarations, so the set is bounded;
-        // the label is owned because routes are configured at run time.
-        ::metrics::counter!(FIELDS_REMOVED, "entity" => entity.to_owned()).increment(groups);
+    if groups == 0 {
+        return;
     }
+    static METADATA: ::metrics::Metadata<'static> =
+        ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
+    let key = entity_key(entity);
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
+        .increment(groups);
 }
 
-/// A decision: the counters take label values from these fixed sets only.
+/// The counter key of `entity`, built once per entity: entities come from
+/// route declarations, so there are few, and a response that had groups
+/// removed pays a map lookup instead of building and hashing a key.
+fn entity_key(entity: &str) -> &'static ::metrics::Key {
+    use std::{
+        collections::HashMap,
+        sync::{OnceLock, RwLock},
+    };
+    /// Past this many entities something is minting names; they share one
+    /// series rather than grow the map.
+    const MAX_ENTITIES: usize = 256;
+    static KEYS: OnceLock<RwLock<HashMap<Box<str>, &'static ::metrics::Key>>> = OnceLock::new();
+    static OTHER: [::metrics::Label; 1] = [::metrics::Label::from_static_parts("entity", "other")];
+    static OTHER_KEY: ::metrics::Key = ::metrics::Key::from_static_parts(FIELDS_REMOVED, &OTHER);
+    let keys = KEYS.get_or_init(Default::default);
+    // A poisoned lock only means a panic elsewhere mid-insert; the map is
+    // still a valid map.
+    if let Some(key) = keys.read().unwrap_or_else(|e| e.into_inner()).get(entity) {
+        return key;
+    }
+    let mut keys = keys.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(key) = keys.get(entity) {
+        return key;
+    }
+    if keys.len() >= MAX_ENTITIES {
+        return &OTHER_KEY;
+    }
+    let labels: &'static [::metrics::Label] = Box::leak(Box::new([::metrics::Label::new(
+        "entity",
+        entity.to_owned(),
+    )]));
+    let key: &'static ::metrics::Key = Box::leak(Box::new(::metrics::Key::from_static_parts(
+        FIELDS_REMOVED,
+        labels,
+    )));
+    keys.insert(entity.into(), key);
+    key
+}
+
+/// A refusal or bypass (the rare path: labels built per call).
 pub(crate) fn decision(guard: &'static str, outcome: &'static str, code: &'static str) {
     ::metrics::counter!(DECISIONS, "guard" => guard, "outcome" => outcome, "code" => code)
         .increment(1);
 }
 
-/// A request an optional auth layer let through without a token.
-pub(crate) fn anonymous() {
-    ::metrics::counter!(DECISIONS, "guard" => "auth", "outcome" => "anonymous", "code" => "")
-        .increment(1);
+/// A request the auth layer admitted with a token.
+pub(crate) fn auth_allowed() {
+    ::metrics::counter!(
+        "iam_guard_decisions_total",
+        "guard" => "auth",
+        "outcome" => "allow",
+        "code" => ""
+    )
+    .increment(1);
 }
 
-/// An admitted request on the hot path: static labels, no allocation.
-pub(crate) fn allowed(guard: &'static str) {
-    match guard {
-        "auth" => {
-            ::metrics::counter!(DECISIONS, "guard" => "auth", "outcome" => "allow", "code" => "")
-                .increment(1);
-        }
-        "requirement" => ::metrics::counter!(
+/// A request an optional auth layer let through without a token.
+pub(crate) fn auth_anonymous() {
+    ::metrics::counter!(
+        "iam_guard_decisions_total",
+        "guard" => "auth",
+        "outcome" => "anonymous",
+        "code" => ""
+    )
+    .increment(1);
+}
+
+/// A request whose route requirement held.
+pub(crate) fn requirement_allowed() {
+    ::metrics::counter!(
+        "iam_guard_decisions_total",
+        "guard" => "requirement",
+        "outcome" => "allow",
+        "code" => ""
+    )
+    .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name a helper records, read back through a recorder.
+    fn names_recorded(record: impl FnOnce()) -> std::collections::BTreeSet<String> {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        ::metrics::with_local_recorder(&recorder, record);
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, ..)| key.key().name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_literal_names_are_the_documented_constants() {
+        let names = names_recorded(|| {
+            builtin_load(Builtin::Claims, CacheLevel::Source);
+            builtin_load(Builtin::Catalogue, CacheLevel::Local);
+            token_cache(true);
+            token_cache(false);
+            jwks_fetch(true);
+            jwks_fetch(false);
+            jwks_unknown_kid_refetch();
+            jwks_cooldown_refusal();
+            jwks_stale_key_served();
+            fields_removed("students", 2);
+            decision("auth", "deny", "invalid_token");
+            auth_allowed();
+            auth_anonymous();
+            requirement_allowed();
+            permission_load("ldap", CacheLevel::Local);
+        });
+        let documented = [
             DECISIONS,
-            "guard" => "requirement",
-            "outcome" => "allow",
-            "code" => ""
-        )
-        .increment(1),
-        other => decision(other, "allow", ""),
+            JWKS_FETCHES,
+            JWKS_UNKNOWN_KID_REFETCHES,
+            JWKS_COOLDOWN_REFUSALS,
+            JWKS_STALE_KEYS_SERVED,
+            TOKEN_CACHE,
+            PERMISSION_LOADS,
+            FIELDS_REMOVED,
+        ];
+        assert_eq!(
+            names,
+            documented.iter().map(|n| (*n).to_owned()).collect(),
+            "a counter recorded under a name the docs do not list, or the reverse"
+        );
+    }
+
+    #[test]
+    fn an_entity_key_is_built_once_and_the_map_is_bounded() {
+        let a = entity_key("bounded-test-a");
+        assert!(std::ptr::eq(a, entity_key("bounded-test-a")));
+        assert_eq!(a.name(), FIELDS_REMOVED);
+        for i in 0..300 {
+            let key = entity_key(&format!("bounded-test-{i}"));
+            assert_eq!(key.name(), FIELDS_REMOVED);
+        }
+        let overflow = entity_key("bounded-test-overflow");
+        assert_eq!(
+            overflow.labels().next().map(|l| l.value().to_owned()),
+            Some("other".to_owned())
+        );
     }
 }

@@ -215,13 +215,12 @@ impl<'a> Scene<'a> {
     /// The answer to a request whose permissions cannot be had.
     pub(crate) fn no_permissions<B: From<Bytes>>(&self, why: &NoPermissions) -> Response<B> {
         match why {
-            // An optional auth layer let a request without a token through:
-            // a guarded route still needs one.
-            NoPermissions::Anonymous => self.deny(&Rejection::missing_token()),
             NoPermissions::NoSource => self.wiring(NO_SOURCE),
+            // The source's detail is for the operator, not the client.
             NoPermissions::Unavailable(e) => {
-                self.deny_with(&Rejection::from(e), &e.to_string(), &[])
+                self.deny_with(&Rejection::from(why), &e.to_string(), &[])
             }
+            NoPermissions::Anonymous => self.deny(&Rejection::from(why)),
         }
     }
 
@@ -288,6 +287,19 @@ pub(crate) const NO_SOURCE: &str =
 /// The 500 of a wiring bug: the message says which layer to add.
 pub(crate) fn wiring_rejection(fix: &'static str) -> Rejection {
     Rejection::new(ErrorCode::Internal, fix)
+}
+
+/// 401 for an anonymous request (an optional auth layer let it through: a
+/// guarded route still needs a token), 500 for a missing source, 503 when
+/// the source fails.
+impl From<&NoPermissions> for Rejection {
+    fn from(why: &NoPermissions) -> Self {
+        match why {
+            NoPermissions::Anonymous => Rejection::missing_token(),
+            NoPermissions::NoSource => wiring_rejection(NO_SOURCE),
+            NoPermissions::Unavailable(e) => Rejection::from(e),
+        }
+    }
 }
 
 /// 400 for a malformed request, 403 for an XSRF mismatch, else 401.

@@ -237,6 +237,17 @@ impl<S> RequirementGuard<S> {
     crate::macros::define_inner_service_accessors!();
 }
 
+/// Who is refused where, by this guard.
+fn scene<'a, B>(
+    req: &'a Request<B>,
+    context: &'a RequestContext,
+    requirement: &'a Requirement,
+) -> Scene<'a> {
+    Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
+        .within(context)
+        .requirement(requirement)
+}
+
 /// The answer of the requirement to `loaded`, if it is a refusal.
 fn verdict<B: From<Bytes>>(
     scene: &Scene<'_>,
@@ -246,7 +257,7 @@ fn verdict<B: From<Bytes>>(
     match loaded {
         Ok(perms) => match requirement.evaluate(perms) {
             Ok(()) => {
-                metrics::allowed(Guard::Requirement.as_str());
+                metrics::requirement_allowed();
                 None
             }
             Err(denial) => Some(scene.deny(&Rejection::from(denial))),
@@ -286,17 +297,16 @@ where
         };
         context.record(requirement);
         let limit = context.policy().drain_limit;
-        let scene = || {
-            Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
-                .within(&context)
-                .requirement(requirement)
-        };
         if context.bypasses() {
-            scene().bypass();
+            scene(&req, &context, requirement).bypass();
             return ResponseFuture::inner(self.inner.call(req)).with_context(context);
         }
         if let Some(loaded) = context.permissions_now() {
-            let refusal = verdict(&scene(), requirement, loaded.as_deref());
+            let refusal = verdict(
+                &scene(&req, &context, requirement),
+                requirement,
+                loaded.as_deref(),
+            );
             return match refusal {
                 None => ResponseFuture::inner(self.inner.call(req)),
                 Some(res) => refused(req, res, limit),
@@ -312,10 +322,11 @@ where
         let marker = context.clone();
         ResponseFuture::boxed(Box::pin(async move {
             let loaded = context.permissions().await;
-            let scene = Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
-                .within(&context)
-                .requirement(&requirement);
-            match verdict(&scene, &requirement, loaded.as_deref()) {
+            match verdict(
+                &scene(&req, &context, &requirement),
+                &requirement,
+                loaded.as_deref(),
+            ) {
                 None => inner.call(req).await,
                 Some(res) => Ok(refuse_async(req, res, limit).await),
             }

@@ -7,7 +7,7 @@ pub mod discovery;
 pub mod http;
 pub mod jwks;
 mod keys;
-mod token_cache;
 pub mod source;
 pub mod token;
+mod token_cache;
 pub mod verify;

@@ -160,7 +160,7 @@ where
             // guard the request is as anonymous as one without the header.
             Ok(None) | Err(TokenError::OtherScheme) if config.optional => {
                 RequestContext::anonymous(config.policy.clone()).plant(req.extensions_mut());
-                metrics::anonymous();
+                metrics::auth_anonymous();
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => {
@@ -175,7 +175,7 @@ where
         match config.verifier.verify_now(token) {
             Ok(Attempt::Verified(verified)) => match config.admit(&mut req, &verified, origin) {
                 Ok(()) => {
-                    metrics::allowed(Guard::Auth.as_str());
+                    metrics::auth_allowed();
                     ResponseFuture::inner(self.inner.call(req))
                 }
                 Err(rejection) => {
@@ -209,7 +209,7 @@ where
                         let res = config.refuse(&req, &rejection, user);
                         return Ok(refuse_async(req, res, limit).await);
                     }
-                    metrics::allowed(Guard::Auth.as_str());
+                    metrics::auth_allowed();
                     inner.call(req).await
                 }))
             }
