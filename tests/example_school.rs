@@ -385,11 +385,16 @@ async fn metrics_are_served_for_prometheus_with_the_guards_decisions() {
     assert_eq!(res.status(), 200);
     let text =
         String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    let value = |series: &str| -> u64 {
+    // A series' value, 0 when it was never recorded.
+    let sample = |series: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(series))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{series} in\n{text}"))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let value = |series: &str| -> u64 {
+        let v = sample(series);
+        assert!(v > 0, "{series} in\n{text}");
+        v
     };
     assert_eq!(
         value(r#"iam_guard_decisions_total{guard="auth",outcome="allow",code=""}"#),
@@ -411,15 +416,8 @@ async fn metrics_are_served_for_prometheus_with_the_guards_decisions() {
         "sensitive, financial and documents, twice"
     );
     // One token-cache lookup per request that carried a token.
-    let lookups = ["hit", "miss"]
-        .iter()
-        .map(|r| {
-            let series = format!("iam_guard_token_cache_total{{result=\"{r}\"}}");
-            text.lines()
-                .find_map(|l| l.strip_prefix(series.as_str()))
-                .map_or(0, |v| v.trim().parse::<u64>().unwrap())
-        })
-        .sum::<u64>();
+    let lookups = sample(r#"iam_guard_token_cache_total{result="hit"}"#)
+        + sample(r#"iam_guard_token_cache_total{result="miss"}"#);
     assert_eq!(lookups, 3, "{text}");
     // Bounded labels: no user, token or record id ever names a series.
     for secret in ["u-teacher", "s-1", &school.token("teacher")] {

@@ -39,6 +39,15 @@ fn guarded(verifier: &Verifier) -> Router {
     app(JwtAuthGuardLayer::new(verifier.clone()))
 }
 
+/// A router verifying with `fetcher`'s keys and no token cache: what keeps
+/// a token working is the key, not a cached verification.
+fn guarded_by_keys(iam: &TestIam, fetcher: &JwksFetcher) -> Router {
+    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
+        .no_token_cache()
+        .build();
+    guarded(&verifier)
+}
+
 /// A builder with a short pause after failures, so recovery tests do not
 /// wait the default second per attempt.
 fn builder() -> JwksFetcherBuilder {
@@ -419,12 +428,7 @@ async fn keys_outlive_an_outage_for_the_stale_window(outage: Outage) {
         .stale_if_error(Duration::from_secs(2))
         .jwks_uri(&iam.jwks_uri())
         .unwrap();
-    // No token cache: what keeps a token working is the key, not a cached
-    // verification.
-    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
-        .no_token_cache()
-        .build();
-    let app = guarded(&verifier);
+    let app = guarded_by_keys(&iam, &fetcher);
     let token = iam.mint(json!({}));
     fetcher.warm_up().await.unwrap();
     assert_eq!(iam.jwks_fetches(), 1);
@@ -748,10 +752,7 @@ async fn a_stale_window_shorter_than_the_ttl_never_drops_fresh_keys() {
         .stale_if_error(Duration::from_millis(100))
         .jwks_uri(&iam.jwks_uri())
         .unwrap();
-    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
-        .no_token_cache()
-        .build();
-    let app = guarded(&verifier);
+    let app = guarded_by_keys(&iam, &fetcher);
     fetcher.warm_up().await.unwrap();
     iam.stop();
     // Well past the grace window, well within the TTL: the keys are fresh
@@ -771,10 +772,7 @@ async fn the_stale_window_starts_when_the_keys_go_stale() {
         .stale_if_error(Duration::from_secs(1))
         .jwks_uri(&iam.jwks_uri())
         .unwrap();
-    let verifier = Verifier::builder(fetcher.clone(), iam.validation())
-        .no_token_cache()
-        .build();
-    let app = guarded(&verifier);
+    let app = guarded_by_keys(&iam, &fetcher);
     // Taken before the fetch, so it is no later than the keys' arrival.
     let start = Instant::now();
     fetcher.warm_up().await.unwrap();
