@@ -276,41 +276,48 @@ where
         if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
             return ResponseFuture::inner(self.inner.call(req));
         }
-        let context = RequestContext::from_extensions(req.extensions()).cloned();
-        let scene = Scene::new(Guard::FieldWrite, req.method(), route_of(req.extensions()))
-            .within_opt(context.as_ref());
-        let Some(context) = context.as_ref() else {
-            let res = scene.wiring("FieldWriteGuard ran without JwtAuthGuard in front of it");
+        let found = RequestContext::from_extensions(req.extensions()).cloned();
+        // Built only for a refusal or a bypass: a write that passes pays
+        // nothing for it.
+        let scene = || {
+            Scene::new(Guard::FieldWrite, req.method(), route_of(req.extensions()))
+                .within_opt(found.as_ref())
+        };
+        let Some(context) = found.as_ref() else {
+            let res = scene().wiring("FieldWriteGuard ran without JwtAuthGuard in front of it");
             return refused(req, res, super::context::DEFAULT_DRAIN_LIMIT);
         };
         let limit = context.policy().drain_limit;
         let Some(requirement) = context.requirement() else {
-            let res = scene.wiring(
+            let res = scene().wiring(
                 "no requirement guard runs before FieldWriteGuard: add ScopeGuard, ActionGuard \
                  or PermissionGuard with route_layer after FieldWriteGuardLayer",
             );
             return refused(req, res, limit);
         };
-        let Some(entity) = requirement.entity().or(self.config.entity.as_deref()) else {
-            let res = scene.wiring(
+        if requirement
+            .entity()
+            .or(self.config.entity.as_deref())
+            .is_none()
+        {
+            let res = scene().wiring(
                 "the route's requirement names no entity: give FieldWriteGuardLayer::entity(..)",
             );
             return refused(req, res, limit);
-        };
+        }
         if context.bypasses() {
-            scene.bypass();
+            scene().bypass();
             return ResponseFuture::inner(self.inner.call(req));
         }
         let body_limit = self.config.limit;
         match precheck(&req, body_limit) {
             Precheck::Empty => return ResponseFuture::inner(self.inner.call(req)),
             Precheck::Refuse(rejection) => {
-                let res = scene.deny(&rejection);
+                let res = scene().deny(&rejection);
                 return refused(req, res, limit);
             }
             Precheck::Read => {}
         }
-        let entity = entity.to_owned();
 
         // Reading the body is async. The future owns the service, so take
         // the instance that was polled ready and leave a clone:
@@ -318,6 +325,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let context = context.clone();
+        let config = self.config.clone();
         ResponseFuture::boxed(Box::pin(async move {
             let (parts, body) = req.into_parts();
             let scene = Scene::new(
@@ -345,7 +353,12 @@ where
                 Ok(perms) => perms,
                 Err(why) => return Ok(scene.no_permissions(&why)),
             };
-            let scopes = perms.scopes().get(entity.as_str());
+            let entity = context
+                .requirement()
+                .and_then(|r| r.entity())
+                .or(config.entity.as_deref())
+                .expect("checked before the body was read");
+            let scopes = perms.scopes().get(entity);
             let can_write = |k: &str| {
                 scopes
                     .and_then(|s| s.get(k))

@@ -248,9 +248,10 @@ fn scene<'a, B>(
         .requirement(requirement)
 }
 
-/// The answer of the requirement to `loaded`, if it is a refusal.
-fn verdict<B: From<Bytes>>(
-    scene: &Scene<'_>,
+/// The answer of the requirement to `loaded`, if it is a refusal. The
+/// scene is only built for one: a request that passes pays nothing for it.
+fn verdict<'a, B: From<Bytes>>(
+    scene: impl FnOnce() -> Scene<'a>,
     requirement: &Requirement,
     loaded: Result<&CompiledPermissions, &super::context::NoPermissions>,
 ) -> Option<Response<B>> {
@@ -260,9 +261,9 @@ fn verdict<B: From<Bytes>>(
                 metrics::requirement_allowed();
                 None
             }
-            Err(denial) => Some(scene.deny(&Rejection::from(denial))),
+            Err(denial) => Some(scene().deny(&Rejection::from(denial))),
         },
-        Err(why) => Some(scene.no_permissions(why)),
+        Err(why) => Some(scene().no_permissions(why)),
     }
 }
 
@@ -303,7 +304,7 @@ where
         }
         if let Some(loaded) = context.permissions_now() {
             let refusal = verdict(
-                &scene(&req, &context, requirement),
+                || scene(&req, &context, requirement),
                 requirement,
                 loaded.as_deref(),
             );
@@ -323,7 +324,7 @@ where
         ResponseFuture::boxed(Box::pin(async move {
             let loaded = context.permissions().await;
             match verdict(
-                &scene(&req, &context, &requirement),
+                || scene(&req, &context, &requirement),
                 &requirement,
                 loaded.as_deref(),
             ) {
