@@ -67,3 +67,20 @@ pub use compile::RoleAssignment;
 pub use permissions_document::PermissionsDocumentError;
 #[doc(inline)]
 pub use requirement::{Denial, PermissionRule, Requirement};
+
+/// The first ```` ```json ```` block of a module's `//!` docs in `source`,
+/// without the prefixes and without trailing `  // ...` annotations: for
+/// tests that keep a documented format honest where a doc test cannot
+/// (JSON is not Rust).
+#[cfg(test)]
+pub(crate) fn json_block_of_module_docs(source: &str) -> String {
+    source
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .skip_while(|line| line.trim() != "```json")
+        .skip(1)
+        .take_while(|line| line.trim() != "```")
+        .map(|line| line.split("  //").next().unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -261,14 +261,7 @@ mod tests {
     #[test]
     fn format_block_in_the_module_docs_is_a_valid_document() {
         let source = include_str!("permissions_document.rs");
-        let block: String = source
-            .lines()
-            .filter_map(|line| line.strip_prefix("//!"))
-            .skip_while(|line| line.trim() != "```json")
-            .skip(1)
-            .take_while(|line| line.trim() != "```")
-            .collect::<Vec<_>>()
-            .join("\n");
+        let block = crate::model::json_block_of_module_docs(source);
         let doc: Value = serde_json::from_str(&block).unwrap();
         let perms = CompiledPermissions::from_document(&doc).unwrap();
         assert_eq!(

@@ -364,15 +364,7 @@ mod tests {
         // The annotated block cannot be a doc test, so it is checked here
         // with its comments and `//! ` prefixes stripped.
         let source = include_str!("mod.rs");
-        let block: String = source
-            .lines()
-            .filter_map(|line| line.strip_prefix("//!"))
-            .skip_while(|line| line.trim() != "```json")
-            .skip(1)
-            .take_while(|line| line.trim() != "```")
-            .map(|line| line.split("  //").next().unwrap_or(line))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let block = crate::model::json_block_of_module_docs(source);
         assert!(block.contains("\"requires\""), "format block not found");
         let catalogue = Catalogue::from_json(&block).unwrap();
         let admin = catalogue.compile_roles(["admin"]);
