@@ -1,7 +1,14 @@
 //! An inventory service as an in-house IAM sees it: an RS256 JWT in a
-//! cookie with an XSRF header, roles as `{system, role, department}` objects, and flat
-//! permissions (`inventory.regions.view/create/update/delete`) required
-//! per route with `PermissionGuard`.
+//! cookie with an XSRF header, roles as `{system, role, department}`
+//! objects, and flat permissions
+//! (`inventory.regions.view/create/update/delete`) required per route with
+//! `PermissionGuard`.
+//!
+//! Roles are limited to departments: the demo user is an admin in `dc-1`
+//! and a viewer in `dc-2`. The route guards ask "may the caller do this
+//! somewhere?"; the handlers take `RecordAccess` and keep every query
+//! within the departments where the role allows it. Roles the IAM issued
+//! for another system (`monitoring`) never reach this service.
 //!
 //! ```text
 //! cargo run --example inventory
@@ -24,8 +31,8 @@ use axum::{
     Json, Router,
 };
 use iam_guard::{
-    model::Catalogue, permissions::source::CatalogueSource, test_util::TestIam, JwtAuthGuardLayer,
-    PermissionGuard, Verifier,
+    model::Catalogue, permissions::source::CatalogueSource, test_util::TestIam, Access,
+    ClaimMapping, JwtAuthGuardLayer, PermissionGuard, RecordAccess, Verifier,
 };
 use serde_json::{json, Value};
 
@@ -46,42 +53,79 @@ pub(crate) const COOKIE: &str = "access_token";
 
 type Regions = Arc<Mutex<BTreeMap<String, Value>>>;
 
-async fn list(State(regions): State<Regions>) -> Json<Value> {
+/// This service's system: roles the IAM issued for other systems do not
+/// count here.
+pub(crate) const SYSTEM: &str = "inventory";
+
+/// Whether `access` lets the caller use `permission` in `department`.
+fn allowed(access: &RecordAccess, permission: &str, department: &str) -> bool {
+    match &access.access {
+        Access::Full => true,
+        _ => access
+            .departments_where(|p| p.has_permission(permission))
+            .contains(&department),
+    }
+}
+
+fn department_of(region: &Value) -> &str {
+    region["department"].as_str().unwrap_or_default()
+}
+
+/// The regions of the departments where the caller may view them.
+async fn list(State(regions): State<Regions>, access: RecordAccess) -> Json<Value> {
+    let regions = regions.lock().expect("lock");
     Json(json!(regions
-        .lock()
-        .expect("lock")
         .values()
+        .filter(|r| allowed(&access, "inventory.regions.view", department_of(r)))
         .cloned()
         .collect::<Vec<_>>()))
 }
 
 async fn create(
     State(regions): State<Regions>,
+    access: RecordAccess,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> Result<(StatusCode, Json<Value>), StatusCode> {
+    let department = body["department"].as_str().unwrap_or_default();
+    if !allowed(&access, "inventory.regions.create", department) {
+        return Err(StatusCode::FORBIDDEN);
+    }
     let mut regions = regions.lock().expect("lock");
     let id = format!("r-{}", regions.len() + 1);
-    let mut region = json!({"id": id});
-    region["name"] = body.get("name").cloned().unwrap_or(Value::Null);
+    let region = json!({"id": id, "name": body["name"], "department": department});
     regions.insert(id, region.clone());
-    (StatusCode::CREATED, Json(region))
+    Ok((StatusCode::CREATED, Json(region)))
 }
 
 async fn update(
     State(regions): State<Regions>,
+    access: RecordAccess,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, StatusCode> {
     let mut regions = regions.lock().expect("lock");
     let region = regions.get_mut(&id).ok_or(StatusCode::NOT_FOUND)?;
+    if !allowed(&access, "inventory.regions.update", department_of(region)) {
+        // Not found rather than forbidden: a region the caller may not
+        // touch is one it need not learn about.
+        return Err(StatusCode::NOT_FOUND);
+    }
     region["name"] = body.get("name").cloned().unwrap_or(Value::Null);
     Ok(Json(region.clone()))
 }
 
-async fn remove(State(regions): State<Regions>, Path(id): Path<String>) -> StatusCode {
-    match regions.lock().expect("lock").remove(&id) {
-        Some(_) => StatusCode::NO_CONTENT,
-        None => StatusCode::NOT_FOUND,
+async fn remove(
+    State(regions): State<Regions>,
+    access: RecordAccess,
+    Path(id): Path<String>,
+) -> StatusCode {
+    let mut regions = regions.lock().expect("lock");
+    match regions.get(&id) {
+        Some(r) if allowed(&access, "inventory.regions.delete", department_of(r)) => {
+            regions.remove(&id);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::NOT_FOUND,
     }
 }
 
@@ -89,14 +133,25 @@ async fn remove(State(regions): State<Regions>, Path(id): Path<String>) -> Statu
 pub(crate) fn router(verifier: Verifier) -> Router {
     let catalogue = Catalogue::from_json(CATALOGUE).expect("the inventory catalogue is valid");
     let auth = JwtAuthGuardLayer::new(verifier)
+        .claims(ClaimMapping::default().system(SYSTEM))
         .cookie(COOKIE)
         .xsrf(true)
         .permissions(CatalogueSource::new(catalogue));
     let need = |p: &str| PermissionGuard::all_of([p]);
-    let regions: Regions = Arc::new(Mutex::new(BTreeMap::from([(
-        "r-1".to_owned(),
-        json!({"id": "r-1", "name": "eu-south"}),
-    )])));
+    let regions: Regions = Arc::new(Mutex::new(BTreeMap::from([
+        (
+            "r-1".to_owned(),
+            json!({"id": "r-1", "name": "eu-south", "department": "dc-1"}),
+        ),
+        (
+            "r-2".to_owned(),
+            json!({"id": "r-2", "name": "eu-north", "department": "dc-2"}),
+        ),
+        (
+            "r-3".to_owned(),
+            json!({"id": "r-3", "name": "us-east", "department": "dc-3"}),
+        ),
+    ])));
     Router::new()
         .route(
             "/regions",
@@ -114,13 +169,30 @@ pub(crate) fn router(verifier: Verifier) -> Router {
         .layer(auth)
 }
 
-/// Claims of a demo user: roles per system and department.
+/// Claims of a demo user holding `role` in `dc-1`.
 pub(crate) fn claims(sub: &str, role: &str, xsrf: &str) -> Value {
     json!({
         "sub": sub,
         "username": sub,
         "departments": ["dc-1"],
-        "roles": [{"system": "inventory", "role": role, "department": "dc-1"}],
+        "roles": [{"system": SYSTEM, "role": role, "department": "dc-1"}],
+        "xsrf_token": xsrf,
+    })
+}
+
+/// Claims of the demo user of the IAM's own example: admin in `dc-1`,
+/// viewer in `dc-2`, and an admin role of another system that must grant
+/// nothing here.
+pub(crate) fn mixed_claims(sub: &str, xsrf: &str) -> Value {
+    json!({
+        "sub": sub,
+        "username": sub,
+        "departments": ["dc-1", "dc-2"],
+        "roles": [
+            {"system": SYSTEM, "role": "inventory_admin", "department": "dc-1"},
+            {"system": SYSTEM, "role": "inventory_viewer", "department": "dc-2"},
+            {"system": "monitoring", "role": "inventory_admin", "department": "dc-3"},
+        ],
         "xsrf_token": xsrf,
     })
 }
@@ -153,18 +225,26 @@ async fn main() -> ExitCode {
     };
     let admin = mint("cj", "inventory_admin");
     let viewer = mint("vi", "inventory_viewer");
+    let mut mixed = mixed_claims("mx", "xsrf-demo");
+    mixed["exp"] = json!(exp);
+    let mixed = iam.mint(mixed);
     let base = format!("http://{bind}");
     println!(
         "Development IAM (do not use in production): {}",
         iam.issuer()
     );
     println!("inventory API: {base}\n");
+    println!("# admin in dc-1, viewer in dc-2: lists the regions of dc-1 and dc-2 only");
+    println!("curl -s {base}/regions -b '{COOKIE}={mixed}'\n");
+    println!("# ...and may rename dc-1's region (200) but not dc-2's (404)");
+    println!("curl -s -X PATCH {base}/regions/r-1 -b '{COOKIE}={mixed}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"eu-south-1\"}}'");
+    println!("curl -s -X PATCH {base}/regions/r-2 -b '{COOKIE}={mixed}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"eu-north-1\"}}'\n");
     println!("# a viewer lists regions (200)");
     println!("curl -s {base}/regions -b '{COOKIE}={viewer}'\n");
     println!("# a viewer may not create one (403 PERMISSION_DENIED)");
-    println!("curl -s -X POST {base}/regions -b '{COOKIE}={viewer}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"us-east\"}}'\n");
+    println!("curl -s -X POST {base}/regions -b '{COOKIE}={viewer}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"us-west\",\"department\":\"dc-1\"}}'\n");
     println!("# an admin may (201)...");
-    println!("curl -s -X POST {base}/regions -b '{COOKIE}={admin}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"us-east\"}}'\n");
+    println!("curl -s -X POST {base}/regions -b '{COOKIE}={admin}' -H 'X-XSRF-TOKEN: xsrf-demo' -H 'Content-Type: application/json' -d '{{\"name\":\"us-west\",\"department\":\"dc-1\"}}'\n");
     println!("# ...but not without the XSRF header (403 XSRF_MISMATCH)");
     println!("curl -s -X POST {base}/regions -b '{COOKIE}={admin}' -H 'Content-Type: application/json' -d '{{\"name\":\"us-east\"}}'\n");
     let served = axum::serve(listener, router(verifier))

@@ -87,7 +87,10 @@ pub use guard::{
     context::RequestContext,
     field_filter::{FieldFilter, FieldFilterLayer},
     field_write::{FieldWriteGuard, FieldWriteGuardLayer},
-    require::{ActionGuard, PermissionGuard, RequirementGuard, RequirementGuardLayer, ScopeGuard},
+    require::{
+        ActionGuard, OAuthScopeGuard, PermissionGuard, RequirementGuard, RequirementGuardLayer,
+        RoleGuard, ScopeGuard,
+    },
 };
 #[doc(inline)]
 pub use jwt::{
@@ -100,11 +103,15 @@ pub use model::{Catalogue, CompiledPermissions, Requirement, ScopeAccess};
 #[doc(inline)]
 pub use permissions::remote::RemoteSource;
 #[doc(inline)]
-pub use permissions::source::{CatalogueSource, ClaimsSource, PermissionSource};
+pub use permissions::{
+    oauth_scopes::OAuthScopesSource,
+    source::{CatalogueSource, ClaimsSource, PermissionSource},
+    union::UnionSource,
+};
 #[doc(inline)]
 pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
-pub use record_access::{RecordAccess, RecordAccessPolicy};
+pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPolicy};
 #[doc(inline)]
 pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
 
@@ -116,8 +123,9 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
         ActionGuard, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource, ErrorRenderer,
-        FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, PermissionGuard, Principal,
-        RecordAccess, RecordAccessPolicy, RequestContext, Requirement, ScopeAccess, ScopeGuard,
+        FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, OAuthScopeGuard,
+        PermissionGuard, Principal, RecordAccess, RecordAccessPolicy, RequestContext, Requirement,
+        RoleGuard, ScopeAccess, ScopeGuard,
     };
 }
 

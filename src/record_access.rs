@@ -10,7 +10,10 @@ use std::{
 use http::Extensions;
 use serde_json::Value;
 
-use crate::{guard::context::RequestContext, principal::Principal};
+use crate::{
+    guard::context::RequestContext, model::CompiledPermissions,
+    permissions::source::PermissionSource, principal::Principal,
+};
 
 /// How far a caller's record access reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,21 @@ pub enum Access {
     /// Records of these organizations, by level (`client`, `department`,
     /// `team`, …) → ids (from the `organizations` claim).
     Organizations(BTreeMap<String, Vec<String>>),
+    /// Only records of these departments, where the caller's
+    /// department-limited roles hold (sorted); what each allows is in
+    /// [`RecordAccess::departments`].
+    Departments(Vec<String>),
+}
+
+/// What a caller may do in one department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentAccess {
+    /// The roles limited to this department.
+    pub roles: Vec<String>,
+    /// What holds here (roles that hold everywhere plus this department's),
+    /// when the permission source knows departments
+    /// ([`CatalogueSource`](crate::CatalogueSource) does); `None` otherwise.
+    pub permissions: Option<Arc<CompiledPermissions>>,
 }
 
 /// The record-level context of a request: filter every query by `tenant`,
@@ -37,14 +55,21 @@ pub struct RecordAccess {
     pub roles: Vec<String>,
     /// How far the caller's access reaches.
     pub access: Access,
+    /// Per department where a department-limited role holds: those roles
+    /// and what they allow there. Empty when no role is limited.
+    pub departments: BTreeMap<String, DepartmentAccess>,
 }
 
 /// Decides a caller's [`Access`]. Rules, first match wins:
 ///
 /// 1. a super user, when the auth layer enables the bypass → `Full`;
-/// 2. a role listed in [`full_access_roles`](Self::full_access_roles) → `Full`;
-/// 3. a non-empty `organizations` claim (`{id: {level}}`) → `Organizations`;
-/// 4. otherwise → `Owner(user)`: the narrowest answer is the default.
+/// 2. a role listed in [`full_access_roles`](Self::full_access_roles) that
+///    is not limited to a department → `Full`;
+/// 3. any department-limited role (`{"role", "department"}`) →
+///    `Departments`: the caller's records are those of its departments,
+///    and [`RecordAccess::departments`] says what each allows;
+/// 4. a non-empty `organizations` claim (`{id: {level}}`) → `Organizations`;
+/// 5. otherwise → `Owner(user)`: the narrowest answer is the default.
 ///
 /// Install it with `axum::Extension(policy)` (or insert it into request
 /// extensions); without one the default policy applies, which grants
@@ -91,15 +116,46 @@ impl RecordAccessPolicy {
     }
 
     /// The record access of `principal`; `bypass` is whether the super-user
-    /// bypass applies.
+    /// bypass applies. Department permissions are left `None`; see
+    /// [`resolve_with`](Self::resolve_with).
     pub fn resolve(&self, principal: &Principal, bypass: bool) -> RecordAccess {
+        self.resolve_with(principal, bypass, None)
+    }
+
+    /// [`resolve`](Self::resolve), with each department's permissions
+    /// compiled by `source`.
+    pub fn resolve_with(
+        &self,
+        principal: &Principal,
+        bypass: bool,
+        source: Option<&dyn PermissionSource>,
+    ) -> RecordAccess {
         let roles: Vec<String> = principal
             .roles()
             .iter()
             .map(|r| r.name().to_owned())
             .collect();
-        let access = if bypass || roles.iter().any(|r| self.full_roles.contains(r)) {
+        let mut departments: BTreeMap<String, DepartmentAccess> = BTreeMap::new();
+        for role in principal.roles() {
+            if let Some(d) = role.department() {
+                departments
+                    .entry(d.to_owned())
+                    .or_insert_with(|| DepartmentAccess {
+                        roles: Vec::new(),
+                        permissions: source.and_then(|s| s.in_department(principal, d)),
+                    })
+                    .roles
+                    .push(role.name().to_owned());
+            }
+        }
+        let full = principal
+            .roles()
+            .iter()
+            .any(|r| !r.is_department_limited() && self.full_roles.contains(r.name()));
+        let access = if bypass || full {
             Access::Full
+        } else if !departments.is_empty() {
+            Access::Departments(departments.keys().cloned().collect())
         } else {
             match principal.claims().get(&self.organizations_claim) {
                 Some(Value::Object(orgs)) if !orgs.is_empty() => {
@@ -124,6 +180,7 @@ impl RecordAccessPolicy {
             user: principal.user_id().to_owned(),
             roles,
             access,
+            departments,
         }
     }
 }
@@ -140,10 +197,30 @@ impl RecordAccess {
         let bypass = context.bypasses();
         // Borrow the installed policy; only a request without one pays for
         // building the default.
+        let source = context.policy().source.as_deref();
         let resolved = match extensions.get::<RecordAccessPolicy>() {
-            Some(policy) => policy.resolve(principal, bypass),
-            None => RecordAccessPolicy::default().resolve(principal, bypass),
+            Some(policy) => policy.resolve_with(principal, bypass, source),
+            None => RecordAccessPolicy::default().resolve_with(principal, bypass, source),
         };
         Some(resolved)
+    }
+
+    /// The departments where `allows` holds for what the caller may do
+    /// there, for a query's `WHERE department IN (…)`: say, where it may
+    /// create a region. A department whose permissions are unknown is
+    /// left out.
+    ///
+    /// ```
+    /// # use iam_guard::RecordAccess;
+    /// # fn query(access: &RecordAccess) {
+    /// let writable = access.departments_where(|p| p.has_permission("inventory.regions.create"));
+    /// # let _ = writable; }
+    /// ```
+    pub fn departments_where(&self, allows: impl Fn(&CompiledPermissions) -> bool) -> Vec<&str> {
+        self.departments
+            .iter()
+            .filter(|(_, d)| d.permissions.as_deref().is_some_and(&allows))
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 }

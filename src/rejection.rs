@@ -44,6 +44,12 @@ pub enum ErrorCode {
     ActionNotPermitted,
     /// 403: a flat permission or module is missing.
     PermissionDenied,
+    /// 403: the access token lacks an OAuth 2.0 scope the route needs (an
+    /// OAuth scope such as `students:read`, not an entity's scope group).
+    /// The challenge names the scopes to ask for.
+    InsufficientOAuthScope,
+    /// 403: the caller lacks a role the route needs.
+    RoleRequired,
     /// 403: a write body touches fields the caller cannot write.
     ForbiddenFields,
     /// 413: a write body is over the size limit.
@@ -69,6 +75,8 @@ impl ErrorCode {
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
             Self::ActionNotPermitted => "ACTION_NOT_PERMITTED",
             Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::InsufficientOAuthScope => "INSUFFICIENT_OAUTH_SCOPE",
+            Self::RoleRequired => "ROLE_REQUIRED",
             Self::ForbiddenFields => "FORBIDDEN_FIELDS",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -89,6 +97,8 @@ impl ErrorCode {
             | Self::InsufficientScope
             | Self::ActionNotPermitted
             | Self::PermissionDenied
+            | Self::InsufficientOAuthScope
+            | Self::RoleRequired
             | Self::ForbiddenFields => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -113,6 +123,8 @@ pub struct Rejection {
     code: ErrorCode,
     message: Cow<'static, str>,
     token_sent: bool,
+    /// The OAuth scopes the client should ask for, for the challenge.
+    oauth_scope: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -122,7 +134,22 @@ impl Rejection {
             code,
             message: message.into(),
             token_sent: true,
+            oauth_scope: None,
         }
+    }
+
+    /// Names the OAuth scopes (space-separated) the client should request,
+    /// sent as the `scope` attribute of the 403 challenge (RFC 6750 §3).
+    /// A value with characters a scope cannot hold (RFC 6749 §3.3: no
+    /// quote, backslash or control character) is left out of the header.
+    pub fn with_oauth_scope(mut self, scopes: impl Into<Box<str>>) -> Self {
+        self.oauth_scope = Some(scopes.into());
+        self
+    }
+
+    /// The OAuth scopes set with [`with_oauth_scope`](Self::with_oauth_scope).
+    pub fn oauth_scope(&self) -> Option<&str> {
+        self.oauth_scope.as_deref()
     }
 
     /// 401 for a request that carried no token at all. RFC 6750 §3.1 says
@@ -132,6 +159,7 @@ impl Rejection {
             code: ErrorCode::InvalidToken,
             message: Cow::Borrowed("no access token was sent"),
             token_sent: false,
+            oauth_scope: None,
         }
     }
 
@@ -169,11 +197,30 @@ impl Rejection {
             // An XSRF failure says nothing about the token's scope: no
             // challenge would help the client.
             StatusCode::FORBIDDEN if self.code == ErrorCode::XsrfMismatch => return None,
-            StatusCode::FORBIDDEN => "Bearer error=\"insufficient_scope\"",
+            StatusCode::FORBIDDEN => match self.oauth_scope.as_deref().filter(|s| is_scope_list(s))
+            {
+                Some(scope) => {
+                    let value = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+                    return HeaderValue::from_str(&value).ok();
+                }
+                None => "Bearer error=\"insufficient_scope\"",
+            },
             _ => return None,
         };
         Some(HeaderValue::from_static(value))
     }
+}
+
+/// Scope tokens separated by single spaces (RFC 6749 §3.3:
+/// `%x21 / %x23-5B / %x5D-7E`), safe inside a quoted header attribute.
+fn is_scope_list(scopes: &str) -> bool {
+    !scopes.is_empty()
+        && scopes.split(' ').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        })
 }
 
 impl fmt::Display for Rejection {
@@ -342,6 +389,30 @@ mod tests {
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer error=\"insufficient_scope\""
         );
+    }
+
+    #[test]
+    fn oauth_scope_refusal_names_the_scopes_in_the_challenge() {
+        let r = Rejection::new(ErrorCode::InsufficientOAuthScope, "no")
+            .with_oauth_scope("students:read students:write");
+        let res = ErrorRenderer::json().render(&r);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", scope=\"students:read students:write\""
+        );
+        assert_eq!(body(&res)["code"], "INSUFFICIENT_OAUTH_SCOPE");
+        // A scope that would break out of the quoted attribute is left out.
+        for bad in ["a\"b", "a\\b", "a  b", "", "a\tb", "é"] {
+            let r = Rejection::new(ErrorCode::InsufficientOAuthScope, "no").with_oauth_scope(bad);
+            assert_eq!(
+                r.www_authenticate().unwrap(),
+                "Bearer error=\"insufficient_scope\"",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(ErrorCode::RoleRequired.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ErrorCode::RoleRequired.as_str(), "ROLE_REQUIRED");
     }
 
     #[test]

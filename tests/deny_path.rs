@@ -4,7 +4,8 @@
 //! path), and is counted once in `iam_guard_decisions_total`.
 //!
 //! The sweep configures `application/problem+json` and walks every deny
-//! site: each token failure class, the 400s, each 403 code, 413, 415, the
+//! site: each token failure class, the 400s, each 403 code (OAuth scope and
+//! role guards included), 413, 415, the
 //! FieldFilter 500, both 503s, the undeclared route, and the extractors.
 
 mod common;
@@ -25,7 +26,7 @@ use iam_guard::{
     permissions_endpoint,
     test_util::{sign_hs256, TestIam},
     ActionGuard, ClaimsSource, ErrorRenderer, FieldFilterLayer, FieldWriteGuardLayer,
-    JwtAuthGuardLayer, PermissionGuard, Principal, ScopeGuard,
+    JwtAuthGuardLayer, OAuthScopeGuard, PermissionGuard, Principal, RoleGuard, ScopeGuard,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -79,6 +80,14 @@ fn students(auth: JwtAuthGuardLayer) -> Router {
         .route(
             "/finance/{year}",
             get(ok).route_layer(PermissionGuard::module("finance")),
+        )
+        .route(
+            "/grades/{year}",
+            get(ok).route_layer(OAuthScopeGuard::all_of(["grades:read"])),
+        )
+        .route(
+            "/admin/{year}",
+            get(ok).route_layer(RoleGuard::any_of(["admin"])),
         )
         .route("/permissions", get(permissions_endpoint))
         .merge(courses)
@@ -376,6 +385,22 @@ fn sites(iam: &TestIam) -> Vec<Site> {
             "PERMISSION_DENIED",
             "requirement",
             "/finance/{year}",
+        ),
+        site(
+            "oauth scope",
+            get("/grades/2026").bearer(&reader),
+            S::FORBIDDEN,
+            "INSUFFICIENT_OAUTH_SCOPE",
+            "requirement",
+            "/grades/{year}",
+        ),
+        site(
+            "role",
+            get("/admin/2026").bearer(&reader),
+            S::FORBIDDEN,
+            "ROLE_REQUIRED",
+            "requirement",
+            "/admin/{year}",
         ),
         site(
             "forbidden field",

@@ -16,15 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 fn role_json(role: &Role) -> Value {
-    match role {
-        Role::Name(name) => json!(name),
-        Role::Structured {
-            system,
-            role,
-            department,
-        } => json!({"system": system, "role": role, "department": department}),
-        other => json!(format!("{other:?}")),
+    if role.system().is_none() && role.department().is_none() {
+        return json!(role.name());
     }
+    json!({"system": role.system(), "role": role.name(), "department": role.department()})
 }
 
 /// Everything a handler can read from the principal, as JSON.
@@ -50,7 +45,9 @@ async fn described(app: &Router, token: &str) -> Value {
 #[tokio::test]
 async fn principal_carries_user_tenant_roles_and_super_user_flag() {
     let iam = TestIam::start().await;
-    let app = describe_app(JwtAuthGuardLayer::new(iam.verifier()));
+    let app = describe_app(
+        JwtAuthGuardLayer::new(iam.verifier()).claims(ClaimMapping::default().system("inventory")),
+    );
     let token = iam.mint(json!({
         "sub": "teacher-7",
         "tenantId": "school-1",
@@ -69,10 +66,33 @@ async fn principal_carries_user_tenant_roles_and_super_user_flag() {
             "roles": [
                 "teacher",
                 {"system": "inventory", "role": "manager", "department": "north"},
-                {"system": null, "role": "viewer", "department": null},
+                "viewer",
             ],
             "super": true,
         })
+    );
+}
+
+#[tokio::test]
+async fn roles_of_another_system_never_reach_the_service() {
+    let iam = TestIam::start().await;
+    let token = iam.mint(json!({"roles": [
+        {"system": "inventory", "role": "admin"},
+        {"system": "students", "role": "teacher", "department": "north"},
+        "viewer",
+    ]}));
+    let students = describe_app(
+        JwtAuthGuardLayer::new(iam.verifier()).claims(ClaimMapping::default().system("students")),
+    );
+    assert_eq!(
+        described(&students, &token).await["roles"],
+        json!([{"system": "students", "role": "teacher", "department": "north"}, "viewer"])
+    );
+    // A service that names no system honours no system's roles.
+    let unnamed = describe_app(JwtAuthGuardLayer::new(iam.verifier()));
+    assert_eq!(
+        described(&unnamed, &token).await["roles"],
+        json!(["viewer"])
     );
 }
 
@@ -127,9 +147,9 @@ async fn typed_claims(p: Principal) -> Json<Value> {
 #[tokio::test]
 async fn custom_claims_are_readable_typed_by_path() {
     let iam = TestIam::start().await;
-    let app = Router::new()
-        .route("/me", get(typed_claims))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()));
+    let app = Router::new().route("/me", get(typed_claims)).layer(
+        JwtAuthGuardLayer::new(iam.verifier()).claims(ClaimMapping::default().system("school")),
+    );
     let token = iam.mint(json!({
         "roles": [{"system": "school", "role": "teacher"}],
         "profile": {"grade": "5B", "subjects": ["math", "art"], "level": 3},
@@ -159,6 +179,7 @@ async fn claim_names_are_configurable_with_nested_paths() {
         .user_id("preferred_username")
         .tenant("org.id")
         .roles("realm_access.roles")
+        .system("erp")
         .super_user("flags.super");
     let verifier = Verifier::builder(iam.fetcher(), iam.validation())
         .claims(mapping)

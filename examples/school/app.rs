@@ -355,6 +355,7 @@ fn bare_access() -> RecordAccess {
         user: "bare-benchmark".into(),
         roles: Vec::new(),
         access: Access::Full,
+        departments: Default::default(),
     }
 }
 

@@ -350,6 +350,11 @@ impl From<Denial> for Rejection {
                 ErrorCode::PermissionDenied,
                 "the caller lacks a required permission",
             ),
+            Denial::InsufficientOAuthScope => (
+                ErrorCode::InsufficientOAuthScope,
+                "the access token lacks a required OAuth scope",
+            ),
+            Denial::RoleRequired => (ErrorCode::RoleRequired, "the caller lacks a required role"),
         };
         Rejection::new(code, message)
     }

@@ -9,6 +9,8 @@
 //! | [`ScopeGuard::read`] / [`ScopeGuard::write`] | the caller has ANY scope of the entity at that level (WRITE implies READ) | 403 `INSUFFICIENT_SCOPE` |
 //! | [`ActionGuard::new`] | the action `<entity>.<action>` is effective: granted by a role AND every scope it requires holds | 403 `ACTION_NOT_PERMITTED` |
 //! | [`PermissionGuard::all_of`] / [`any_of`](PermissionGuard::any_of) / [`module`](PermissionGuard::module) | the flat permission strings or the module are granted | 403 `PERMISSION_DENIED` |
+//! | [`OAuthScopeGuard::all_of`] / [`any_of`](OAuthScopeGuard::any_of) | the access token grants the OAuth scopes (`scope` / `scp`) | 403 `INSUFFICIENT_OAUTH_SCOPE`, challenge `Bearer error="insufficient_scope", scope="<needed>"` |
+//! | [`RoleGuard::all_of`] / [`any_of`](RoleGuard::any_of) | the token grants the roles (names, or `"<qualifier>:<name>"`) | 403 `ROLE_REQUIRED` |
 //! | [`RequirementGuardLayer::new`] | any [`Requirement`] | its code |
 //!
 //! The scope gate is deliberately coarse: which scope groups the caller
@@ -20,6 +22,9 @@
 //!
 //! Put [`JwtAuthGuardLayer`](crate::JwtAuthGuardLayer) with a permission
 //! source in front of it: without one the guard answers 500, never passes.
+//! OAuth scope and role guards are answered by the verified token alone:
+//! they load no permissions and need no source (teams that authorize by
+//! their IdP's roles need no catalogue).
 //! A request an optional auth layer let through without a token is a 401.
 //! With [`JwtAuthGuardLayer::super_user_bypass`](crate::JwtAuthGuardLayer::super_user_bypass)
 //! on, a super user passes unchecked, and each such pass is audited.
@@ -65,7 +70,7 @@ use super::{
 };
 use crate::{
     metrics,
-    model::{CompiledPermissions, Requirement, ScopeAccess},
+    model::{CompiledPermissions, Denial, PermissionRule, Requirement, ScopeAccess},
     rejection::Rejection,
 };
 
@@ -212,6 +217,91 @@ impl PermissionGuard {
     }
 }
 
+/// OAuth 2.0 scopes the access token must grant (`scope` / `scp` claims,
+/// see [`ClaimMapping::oauth_scopes`](crate::ClaimMapping::oauth_scopes)).
+/// Its constructors build a [`RequirementGuardLayer`]; see the
+/// [module docs](self).
+///
+/// These are the scopes a client asked its authorization server for
+/// (`students:read`), unrelated to the scope groups of an entity that
+/// [`ScopeGuard`] checks. A refusal is 403 `INSUFFICIENT_OAUTH_SCOPE` with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`
+/// naming the scopes of the rule.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use iam_guard::{OAuthScopeGuard, RoleGuard};
+///
+/// async fn handler() -> &'static str { "{}" }
+///
+/// let app: Router = Router::new()
+///     .route("/grades", get(handler).route_layer(OAuthScopeGuard::all_of(["grades:read"])))
+///     .route("/admin", get(handler).route_layer(RoleGuard::any_of(["admin", "students-api:admin"])));
+/// # let _ = app;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OAuthScopeGuard;
+
+impl OAuthScopeGuard {
+    /// Requires every one of `scopes`.
+    pub fn all_of<I, S>(scopes: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequirementGuardLayer::new(Requirement::oauth_scopes(PermissionRule::AllOf(
+            scopes.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// Requires at least one of `scopes`.
+    pub fn any_of<I, S>(scopes: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequirementGuardLayer::new(Requirement::oauth_scopes(PermissionRule::AnyOf(
+            scopes.into_iter().map(Into::into).collect(),
+        )))
+    }
+}
+
+/// Roles the token must grant, for teams that authorize by their IdP's
+/// roles without a catalogue. Each role is a name (`"admin"`, from any
+/// mapped role claim) or `"<qualifier>:<name>"` (`"students-api:admin"`,
+/// only from the role claim mapped with that qualifier, see
+/// [`ClaimMapping::qualified_roles`](crate::ClaimMapping::qualified_roles)).
+/// A refusal is 403 `ROLE_REQUIRED`. Its constructors build a
+/// [`RequirementGuardLayer`]; see [`OAuthScopeGuard`] for an example.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RoleGuard;
+
+impl RoleGuard {
+    /// Requires every one of `roles`.
+    pub fn all_of<I, S>(roles: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequirementGuardLayer::new(Requirement::roles(PermissionRule::AllOf(
+            roles.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// Requires at least one of `roles`.
+    pub fn any_of<I, S>(roles: I) -> RequirementGuardLayer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequirementGuardLayer::new(Requirement::roles(PermissionRule::AnyOf(
+            roles.into_iter().map(Into::into).collect(),
+        )))
+    }
+}
+
 /// Enforces one route requirement. See the [module docs](self).
 #[derive(Clone)]
 pub struct RequirementGuard<S> {
@@ -261,9 +351,37 @@ fn verdict<'a, B: From<Bytes>>(
                 metrics::requirement_allowed();
                 None
             }
-            Err(denial) => Some(scene().deny(&Rejection::from(denial))),
+            Err(denial) => Some(scene().deny(&refusal(requirement, denial))),
         },
         Err(why) => Some(scene().no_permissions(why)),
+    }
+}
+
+/// The answer of a requirement of the token: no permissions are loaded.
+fn verdict_on_token<'a, B: From<Bytes>>(
+    scene: impl FnOnce() -> Scene<'a>,
+    requirement: &Requirement,
+    context: &RequestContext,
+) -> Option<Response<B>> {
+    let Some(principal) = context.principal() else {
+        return Some(scene().no_permissions(&super::context::NoPermissions::Anonymous));
+    };
+    match requirement.evaluate_token(principal) {
+        Ok(()) => {
+            metrics::requirement_allowed();
+            None
+        }
+        Err(denial) => Some(scene().deny(&refusal(requirement, denial))),
+    }
+}
+
+/// The 403 of `denial`, naming the OAuth scopes to ask for when the
+/// requirement is on OAuth scopes.
+fn refusal(requirement: &Requirement, denial: Denial) -> Rejection {
+    let rejection = Rejection::from(denial);
+    match requirement.oauth_scope_hint() {
+        Some(scopes) => rejection.with_oauth_scope(scopes),
+        None => rejection,
     }
 }
 
@@ -301,6 +419,15 @@ where
         if context.bypasses() {
             scene(&req, &context, requirement).bypass();
             return ResponseFuture::inner(self.inner.call(req)).with_context(context);
+        }
+        if requirement.is_on_token() {
+            let refusal =
+                verdict_on_token(|| scene(&req, &context, requirement), requirement, &context);
+            return match refusal {
+                None => ResponseFuture::inner(self.inner.call(req)),
+                Some(res) => refused(req, res, limit),
+            }
+            .with_context(context);
         }
         if let Some(loaded) = context.permissions_now() {
             let refusal = verdict(

@@ -66,7 +66,7 @@ pub use compile::RoleAssignment;
 #[doc(inline)]
 pub use permissions_document::PermissionsDocumentError;
 #[doc(inline)]
-pub use requirement::{Denial, PermissionRule, Requirement};
+pub use requirement::{Denial, PermissionRule, Requirement, TokenGrants};
 
 /// The first ```` ```json ```` block of a module's `//!` docs in `source`,
 /// without the prefixes and without trailing `  // ...` annotations: for

@@ -1,8 +1,11 @@
 //! What a route demands of the caller, and why a caller falls short.
 //!
-//! A [`Requirement`] is declared once per route and evaluated per request
-//! against the caller's [`CompiledPermissions`]; a failure is a [`Denial`],
-//! which the HTTP layer turns into a 403 with the denial's code.
+//! A [`Requirement`] is declared once per route and evaluated per request;
+//! a failure is a [`Denial`], which the HTTP layer turns into a 403 with
+//! the denial's code. Most requirements are evaluated against the caller's
+//! [`CompiledPermissions`]; the requirements on roles and OAuth scopes are
+//! answered by the token alone, through [`TokenGrants`], so they need no
+//! permission source.
 
 use std::fmt;
 
@@ -35,6 +38,23 @@ pub enum Requirement {
     Permissions(PermissionRule),
     /// A module such as `finance`; fails with [`Denial::PermissionDenied`].
     Module(String),
+    /// OAuth 2.0 scopes the token must grant (`students:read`), not to be
+    /// confused with the scope groups of [`Requirement::Scopes`]; fails
+    /// with [`Denial::InsufficientOAuthScope`].
+    OAuthScopes(PermissionRule),
+    /// Roles the token must grant, each a name or `"<qualifier>:<name>"`;
+    /// fails with [`Denial::RoleRequired`].
+    Roles(PermissionRule),
+}
+
+/// What the token itself grants: roles and OAuth scopes. Implemented by
+/// [`Principal`](crate::Principal); the model only asks.
+pub trait TokenGrants {
+    /// Whether a role matching `spec` (a name or `"<qualifier>:<name>"`)
+    /// is granted.
+    fn has_role(&self, spec: &str) -> bool;
+    /// Whether the OAuth scope `scope` is granted.
+    fn has_oauth_scope(&self, scope: &str) -> bool;
 }
 
 /// How a [`Requirement::Permissions`] combines its strings.
@@ -94,6 +114,53 @@ impl Requirement {
         Self::Module(module.into())
     }
 
+    /// OAuth scopes combined by `rule`.
+    pub fn oauth_scopes(rule: PermissionRule) -> Self {
+        Self::OAuthScopes(rule)
+    }
+
+    /// Roles combined by `rule`.
+    pub fn roles(rule: PermissionRule) -> Self {
+        Self::Roles(rule)
+    }
+
+    /// Whether the token alone answers this requirement (roles and OAuth
+    /// scopes): then no permissions are loaded for it.
+    pub fn is_on_token(&self) -> bool {
+        matches!(self, Self::OAuthScopes(_) | Self::Roles(_))
+    }
+
+    /// The OAuth scopes a client should ask for to meet this requirement,
+    /// space-separated as in a `WWW-Authenticate` `scope` attribute
+    /// (RFC 6750 §3); `None` for the other requirements.
+    pub fn oauth_scope_hint(&self) -> Option<String> {
+        match self {
+            Self::OAuthScopes(rule) => Some(rule.items().join(" ")),
+            _ => None,
+        }
+    }
+
+    /// Checks a requirement of the token ([`is_on_token`](Self::is_on_token))
+    /// against what the token grants.
+    ///
+    /// # Errors
+    ///
+    /// The requirement's [`Denial`] when the token falls short, and for
+    /// every requirement that needs permissions: those are evaluated with
+    /// [`evaluate`](Self::evaluate), never passed here by mistake.
+    pub fn evaluate_token(&self, token: &impl TokenGrants) -> Result<(), Denial> {
+        let allowed = match self {
+            Self::OAuthScopes(rule) => rule.holds(|s| token.has_oauth_scope(s)),
+            Self::Roles(rule) => rule.holds(|r| token.has_role(r)),
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.denial())
+        }
+    }
+
     /// The entity the requirement is about, for the field guards.
     ///
     /// `Some` for [`Requirement::Scopes`] and [`Requirement::Action`] (the
@@ -102,7 +169,7 @@ impl Requirement {
     pub fn entity(&self) -> Option<&str> {
         match self {
             Self::Scopes { entity, .. } | Self::Action { entity, .. } => Some(entity),
-            Self::Permissions(_) | Self::Module(_) => None,
+            Self::Permissions(_) | Self::Module(_) | Self::OAuthScopes(_) | Self::Roles(_) => None,
         }
     }
 
@@ -111,17 +178,16 @@ impl Requirement {
     /// # Errors
     ///
     /// Returns the [`Denial`] the variant maps to when `perms` falls short.
+    /// Requirements of the token ([`is_on_token`](Self::is_on_token)) are
+    /// not answered by permissions and always deny here: evaluate them with
+    /// [`evaluate_token`](Self::evaluate_token).
     pub fn evaluate(&self, perms: &CompiledPermissions) -> Result<(), Denial> {
         let allowed = match self {
             Self::Scopes { entity, level } => perms.has_any_scope(entity, *level),
             Self::Action { entity, action } => perms.has_action(entity, action),
-            Self::Permissions(PermissionRule::AllOf(required)) => {
-                !required.is_empty() && required.iter().all(|p| perms.has_permission(p))
-            }
-            Self::Permissions(PermissionRule::AnyOf(required)) => {
-                required.iter().any(|p| perms.has_permission(p))
-            }
+            Self::Permissions(rule) => rule.holds(|p| perms.has_permission(p)),
             Self::Module(module) => perms.has_module(module),
+            Self::OAuthScopes(_) | Self::Roles(_) => false,
         };
         if allowed {
             Ok(())
@@ -136,6 +202,34 @@ impl Requirement {
             Self::Scopes { .. } => Denial::InsufficientScope,
             Self::Action { .. } => Denial::ActionNotPermitted,
             Self::Permissions(_) | Self::Module(_) => Denial::PermissionDenied,
+            Self::OAuthScopes(_) => Denial::InsufficientOAuthScope,
+            Self::Roles(_) => Denial::RoleRequired,
+        }
+    }
+}
+
+impl PermissionRule {
+    /// The names the rule combines.
+    pub fn items(&self) -> &[String] {
+        match self {
+            Self::AllOf(items) | Self::AnyOf(items) => items,
+        }
+    }
+
+    /// Whether `granted` holds for the rule; an empty list never holds.
+    pub fn holds(&self, granted: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Self::AllOf(required) => !required.is_empty() && required.iter().all(|p| granted(p)),
+            Self::AnyOf(required) => required.iter().any(|p| granted(p)),
+        }
+    }
+}
+
+impl fmt::Display for PermissionRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AllOf(required) => write!(f, "all of [{}]", required.join(", ")),
+            Self::AnyOf(required) => write!(f, "any of [{}]", required.join(", ")),
         }
     }
 }
@@ -146,13 +240,10 @@ impl fmt::Display for Requirement {
         match self {
             Self::Scopes { entity, level } => write!(f, "scopes {entity} >= {level}"),
             Self::Action { entity, action } => write!(f, "action {entity}.{action}"),
-            Self::Permissions(PermissionRule::AllOf(required)) => {
-                write!(f, "all of [{}]", required.join(", "))
-            }
-            Self::Permissions(PermissionRule::AnyOf(required)) => {
-                write!(f, "any of [{}]", required.join(", "))
-            }
+            Self::Permissions(rule) => write!(f, "{rule}"),
             Self::Module(module) => write!(f, "module {module}"),
+            Self::OAuthScopes(rule) => write!(f, "oauth scopes {rule}"),
+            Self::Roles(rule) => write!(f, "roles {rule}"),
         }
     }
 }
@@ -170,6 +261,13 @@ pub enum Denial {
     /// A flat permission or module is missing: `PERMISSION_DENIED`.
     #[error("permission denied")]
     PermissionDenied,
+    /// The token lacks an OAuth scope the route needs:
+    /// `INSUFFICIENT_OAUTH_SCOPE`.
+    #[error("insufficient OAuth scope")]
+    InsufficientOAuthScope,
+    /// The token lacks a role the route needs: `ROLE_REQUIRED`.
+    #[error("role required")]
+    RoleRequired,
 }
 
 impl Denial {
@@ -179,6 +277,8 @@ impl Denial {
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
             Self::ActionNotPermitted => "ACTION_NOT_PERMITTED",
             Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::InsufficientOAuthScope => "INSUFFICIENT_OAUTH_SCOPE",
+            Self::RoleRequired => "ROLE_REQUIRED",
         }
     }
 }
@@ -306,6 +406,69 @@ mod tests {
             Denial::ActionNotPermitted.to_string(),
             "action not permitted"
         );
+    }
+
+    struct Token(&'static [&'static str], &'static [&'static str]);
+
+    impl TokenGrants for Token {
+        fn has_role(&self, spec: &str) -> bool {
+            self.0.contains(&spec)
+        }
+        fn has_oauth_scope(&self, scope: &str) -> bool {
+            self.1.contains(&scope)
+        }
+    }
+
+    #[test]
+    fn token_requirements_are_answered_by_the_token_only() {
+        let token = Token(&["teacher"], &["students:read"]);
+        let read = Requirement::oauth_scopes(PermissionRule::AllOf(vec!["students:read".into()]));
+        let write = Requirement::oauth_scopes(PermissionRule::AnyOf(vec![
+            "students:write".into(),
+            "admin".into(),
+        ]));
+        let teacher = Requirement::roles(PermissionRule::AnyOf(vec!["teacher".into()]));
+        let both = Requirement::roles(PermissionRule::AllOf(vec![
+            "teacher".into(),
+            "admin".into(),
+        ]));
+        assert!(read.is_on_token() && teacher.is_on_token());
+        assert!(!Requirement::module("x").is_on_token());
+        assert_eq!(read.evaluate_token(&token), Ok(()));
+        assert_eq!(
+            write.evaluate_token(&token),
+            Err(Denial::InsufficientOAuthScope)
+        );
+        assert_eq!(teacher.evaluate_token(&token), Ok(()));
+        assert_eq!(both.evaluate_token(&token), Err(Denial::RoleRequired));
+        // Never answered by permissions, and never answering for them.
+        assert_eq!(
+            read.evaluate(&teacher_perms()),
+            Err(Denial::InsufficientOAuthScope)
+        );
+        assert_eq!(
+            Requirement::module("finance").evaluate_token(&token),
+            Err(Denial::PermissionDenied)
+        );
+        assert_eq!(
+            write.oauth_scope_hint().as_deref(),
+            Some("students:write admin")
+        );
+        assert_eq!(teacher.oauth_scope_hint(), None);
+        assert_eq!(
+            write.to_string(),
+            "oauth scopes any of [students:write, admin]"
+        );
+        assert_eq!(both.to_string(), "roles all of [teacher, admin]");
+        assert_eq!(
+            Denial::InsufficientOAuthScope.code(),
+            "INSUFFICIENT_OAUTH_SCOPE"
+        );
+        assert_eq!(Denial::RoleRequired.code(), "ROLE_REQUIRED");
+    }
+
+    fn teacher_perms() -> CompiledPermissions {
+        teacher()
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! the client is told.
 
 pub(crate) mod memo;
+pub mod oauth_scopes;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod remote;
 pub mod source;
+pub mod union;

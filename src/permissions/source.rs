@@ -51,6 +51,30 @@ pub trait PermissionSource: Send + Sync + 'static {
         let _ = principal;
         None
     }
+
+    /// Whether [`load_now`](Self::load_now) always answers: a pure
+    /// computation over the token. Default `false`; a
+    /// [`UnionSource`](super::union::UnionSource) answers without waiting
+    /// only when all its parts do.
+    fn answers_without_waiting(&self) -> bool {
+        false
+    }
+
+    /// The permissions `principal` holds in `department`: what its roles
+    /// that hold everywhere grant, plus what its roles limited to that
+    /// department grant. `None` when the source knows nothing of
+    /// departments (the default); [`CatalogueSource`] knows.
+    ///
+    /// Read through [`RecordAccess`](crate::RecordAccess), which lists the
+    /// departments a caller's limited roles reach.
+    fn in_department(
+        &self,
+        principal: &Principal,
+        department: &str,
+    ) -> Option<Arc<CompiledPermissions>> {
+        let _ = (principal, department);
+        None
+    }
 }
 
 impl<T: PermissionSource + ?Sized> PermissionSource for Arc<T> {
@@ -63,6 +87,18 @@ impl<T: PermissionSource + ?Sized> PermissionSource for Arc<T> {
         principal: &Principal,
     ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
         (**self).load_now(principal)
+    }
+
+    fn in_department(
+        &self,
+        principal: &Principal,
+        department: &str,
+    ) -> Option<Arc<CompiledPermissions>> {
+        (**self).in_department(principal, department)
+    }
+
+    fn answers_without_waiting(&self) -> bool {
+        (**self).answers_without_waiting()
     }
 }
 
@@ -199,6 +235,10 @@ impl PermissionSource for ClaimsSource {
         metrics::builtin_load(Builtin::Claims, CacheLevel::Source);
         Some(Ok(Arc::new(self.compile(principal))))
     }
+
+    fn answers_without_waiting(&self) -> bool {
+        true
+    }
 }
 
 /// Roles in the token compiled against an RBAC [`Catalogue`].
@@ -216,6 +256,13 @@ impl PermissionSource for ClaimsSource {
 /// Role sets without time bounds are compiled once and reused across
 /// requests (the catalogue never changes under a source); temporal
 /// assignments depend on the clock and are compiled per request.
+///
+/// A role limited to a department (`{"role": "inventory_admin",
+/// "department": "dc-1"}`) counts for the route guards (the caller may act
+/// somewhere), and [`in_department`](PermissionSource::in_department)
+/// compiles what holds in each department, which
+/// [`RecordAccess`](crate::RecordAccess) hands the handler so its queries
+/// stay within the departments a role reaches.
 #[derive(Clone)]
 pub struct CatalogueSource {
     catalogue: Arc<Catalogue>,
@@ -265,7 +312,13 @@ impl CatalogueSource {
 
     /// Compiles the permissions of `principal` at unix time `now`.
     pub fn compile_at(&self, principal: &Principal, now: u64) -> CompiledPermissions {
-        let assignments = match self.assignments.lookup(principal.claims().as_map()) {
+        self.catalogue.compile(&self.assignments_of(principal), now)
+    }
+
+    /// The caller's role assignments: the assignments claim when the token
+    /// has one, else its roles, open-ended.
+    fn assignments_of(&self, principal: &Principal) -> Vec<RoleAssignment> {
+        match self.assignments.lookup(principal.claims().as_map()) {
             None | Some(Value::Null) => principal
                 .roles()
                 .iter()
@@ -283,8 +336,7 @@ impl CatalogueSource {
                 );
                 Vec::new()
             }
-        };
-        self.catalogue.compile(&assignments, now)
+        }
     }
 }
 
@@ -343,6 +395,47 @@ impl PermissionSource for CatalogueSource {
     ) -> Option<Result<Arc<CompiledPermissions>, PermissionError>> {
         Some(Ok(self.permissions_of(principal)))
     }
+
+    fn answers_without_waiting(&self) -> bool {
+        true
+    }
+
+    fn in_department(
+        &self,
+        principal: &Principal,
+        department: &str,
+    ) -> Option<Arc<CompiledPermissions>> {
+        // A role the `roles` claim does not list (a temporal assignment
+        // only) is not limited; one it lists counts where it is held.
+        let counts = |name: &str| {
+            let mut held = principal
+                .roles()
+                .iter()
+                .filter(|r| r.name() == name)
+                .peekable();
+            held.peek().is_none() || held.any(|r| r.department().is_none_or(|d| d == department))
+        };
+        let here: Vec<RoleAssignment> = match self.assignments.lookup(principal.claims().as_map()) {
+            None => principal
+                .roles()
+                .iter()
+                .filter(|r| r.department().is_none_or(|d| d == department))
+                .map(|r| RoleAssignment::new(r.name()))
+                .collect(),
+            Some(_) => self
+                .assignments_of(principal)
+                .into_iter()
+                .filter(|a| counts(&a.role))
+                .collect(),
+        };
+        Some(Arc::new(self.catalogue.compile(&here, unix_now())))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl CatalogueSource {
@@ -354,11 +447,8 @@ impl CatalogueSource {
         {
             self.compile_roles_memoized(principal)
         } else {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
             metrics::builtin_load(Builtin::Catalogue, CacheLevel::Source);
-            Arc::new(self.compile_at(principal, now))
+            Arc::new(self.compile_at(principal, unix_now()))
         }
     }
 }

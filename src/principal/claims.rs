@@ -1,0 +1,279 @@
+//! The verified [`Claims`] of a token and the [`ClaimPath`] that names one
+//! of them.
+
+use std::{fmt, sync::Arc};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The verified claims of a token, with typed access to custom claims.
+#[derive(Clone, PartialEq)]
+pub struct Claims(Arc<Map<String, Value>>);
+
+impl Claims {
+    pub(crate) fn new(map: Map<String, Value>) -> Self {
+        Self(Arc::new(map))
+    }
+
+    /// The raw claim at `path`; see [`ClaimPath`] for the two path forms
+    /// (`"realm_access.roles"`, `"/https:~1~1example.com~1roles"`).
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        ClaimPath::new(path).lookup(&self.0)
+    }
+
+    /// The claim at `path` deserialized as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Missing`] when the claim is absent or `null`,
+    /// [`ClaimError::Type`] when it does not deserialize as `T`.
+    pub fn claim<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClaimError> {
+        let value = self
+            .get(path)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| ClaimError::Missing(path.to_owned()))?;
+        T::deserialize(value).map_err(|e| ClaimError::Type(path.to_owned(), e.to_string()))
+    }
+
+    /// All claims as a JSON object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Claims {
+    // Claims are not secrets, but a `Debug` of the whole map is noise in
+    // logs; names are enough to tell what a token carried.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Reading a typed claim failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// The claim is absent or `null`.
+    #[error("claim `{0}` is missing")]
+    Missing(String),
+    /// The claim has another type.
+    #[error("claim `{0}` has the wrong type: {1}")]
+    Type(String, String),
+}
+
+/// Names one claim, wherever it sits in the token.
+///
+/// Three forms, accepted everywhere a claim is configured
+/// ([`ClaimMapping`](super::ClaimMapping),
+/// [`ClaimsSource`](crate::ClaimsSource), [`Principal::claim`](super::Principal::claim),
+/// the token's claim checks):
+///
+/// | written as | means |
+/// |---|---|
+/// | `"roles"`, `"realm_access.roles"` | a name, or a dot path into nested objects |
+/// | `"/https:~1~1school.example~1roles"` | an RFC 6901 JSON Pointer (it starts with `/`): `~1` is `/`, `~0` is `~`, so names with dots or slashes can be addressed; a number indexes an array |
+/// | [`ClaimPath::name`]`("https://school.example/roles")` | exactly one top-level name, taken verbatim |
+///
+/// A pointer with an invalid escape (`~` not followed by `0` or `1`)
+/// names no claim at all: a path that cannot be read grants nothing.
+///
+/// ```
+/// use iam_guard::principal::ClaimPath;
+/// use serde_json::json;
+///
+/// let claims = json!({
+///     "https://school.example/roles": ["teacher"],
+///     "realm_access": {"roles": ["admin"]},
+/// });
+/// let claims = claims.as_object().unwrap();
+/// assert_eq!(ClaimPath::new("realm_access.roles").get(claims), Some(&json!(["admin"])));
+/// assert_eq!(
+///     ClaimPath::new("/https:~1~1school.example~1roles").get(claims),
+///     Some(&json!(["teacher"]))
+/// );
+/// assert_eq!(ClaimPath::name("https://school.example/roles").get(claims), Some(&json!(["teacher"])));
+/// // A dot path splits at every dot, so it cannot name this claim.
+/// assert_eq!(ClaimPath::new("https://school.example/roles").get(claims), None);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClaimPath(Arc<Inner>);
+
+#[derive(PartialEq, Eq)]
+struct Inner {
+    /// The path as configured, for logs and errors.
+    text: Box<str>,
+    /// `None` for a pointer with an invalid escape: it names nothing.
+    segments: Option<Box<[Box<str>]>>,
+    /// Pointers may index arrays; dot paths only walk objects.
+    pointer: bool,
+}
+
+impl ClaimPath {
+    /// Parses a dot path (`"realm_access.roles"`) or, when `path` starts
+    /// with `/`, an RFC 6901 JSON Pointer.
+    pub fn new(path: &str) -> Self {
+        let (segments, pointer) = match path.strip_prefix('/') {
+            Some(pointer) => (pointer.split('/').map(unescape).collect(), true),
+            None => (Some(path.split('.').map(Box::from).collect()), false),
+        };
+        Self(Arc::new(Inner {
+            text: path.into(),
+            segments,
+            pointer,
+        }))
+    }
+
+    /// Exactly one top-level claim called `name`, dots and slashes
+    /// included (Auth0's namespaced claims, say).
+    pub fn name(name: &str) -> Self {
+        Self(Arc::new(Inner {
+            text: name.into(),
+            segments: Some(Box::new([name.into()])),
+            pointer: false,
+        }))
+    }
+
+    /// The path as it was written.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The value this path names in `claims`, if any.
+    pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        self.lookup(claims)
+    }
+
+    pub(crate) fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        let (first, rest) = self.0.segments.as_deref()?.split_first()?;
+        let mut value = claims.get(&**first)?;
+        for segment in rest {
+            value = match value {
+                Value::Object(map) => map.get(&**segment)?,
+                Value::Array(items) if self.0.pointer => items.get(index(segment)?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// An RFC 6901 array index: `0` or digits without a leading zero.
+fn index(segment: &str) -> Option<usize> {
+    let leading_zero = segment.len() > 1 && segment.starts_with('0');
+    if leading_zero || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    segment.parse().ok()
+}
+
+/// One pointer segment with `~1` → `/` and `~0` → `~` (in that order of
+/// precedence, RFC 6901 §4); `None` for any other use of `~`.
+fn unescape(segment: &str) -> Option<Box<str>> {
+    if !segment.contains('~') {
+        return Some(segment.into());
+    }
+    let mut out = String::with_capacity(segment.len());
+    let mut chars = segment.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return None,
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out.into())
+}
+
+impl fmt::Debug for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.text)
+    }
+}
+
+impl fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.text)
+    }
+}
+
+impl From<&str> for ClaimPath {
+    fn from(path: &str) -> Self {
+        Self::new(path)
+    }
+}
+
+impl From<String> for ClaimPath {
+    fn from(path: String) -> Self {
+        Self::new(&path)
+    }
+}
+
+impl From<&String> for ClaimPath {
+    fn from(path: &String) -> Self {
+        Self::new(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Map<String, Value> {
+        json!({
+            "a.b": {"c": 1},
+            "a": {"b": {"c": 2}},
+            "x/y": "slash",
+            "m~n": "tilde",
+            "list": [{"id": "first"}, {"id": "second"}],
+            "": "empty",
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn dot_paths_walk_objects_only() {
+        let c = claims();
+        assert_eq!(ClaimPath::new("a.b.c").lookup(&c), Some(&json!(2)));
+        assert_eq!(ClaimPath::new("list.0.id").lookup(&c), None);
+        assert_eq!(ClaimPath::new("a.b.c.d").lookup(&c), None);
+    }
+
+    #[test]
+    fn pointers_name_dotted_and_escaped_names_and_index_arrays() {
+        let c = claims();
+        assert_eq!(ClaimPath::new("/a.b/c").lookup(&c), Some(&json!(1)));
+        assert_eq!(ClaimPath::new("/x~1y").lookup(&c), Some(&json!("slash")));
+        assert_eq!(ClaimPath::new("/m~0n").lookup(&c), Some(&json!("tilde")));
+        assert_eq!(
+            ClaimPath::new("/list/1/id").lookup(&c),
+            Some(&json!("second"))
+        );
+        assert_eq!(ClaimPath::new("/").lookup(&c), Some(&json!("empty")));
+        for nothing in [
+            "/list/01/id",
+            "/list/-/id",
+            "/list/2",
+            "/a~2b",
+            "/a~",
+            "/nope",
+        ] {
+            assert_eq!(ClaimPath::new(nothing).lookup(&c), None, "{nothing}");
+        }
+    }
+
+    #[test]
+    fn a_name_is_taken_verbatim() {
+        let c = claims();
+        assert_eq!(ClaimPath::name("a.b").lookup(&c), Some(&json!({"c": 1})));
+        assert_eq!(ClaimPath::name("x/y").lookup(&c), Some(&json!("slash")));
+        assert_eq!(format!("{:?}", ClaimPath::name("a.b")), "\"a.b\"");
+        assert_eq!(ClaimPath::new("/x~1y").as_str(), "/x~1y");
+    }
+}
