@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `IAM_ISSUER` | the IAM's issuer URL (OIDC discovery); set it to use an external IAM | embedded dev IAM |
 //! | `IAM_JWKS_URI` | fetch keys from here instead of discovery (needs `IAM_ISSUER`) | — |
-//! | `IAM_AUDIENCE` | the audience tokens must carry | `students-api` |
+//! | `IAM_AUDIENCE` | comma-separated audiences, one of which tokens must carry | `students-api` |
 //! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
 //! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
 //! | `PERMISSIONS_SOURCE` | `catalogue`, `claims`, or the URL of the IAM's `GET /permissions` | `catalogue` |
@@ -49,7 +49,8 @@ enum Source {
 struct Config {
     issuer: Option<String>,
     jwks_uri: Option<String>,
-    audience: String,
+    /// Accepted audiences; the first is the one demo tokens carry.
+    audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     bind: SocketAddr,
     source: Source,
@@ -97,6 +98,19 @@ fn config() -> Result<Config, Invalid> {
             })
             .collect::<Result<_, _>>()?,
     };
+    let audiences = match var("IAM_AUDIENCE") {
+        None => vec![AUDIENCE.to_owned()],
+        Some(list) => list
+            .split(',')
+            .map(|a| match a.trim() {
+                "" => Err(Invalid(
+                    "IAM_AUDIENCE",
+                    format!("{list:?} has an empty audience"),
+                )),
+                a => Ok(a.to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let bind = match var("BIND_ADDR") {
         None => SocketAddr::from(([127, 0, 0, 1], 3000)),
         Some(v) => v.parse().map_err(|_| {
@@ -132,7 +146,7 @@ fn config() -> Result<Config, Invalid> {
     Ok(Config {
         issuer,
         jwks_uri,
-        audience: var("IAM_AUDIENCE").unwrap_or_else(|| AUDIENCE.into()),
+        audiences,
         algorithms,
         bind,
         source,
@@ -191,7 +205,7 @@ async fn main() -> ExitCode {
         tracing::warn!("the IAM is not reachable yet: {e}");
     }
     let validation = TokenValidation::new(&issuer)
-        .audience([config.audience.clone()])
+        .audience(config.audiences.iter().cloned())
         .algorithms(config.algorithms.clone());
     let auth = JwtAuthGuardLayer::new(Verifier::new(jwks, validation));
     let auth = match &config.source {
@@ -215,10 +229,10 @@ async fn main() -> ExitCode {
         // Demo users for the IAM's `POST /token`, as dev_iam registers them.
         for (name, _, _) in users::DEMO_USERS {
             let mut claims = users::demo_claims(name).expect("a demo user");
-            claims["aud"] = json!(config.audience);
+            claims["aud"] = json!(config.audiences[0]);
             iam.add_user(name, claims);
         }
-        print_walkthrough(iam, &base, &config.audience);
+        print_walkthrough(iam, &base, &config.audiences[0]);
     } else {
         println!("\nstudents API on {base}, trusting {issuer}");
     }
