@@ -2,9 +2,10 @@
 //! IAM server without calling it per request.
 //!
 //! - [`JwtAuthGuardLayer`] verifies the caller's JWT against the IAM's JWKS
-//!   (fetched once, cached by `kid`, kept through outages) and plants the
-//!   request's [`RequestContext`]: the [`Principal`] and a lazy,
-//!   once-per-request permission cell.
+//!   (fetched once, cached by `kid`, kept through outages), or against a
+//!   [`SharedSecret`] you configure for an HMAC-signing in-house IAM, and
+//!   plants the request's [`RequestContext`]: the [`Principal`] and a
+//!   lazy, once-per-request permission cell.
 //! - [`ScopeGuard`], [`ActionGuard`] and [`PermissionGuard`] say what each
 //!   route needs; [`ProtectedResource`] does it for every route of an
 //!   entity by method convention.
@@ -89,9 +90,13 @@ pub use guard::{
     field_write::{FieldWriteGuard, FieldWriteGuardLayer},
     require::{ActionGuard, PermissionGuard, RequirementGuard, RequirementGuardLayer, ScopeGuard},
 };
+/// Signature algorithms (jsonwebtoken's), re-exported so that naming one
+/// needs no dependency of your own.
+pub use jwt::verify::Algorithm;
 #[doc(inline)]
 pub use jwt::{
     jwks::JwksFetcher,
+    secret::SharedSecret,
     verify::{TokenValidation, Verifier},
 };
 #[doc(inline)]
@@ -115,9 +120,10 @@ pub mod prelude {
     pub use crate::{permissions_endpoint, Permissions, ProtectedResource};
     #[doc(no_inline)]
     pub use crate::{
-        ActionGuard, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource, ErrorRenderer,
-        FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, PermissionGuard, Principal,
-        RecordAccess, RecordAccessPolicy, RequestContext, Requirement, ScopeAccess, ScopeGuard,
+        ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,
+        ErrorRenderer, FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, PermissionGuard,
+        Principal, RecordAccess, RecordAccessPolicy, RequestContext, Requirement, ScopeAccess,
+        ScopeGuard,
     };
 }
 

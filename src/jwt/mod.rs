@@ -1,5 +1,6 @@
 //! Tokens and keys: finding the token, fetching and caching the IAM's
-//! JWKS, and verifying tokens against it.
+//! JWKS, and verifying tokens against it (or against an explicitly
+//! configured shared secret).
 
 pub mod discovery;
 #[cfg(feature = "jwks-http")]
@@ -7,7 +8,9 @@ pub mod discovery;
 pub mod http;
 pub mod jwks;
 mod keys;
+pub mod secret;
 pub mod source;
 pub mod token;
 mod token_cache;
+mod validation;
 pub mod verify;

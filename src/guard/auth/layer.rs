@@ -4,15 +4,15 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::HeaderName;
-use jsonwebtoken::Algorithm;
 use tower_layer::Layer;
 
 use super::service::JwtAuthGuard;
 use crate::{
     guard::context::Policy,
     jwt::{
+        secret::SharedSecret,
         token::TokenLocator,
-        verify::{TokenValidation, Verifier},
+        verify::{Algorithm, TokenValidation, Verifier},
     },
     permissions::source::PermissionSource,
     principal::ClaimMapping,
@@ -82,6 +82,33 @@ impl JwtAuthGuardLayer {
     pub fn issuer(issuer: &str) -> Result<Self, crate::jwt::source::FetchError> {
         let jwks = crate::JwksFetcher::discover(issuer)?;
         Ok(Self::new(Verifier::new(jwks, TokenValidation::new(issuer))))
+    }
+
+    /// Trusts an in-house IAM at `issuer` that signs with `secret` (HS256,
+    /// HS384 or HS512): tokens must carry `iss` equal to `issuer` and an
+    /// HMAC signature of exactly the secret's algorithm. There is no JWKS:
+    /// asymmetric tokens are a 401 and nothing is ever fetched. Refine
+    /// with [`audience`](Self::audience) and the other builder methods.
+    ///
+    /// This is the weaker choice: any holder of the secret can mint
+    /// tokens this service accepts. Prefer [`issuer`](Self::issuer) with
+    /// asymmetric keys where the IAM offers them; see [`SharedSecret`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use iam_guard::{Algorithm, JwtAuthGuardLayer, SharedSecret};
+    ///
+    /// # let from_secret_store = vec![7u8; 32];
+    /// let secret = SharedSecret::new(Algorithm::HS256, from_secret_store)?;
+    /// let auth = JwtAuthGuardLayer::shared_secret("https://auth.internal", secret)
+    ///     .audience(["students-api"]);
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub fn shared_secret(issuer: &str, secret: SharedSecret) -> Self {
+        Self::new(Verifier::with_shared_secret(
+            secret,
+            TokenValidation::new(issuer),
+        ))
     }
 
     fn config_mut(&mut self) -> &mut Config {
