@@ -2,6 +2,7 @@
 //! JWKS, and verifying tokens against it (or against an explicitly
 //! configured shared secret).
 
+mod claim_check;
 pub mod discovery;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 
-use super::verify::DEFAULT_LEEWAY;
+use super::{
+    claim_check::{CheckKind, ClaimCheck},
+    verify::DEFAULT_LEEWAY,
+};
+use crate::principal::ClaimPath;
 
 /// What a valid token must look like. See the [module docs](super::verify)
 /// for what is checked.
@@ -17,7 +21,8 @@ use super::verify::DEFAULT_LEEWAY;
 /// let validation = TokenValidation::new("https://iam.example.com")
 ///     .audience(["students-api"])
 ///     .algorithms([Algorithm::RS256, Algorithm::ES256])
-///     .access_token_profile();
+///     .access_token_profile()
+///     .claim_equals("azp", ["students-web"]);
 /// # let _ = validation;
 /// ```
 #[derive(Debug, Clone)]
@@ -28,6 +33,7 @@ pub struct TokenValidation {
     pub(super) leeway: Duration,
     pub(super) at_jwt: bool,
     pub(super) required_claims: Vec<String>,
+    pub(super) claim_checks: Vec<ClaimCheck>,
 }
 
 impl TokenValidation {
@@ -40,6 +46,7 @@ impl TokenValidation {
             leeway: DEFAULT_LEEWAY,
             at_jwt: false,
             required_claims: Vec::new(),
+            claim_checks: Vec::new(),
         }
     }
 
@@ -88,6 +95,70 @@ impl TokenValidation {
         S: Into<String>,
     {
         self.required_claims = claims.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The claim at `claim` (a name or a path such as `"ext.token_use"`)
+    /// must be a string equal to one of `allowed`, or an array holding at
+    /// least one such string; comparison is exact and case-sensitive.
+    /// Each call adds a check, and every check must pass. A token whose
+    /// claim is missing, of another shape or not allowed is a 401
+    /// `invalid_token` ([`VerifyError::ClaimValue`](super::verify::VerifyError::ClaimValue)) naming the claim,
+    /// never its value. An empty `allowed` refuses every token.
+    ///
+    /// ```
+    /// use iam_guard::TokenValidation;
+    ///
+    /// // Only access tokens, only from this tenant.
+    /// let validation = TokenValidation::new("https://login.example.com/t1/v2.0")
+    ///     .audience(["api://students"])
+    ///     .claim_equals("tid", ["t1"])
+    ///     .claim_equals("ext.token_use", ["access"]);
+    /// # let _ = validation;
+    /// ```
+    pub fn claim_equals<I, S>(mut self, claim: impl Into<ClaimPath>, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.claim_checks
+            .push(ClaimCheck::new(claim.into(), allowed, CheckKind::Equals));
+        self
+    }
+
+    /// The explicit way to run without `aud`, for IdPs whose access tokens
+    /// name the client instead (AWS Cognito access tokens carry no `aud`,
+    /// but `client_id`): the claim at `claim` must equal one of
+    /// `client_ids`, matched as in [`claim_equals`](Self::claim_equals).
+    ///
+    /// With no [`audience`](Self::audience) configured, `aud` is neither
+    /// required nor checked. If audiences are configured as well, both
+    /// checks apply: `aud` is still required and must be one of them.
+    ///
+    /// ```
+    /// use iam_guard::TokenValidation;
+    ///
+    /// let validation = TokenValidation::new(
+    ///     "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
+    /// )
+    /// .client_id_instead_of_audience("client_id", ["4f1b2c3d5e6f7a8b9c0d1e2f3a"])
+    /// .claim_equals("token_use", ["access"]);
+    /// # let _ = validation;
+    /// ```
+    pub fn client_id_instead_of_audience<I, S>(
+        mut self,
+        claim: impl Into<ClaimPath>,
+        client_ids: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.claim_checks.push(ClaimCheck::new(
+            claim.into(),
+            client_ids,
+            CheckKind::ClientId,
+        ));
         self
     }
 
@@ -151,6 +222,11 @@ pub enum VerifyError {
     /// A required claim is missing or has the wrong type.
     #[error("the token's claims are invalid: {0}")]
     Claims(String),
+    /// A claim constrained by [`TokenValidation::claim_equals`] (or
+    /// [`TokenValidation::client_id_instead_of_audience`]) is missing or
+    /// not allowed. Carries the claim's configured name, never its value.
+    #[error("the token's `{0}` claim is not accepted")]
+    ClaimValue(String),
     /// No keys could be obtained from the IAM: 503, not 401.
     #[error("signing keys are unavailable")]
     KeysUnavailable,

@@ -19,7 +19,8 @@
 //!    configured secret of exactly its algorithm and never with a JWKS key;
 //! 4. signature, then claims: `exp` required and numeric, `nbf`, leeway
 //!    (default 60 s), exact `iss`, `aud` (any of a list) when configured,
-//!    and the required claims you list.
+//!    the required claims you list, and the claim values you constrain
+//!    ([`TokenValidation::claim_equals`]).
 //!
 //! Asymmetric tokens without a `kid` are rejected: picking "the only key"
 //! or trying every key makes key selection depend on the JWKS contents,
@@ -584,6 +585,11 @@ impl Verifier {
         for required in &self.inner.validation.required_claims {
             if matches!(claims.get(required), None | Some(Value::Null)) {
                 return Err(VerifyError::Claims(format!("{required} is required")));
+            }
+        }
+        for check in &self.inner.validation.claim_checks {
+            if !check.admits(&claims) {
+                return Err(VerifyError::ClaimValue(check.name().to_owned()));
             }
         }
         let identity = self

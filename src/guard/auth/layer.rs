@@ -15,7 +15,7 @@ use crate::{
         verify::{Algorithm, TokenValidation, Verifier},
     },
     permissions::source::PermissionSource,
-    principal::ClaimMapping,
+    principal::{ClaimMapping, ClaimPath},
     rejection::ErrorRenderer,
 };
 
@@ -154,6 +154,34 @@ impl JwtAuthGuardLayer {
     /// Require the RFC 9068 access-token profile (`typ: at+jwt`).
     pub fn access_token_profile(self) -> Self {
         self.rules(TokenValidation::access_token_profile)
+    }
+
+    /// The claim at `claim` must be (or, for an array, hold) one of
+    /// `allowed`; each call adds a check. See
+    /// [`TokenValidation::claim_equals`].
+    pub fn claim_equals<I, S>(self, claim: impl Into<ClaimPath>, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let claim = claim.into();
+        self.rules(|v| v.claim_equals(claim, allowed))
+    }
+
+    /// Run without `aud`: the claim at `claim` must be one of
+    /// `client_ids` instead (AWS Cognito access tokens carry `client_id`
+    /// and no `aud`). See [`TokenValidation::client_id_instead_of_audience`].
+    pub fn client_id_instead_of_audience<I, S>(
+        self,
+        claim: impl Into<ClaimPath>,
+        client_ids: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let claim = claim.into();
+        self.rules(|v| v.client_id_instead_of_audience(claim, client_ids))
     }
 
     /// Which claims carry user, tenant, roles and so on.
