@@ -329,3 +329,21 @@ fn app_with_profile() -> Router {
             .access_token_profile(),
     )))
 }
+
+#[tokio::test]
+async fn claim_value_checks_apply_to_hs_tokens() {
+    let app = app(JwtAuthGuardLayer::shared_secret(ISSUER, secret())
+        .audience([TEST_AUDIENCE])
+        .claim_equals("token_use", ["access"]));
+    let mut access = claims();
+    access["token_use"] = json!("access");
+    let (status, body) = call(&app, bearer(&hs(Algorithm::HS256, SECRET, None, &access))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_rejected(
+        &app,
+        &hs256(None),
+        "the token's `token_use` claim is not accepted",
+        "no token_use",
+    )
+    .await;
+}
