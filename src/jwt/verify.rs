@@ -158,7 +158,7 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("validation", &self.inner.validation)
-            .field("jwks", &!self.inner.jwks.has_no_keys())
+            .field("has_jwks", &!self.inner.jwks.has_no_keys())
             .field("shared_secrets", &self.inner.secrets)
             .field(
                 "token_cache",
