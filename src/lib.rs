@@ -2,9 +2,10 @@
 //! IAM server without calling it per request.
 //!
 //! - [`JwtAuthGuardLayer`] verifies the caller's JWT against the IAM's JWKS
-//!   (fetched once, cached by `kid`, kept through outages) and plants the
-//!   request's [`RequestContext`]: the [`Principal`] and a lazy,
-//!   once-per-request permission cell.
+//!   (fetched once, cached by `kid`, kept through outages), or against a
+//!   [`SharedSecret`] you configure for an HMAC-signing in-house IAM, and
+//!   plants the request's [`RequestContext`]: the [`Principal`] and a
+//!   lazy, once-per-request permission cell.
 //! - [`ScopeGuard`], [`ActionGuard`] and [`PermissionGuard`] say what each
 //!   route needs; [`ProtectedResource`] does it for every route of an
 //!   entity by method convention.
@@ -57,6 +58,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod model;
 pub mod permissions;
+pub mod preset;
 pub mod principal;
 pub mod record_access;
 pub mod rejection;
@@ -92,9 +94,13 @@ pub use guard::{
         RoleGuard, ScopeGuard,
     },
 };
+/// Signature algorithms (jsonwebtoken's), re-exported so that naming one
+/// needs no dependency of your own.
+pub use jwt::verify::Algorithm;
 #[doc(inline)]
 pub use jwt::{
     jwks::JwksFetcher,
+    secret::SharedSecret,
     verify::{TokenValidation, Verifier},
 };
 #[doc(inline)]
@@ -109,6 +115,8 @@ pub use permissions::{
     union::UnionSource,
 };
 #[doc(inline)]
+pub use preset::Preset;
+#[doc(inline)]
 pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
 pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPolicy};
@@ -122,10 +130,10 @@ pub mod prelude {
     pub use crate::{permissions_endpoint, Permissions, ProtectedResource};
     #[doc(no_inline)]
     pub use crate::{
-        ActionGuard, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource, ErrorRenderer,
-        FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, OAuthScopeGuard,
-        PermissionGuard, Principal, RecordAccess, RecordAccessPolicy, RequestContext, Requirement,
-        RoleGuard, ScopeAccess, ScopeGuard,
+        ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,
+        ErrorRenderer, FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, OAuthScopeGuard,
+        PermissionGuard, Preset, Principal, RecordAccess, RecordAccessPolicy, RequestContext,
+        Requirement, RoleGuard, ScopeAccess, ScopeGuard, UnionSource,
     };
 }
 

@@ -99,9 +99,7 @@ impl Preset {
     /// custom claims an Action adds (`https://school.example.com`, giving
     /// the roles claim `https://school.example.com/roles`).
     pub fn auth0(domain: &str, api_identifier: &str, namespace: &str) -> Self {
-        let host = domain
-            .trim_start_matches("https://")
-            .trim_end_matches('/');
+        let host = domain.trim_start_matches("https://").trim_end_matches('/');
         let roles = format!("{}/roles", namespace.trim_end_matches('/'));
         let mapping = ClaimMapping::default()
             .roles(ClaimPath::name(&roles))
@@ -218,8 +216,8 @@ impl Preset {
 
     /// What a valid token looks like under this preset.
     pub fn validation(&self) -> TokenValidation {
-        let mut validation = TokenValidation::new(self.issuer.as_str())
-            .algorithms(self.algorithms.iter().copied());
+        let mut validation =
+            TokenValidation::new(self.issuer.as_str()).algorithms(self.algorithms.iter().copied());
         if !self.audiences.is_empty() {
             validation = validation.audience(self.audiences.iter().cloned());
         }

@@ -28,9 +28,8 @@ use common::*;
 use http::{Request, StatusCode};
 use iam_guard::{
     test_util::{merge, sign_hs256, TestIam, TestKey, TEST_AUDIENCE},
-    JwtAuthGuardLayer, TokenValidation, Verifier,
+    Algorithm, JwtAuthGuardLayer, SharedSecret, TokenValidation, Verifier,
 };
-use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -47,6 +46,29 @@ fn guarded(iam: &TestIam, validation: TokenValidation) -> Router {
 /// Every accepted algorithm (RS256, PS256, ES256, EdDSA).
 fn all_algs(iam: &TestIam) -> Router {
     guarded(iam, iam.validation())
+}
+
+/// A random 48-byte HS256 secret: no encoding of any public key.
+fn random_secret() -> Vec<u8> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut secret = vec![0; 48];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .expect("system randomness");
+    secret
+}
+
+/// The JWKS of `iam` and, beside it, an HS256 `secret`.
+fn with_secret(iam: &TestIam, validation: TokenValidation, secret: SharedSecret) -> Router {
+    app(JwtAuthGuardLayer::new(
+        Verifier::builder(iam.fetcher(), validation)
+            .shared_secret(secret)
+            .build(),
+    ))
+}
+
+fn hs256_secret(bytes: &[u8]) -> SharedSecret {
+    SharedSecret::new(Algorithm::HS256, bytes).expect("48 bytes is enough for HS256")
 }
 
 async fn assert_accepted(app: &Router, token: &str) {
@@ -213,29 +235,47 @@ async fn hs256_signed_with_any_encoding_of_any_public_key_is_rejected() {
         Algorithm::HS384,
         Algorithm::HS512,
     ]);
-    let apps = [all_algs(&iam), guarded(&iam, with_hs)];
+    // With an HS256 secret configured beside the JWKS, HS256 is on the
+    // allow-list, so the forgery meets the secret and fails its signature;
+    // it still never meets a public key.
+    let configured = random_secret();
+    let apps = [
+        (all_algs(&iam), ALGORITHM_REJECTED),
+        (guarded(&iam, with_hs.clone()), ALGORITHM_REJECTED),
+        (
+            with_secret(&iam, iam.validation(), hs256_secret(&configured)),
+            BAD_SIGNATURE,
+        ),
+        (
+            with_secret(&iam, with_hs, hs256_secret(&configured)),
+            BAD_SIGNATURE,
+        ),
+    ];
     let claims = merge(iam.default_claims(), json!({"sub": "admin"}));
     let mut cases = 0;
     for key in [&rsa, &pss, &ec, &ed] {
         for (what, secret) in public_key_encodings(key) {
+            assert_ne!(secret, configured, "{what}");
             let header = json!({"alg": "HS256", "typ": "JWT", "kid": key.kid()});
             let forged = sign_hs256(&secret, &header, &claims);
-            for app in &apps {
+            for (app, message) in &apps {
                 let ctx = format!("{} {what}", key.kid());
-                assert_rejected(app, &forged, ALGORITHM_REJECTED, &ctx).await;
+                assert_rejected(app, &forged, message, &ctx).await;
                 cases += 1;
             }
         }
     }
-    assert!(cases >= 40, "{cases}");
-    // The algorithm is refused before any key lookup.
+    assert!(cases >= 80, "{cases}");
+    // The algorithm is refused, or the secret consulted, before any JWKS
+    // key lookup.
     assert_eq!(iam.jwks_fetches(), 0);
 }
 
 #[tokio::test]
 async fn hs256_with_a_blank_or_trivial_secret_is_rejected() {
     let iam = TestIam::start().await;
-    let app = all_algs(&iam);
+    let plain = all_algs(&iam);
+    let mixed = with_secret(&iam, iam.validation(), hs256_secret(&random_secret()));
     let claims = iam.default_claims();
     for secret in [&b""[..], b" ", b"\0", b"secret", b"null"] {
         for alg in ["HS256", "hs256", "HS384", "HS512"] {
@@ -246,11 +286,61 @@ async fn hs256_with_a_blank_or_trivial_secret_is_rejected() {
                 }
                 let forged = sign_hs256(secret, &header, &claims);
                 let ctx = format!("{alg} {secret:?} {kid:?}");
-                assert_rejected(&app, &forged, ALGORITHM_REJECTED, &ctx).await;
+                assert_rejected(&plain, &forged, ALGORITHM_REJECTED, &ctx).await;
+                // Only exactly "HS256" has a secret; it fails its check.
+                let message = if alg == "HS256" {
+                    BAD_SIGNATURE
+                } else {
+                    ALGORITHM_REJECTED
+                };
+                assert_rejected(&mixed, &forged, message, &format!("mixed {ctx}")).await;
             }
         }
     }
     assert_eq!(iam.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn an_hs256_token_naming_a_jwks_kid_is_verified_with_the_secret_only() {
+    let iam = TestIam::start().await;
+    let configured = random_secret();
+    let unbound = with_secret(&iam, iam.validation(), hs256_secret(&configured));
+    let bound = with_secret(
+        &iam,
+        iam.validation(),
+        hs256_secret(&configured).kid("hs-1"),
+    );
+    let claims = merge(iam.default_claims(), json!({"sub": "hs-user"}));
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"});
+    let token = sign_hs256(&configured, &header, &claims);
+    // The kid of the IAM's RSA key does not send the token to the JWKS.
+    assert_accepted(&unbound, &token).await;
+    assert_eq!(
+        iam.jwks_fetches(),
+        0,
+        "an HMAC token never reaches the JWKS"
+    );
+    assert_rejected(&bound, &token, UNKNOWN_KEY, "kid bound to hs-1").await;
+    let right_kid = json!({"alg": "HS256", "typ": "JWT", "kid": "hs-1"});
+    assert_accepted(&bound, &sign_hs256(&configured, &right_kid, &claims)).await;
+    assert_eq!(iam.jwks_fetches(), 0);
+
+    // An RS256 token is never checked against the secret: tagged with the
+    // secret, under the RSA key's kid or the secret's, it fails.
+    for kid in ["rsa-1", "hs-1"] {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+        let forged = sign_hs256(&configured, &header, &claims);
+        let message = if kid == "rsa-1" {
+            BAD_SIGNATURE
+        } else {
+            UNKNOWN_KEY
+        };
+        for app in [&unbound, &bound] {
+            assert_rejected(app, &forged, message, &format!("RS256 {kid}")).await;
+        }
+    }
+    // And a genuine RS256 token still passes beside the secret.
+    assert_accepted(&bound, &iam.mint(json!({}))).await;
 }
 
 #[tokio::test]

@@ -27,8 +27,7 @@ use axum::{routing::get, Router};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use common::*;
 use http::StatusCode;
-use iam_guard::{JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier};
-use jsonwebtoken::Algorithm;
+use iam_guard::{Algorithm, JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier};
 use serde_json::Value;
 
 /// How long the provider may take to print READY. Node starts in well under

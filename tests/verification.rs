@@ -21,9 +21,8 @@ use common::*;
 use http::StatusCode;
 use iam_guard::{
     test_util::{merge, sign_hs256, TestIam, TestKey, TEST_AUDIENCE},
-    JwtAuthGuardLayer, TokenValidation, Verifier,
+    Algorithm, JwtAuthGuardLayer, TokenValidation, Verifier,
 };
-use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 

@@ -33,9 +33,8 @@ use iam_guard::{
         source::{CatalogueSource, ClaimsSource},
     },
     test_util::TestIam,
-    JwksFetcher, JwtAuthGuardLayer, TokenValidation, Verifier,
+    Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, Verifier,
 };
-use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 const AUDIENCE: &str = "students-api";

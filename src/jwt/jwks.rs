@@ -185,9 +185,17 @@ impl JwksFetcherBuilder {
 
     /// A fetcher over a [`JwksSource`] of your own.
     pub fn source(self, source: impl JwksSource) -> JwksFetcher {
+        self.build(Box::new(source), false)
+    }
+
+    fn build(self, source: Box<dyn JwksSource>, no_keys: bool) -> JwksFetcher {
+        // A fixed empty set is always usable and never due for a refresh,
+        // so nothing on the request path or in the background fetches.
+        let until = if no_keys { NEVER } else { 0 };
         JwksFetcher {
             inner: Arc::new(Inner {
-                source: Box::new(source),
+                source,
+                no_keys,
                 keys: Cache::builder()
                     .name("iam_guard.jwks.keys")
                     // Whether keys may verify is decided by `usable_until`;
@@ -205,8 +213,8 @@ impl JwksFetcherBuilder {
                 refresh: tokio::sync::Mutex::new(()),
                 epoch: Instant::now(),
                 generation: AtomicU64::new(0),
-                fresh_until: AtomicU64::new(0),
-                usable_until: AtomicU64::new(0),
+                fresh_until: AtomicU64::new(until),
+                usable_until: AtomicU64::new(until),
                 refresh_at: AtomicU64::new(NEVER),
                 last_forced: AtomicU64::new(NEVER),
                 last_failure: AtomicU64::new(NEVER),
@@ -230,8 +238,25 @@ pub struct JwksFetcher {
 
 const NEVER: u64 = u64::MAX;
 
+/// The source of [`JwksFetcher::no_keys`]. The fetcher never calls it; if
+/// it did, an empty set still verifies nothing.
+struct NoKeys;
+
+impl JwksSource for NoKeys {
+    fn fetch(&self) -> super::source::FetchFuture<'_> {
+        Box::pin(async {
+            Ok(super::source::JwksDocument {
+                body: bytes::Bytes::from_static(br#"{"keys":[]}"#),
+                max_age: None,
+            })
+        })
+    }
+}
+
 struct Inner {
     source: Box<dyn JwksSource>,
+    /// A fixed empty key set ([`JwksFetcher::no_keys`]): never fetched.
+    no_keys: bool,
     keys: Cache<Arc<str>, Arc<VerifyingKey>>,
     unknown: Cache<Box<str>, ()>,
     /// The keys of the last good document, to find the ones the next one
@@ -299,13 +324,30 @@ impl JwksFetcher {
         Self::builder().jwks_uri(jwks_uri)
     }
 
+    /// A fetcher over a fixed empty key set, for a verifier that trusts
+    /// only shared secrets: every kid is unknown (a 401, never a 503) and
+    /// nothing is ever fetched.
+    pub(crate) fn no_keys() -> Self {
+        Self::builder().build(Box::new(NoKeys), true)
+    }
+
+    /// Whether this is the fixed empty key set of [`no_keys`](Self::no_keys).
+    pub(crate) fn has_no_keys(&self) -> bool {
+        self.inner.no_keys
+    }
+
     /// Fetches the JWKS now, so the first request does not wait for it.
+    /// A verifier built without a JWKS has nothing to fetch and returns
+    /// `Ok` at once.
     ///
     /// # Errors
     ///
     /// The fetch error, when the IAM cannot be reached or answers garbage.
     /// The fetcher stays usable and retries on demand.
     pub async fn warm_up(&self) -> Result<(), FetchError> {
+        if self.inner.no_keys {
+            return Ok(());
+        }
         let seen = self.inner.generation.load(Ordering::Acquire);
         self.fetch_once(seen).await
     }
@@ -375,6 +417,9 @@ impl JwksFetcher {
             return Ok(key);
         }
         let inner = &self.inner;
+        if inner.no_keys {
+            return Err(KeyError::UnknownKid);
+        }
         // Read before judging `cold`: a fetch that completes after this
         // point is then seen below as "finished while we waited" and its
         // outcome used, instead of a second fetch on a stale `cold`.
@@ -566,5 +611,23 @@ impl JwksFetcher {
             let _ = this.fetch_once(seen).await;
             this.inner.background.store(false, Ordering::Release);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_empty_key_set_knows_no_kid_and_never_fetches() {
+        let jwks = JwksFetcher::no_keys();
+        assert!(jwks.has_no_keys());
+        assert_eq!(jwks.key("rsa-1").await.unwrap_err(), KeyError::UnknownKid);
+        // Again, past any cooldown logic: still unknown, still no fetch.
+        assert_eq!(jwks.key("rsa-1").await.unwrap_err(), KeyError::UnknownKid);
+        assert!(jwks.cached("rsa-1").is_none());
+        jwks.warm_up().await.unwrap();
+        assert_eq!(jwks.fetch_count(), 0);
+        assert!(jwks.kids().is_empty());
     }
 }

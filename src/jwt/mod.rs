@@ -1,13 +1,17 @@
 //! Tokens and keys: finding the token, fetching and caching the IAM's
-//! JWKS, and verifying tokens against it.
+//! JWKS, and verifying tokens against it (or against an explicitly
+//! configured shared secret).
 
+mod claim_check;
 pub mod discovery;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod http;
 pub mod jwks;
 mod keys;
+pub mod secret;
 pub mod source;
 pub mod token;
 mod token_cache;
+mod validation;
 pub mod verify;

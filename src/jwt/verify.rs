@@ -1,26 +1,30 @@
-//! [`Verifier`]: RFC 8725 validation of access tokens against the JWKS, and
-//! the verified-token cache that lets a repeat request skip the signature
-//! check.
+//! [`Verifier`]: RFC 8725 validation of access tokens against the JWKS (or
+//! an explicitly configured [`SharedSecret`]), and the verified-token cache
+//! that lets a repeat request skip the signature check.
 //!
 //! Checks, in order (each failure is a 401 `invalid_token`):
 //!
 //! 1. length (default 8 KiB, before anything is parsed), exactly three
 //!    segments, strict unpadded base64url, a header that is a JSON object;
-//! 2. header: `alg` on the allow-list (default RS256; `none` and HMAC can
-//!    never be listed), no duplicate header members, no `crit` (we
-//!    implement no extension, RFC 7515 §4.1.11), no `b64`, no nested token
-//!    (`cty: JWT`), `typ` when the `at+jwt` profile is on, a `kid`;
-//!    `jku`, `x5u` and `jwk` are never followed: keys only come from the
-//!    configured JWKS;
-//! 3. key: the kid must be in the JWKS, and the key's type (and `alg`, if it
-//!    pins one) must agree with the token's `alg`;
+//! 2. header: `alg` on the allow-list (default RS256; `none` can never be
+//!    listed, HMAC only by configuring a [`SharedSecret`]), no duplicate
+//!    header members, no `crit` (we implement no extension, RFC 7515
+//!    §4.1.11), no `b64`, no nested token (`cty: JWT`), `typ` when the
+//!    `at+jwt` profile is on, a `kid` (optional for HMAC); `jku`, `x5u`
+//!    and `jwk` are never followed: keys only come from the configured
+//!    JWKS;
+//! 3. key: the token's `alg` decides the family. An asymmetric token's kid
+//!    must be in the JWKS, and the key's type (and `alg`, if it pins one)
+//!    must agree with the token's `alg`; an HMAC token is checked with the
+//!    configured secret of exactly its algorithm and never with a JWKS key;
 //! 4. signature, then claims: `exp` required and numeric, `nbf`, leeway
 //!    (default 60 s), exact `iss`, `aud` (any of a list) when configured,
-//!    and the required claims you list.
+//!    the required claims you list, and the claim values you constrain
+//!    ([`TokenValidation::claim_equals`]).
 //!
-//! Tokens without a `kid` are rejected: picking "the only key" or trying
-//! every key makes key selection depend on the JWKS contents, which an
-//! attacker may learn to exploit during a rotation.
+//! Asymmetric tokens without a `kid` are rejected: picking "the only key"
+//! or trying every key makes key selection depend on the JWKS contents,
+//! which an attacker may learn to exploit during a rotation.
 
 use std::{
     fmt,
@@ -32,15 +36,22 @@ use std::{
 };
 
 use base64::Engine as _;
-use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
+/// Signature algorithms, re-exported so naming one needs no dependency on
+/// jsonwebtoken (also `iam_guard::Algorithm`).
+pub use jsonwebtoken::Algorithm;
+use jsonwebtoken::{DecodingKey, Validation};
 use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+#[doc(inline)]
+pub use super::validation::{TokenValidation, VerifyError};
 use super::{
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
+    secret::{is_hmac, Secrets, SharedSecret},
     token_cache::{SignatureTail, UntilExp},
+    validation::map_jwt_error,
 };
 use crate::{
     metrics,
@@ -54,149 +65,6 @@ const MAX_KID_LEN: usize = 256;
 
 /// Default bound of the verified-token cache.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
-
-/// What a valid token must look like. See the [module docs](self).
-///
-/// ```
-/// use iam_guard::jwt::verify::TokenValidation;
-/// use jsonwebtoken::Algorithm;
-///
-/// let validation = TokenValidation::new("https://iam.example.com")
-///     .audience(["students-api"])
-///     .algorithms([Algorithm::RS256, Algorithm::ES256])
-///     .access_token_profile();
-/// # let _ = validation;
-/// ```
-#[derive(Debug, Clone)]
-pub struct TokenValidation {
-    issuer: String,
-    audiences: Vec<String>,
-    algorithms: Vec<Algorithm>,
-    leeway: Duration,
-    at_jwt: bool,
-    required_claims: Vec<String>,
-}
-
-impl TokenValidation {
-    /// Tokens must carry `iss` equal to `issuer`, byte for byte.
-    pub fn new(issuer: impl Into<String>) -> Self {
-        Self {
-            issuer: issuer.into(),
-            audiences: Vec::new(),
-            algorithms: vec![Algorithm::RS256],
-            leeway: DEFAULT_LEEWAY,
-            at_jwt: false,
-            required_claims: Vec::new(),
-        }
-    }
-
-    /// Tokens must carry an `aud` that is one of `audiences`.
-    pub fn audience<I, S>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.audiences = audiences.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The accepted signature algorithms (default RS256). HMAC algorithms
-    /// are dropped: a shared secret has no place in a public JWKS.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algorithms
-            .into_iter()
-            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
-            .collect();
-        self
-    }
-
-    /// Clock-skew allowance for `exp` and `nbf` (default 60 s).
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
-    /// Require the RFC 9068 access-token profile: `typ` must be `at+jwt`
-    /// (or `application/at+jwt`), so ID tokens cannot be replayed as
-    /// access tokens.
-    pub fn access_token_profile(mut self) -> Self {
-        self.at_jwt = true;
-        self
-    }
-
-    /// Claims that must be present and not `null`.
-    pub fn required_claims<I, S>(mut self, claims: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.required_claims = claims.into_iter().map(Into::into).collect();
-        self
-    }
-
-    fn jsonwebtoken_validation(&self, alg: Algorithm) -> Validation {
-        let mut v = Validation::new(alg);
-        v.leeway = self.leeway.as_secs();
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        v.set_issuer(&[&self.issuer]);
-        let mut required: Vec<&str> = vec!["exp", "iss"];
-        if self.audiences.is_empty() {
-            v.validate_aud = false;
-        } else {
-            v.set_audience(&self.audiences);
-            required.push("aud");
-        }
-        v.set_required_spec_claims(&required);
-        v
-    }
-}
-
-/// Why a token was rejected. Every variant but
-/// [`KeysUnavailable`](VerifyError::KeysUnavailable) is a 401.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// Longer than the configured maximum.
-    #[error("the access token is too large")]
-    TooLarge,
-    /// Not three base64url segments with a JSON header.
-    #[error("the access token is malformed")]
-    Malformed,
-    /// `alg` is not on the allow-list.
-    #[error("the token's algorithm is not accepted")]
-    Algorithm,
-    /// The header has a member we must not or cannot honour.
-    #[error("the token header is not accepted: {0}")]
-    Header(&'static str),
-    /// No key in the JWKS has the token's kid.
-    #[error("the token's signing key is unknown")]
-    UnknownKey,
-    /// The key's type or pinned algorithm disagrees with the token's `alg`.
-    #[error("the token's algorithm does not match its key")]
-    KeyMismatch,
-    /// The signature does not verify.
-    #[error("the token's signature is invalid")]
-    Signature,
-    /// `exp` is in the past (beyond the leeway).
-    #[error("the token has expired")]
-    Expired,
-    /// `nbf` is in the future (beyond the leeway).
-    #[error("the token is not valid yet")]
-    NotYetValid,
-    /// `iss` is not the configured issuer.
-    #[error("the token's issuer is not accepted")]
-    Issuer,
-    /// `aud` names none of the configured audiences.
-    #[error("the token's audience is not accepted")]
-    Audience,
-    /// A required claim is missing or has the wrong type.
-    #[error("the token's claims are invalid: {0}")]
-    Claims(String),
-    /// No keys could be obtained from the IAM: 503, not 401.
-    #[error("signing keys are unavailable")]
-    KeysUnavailable,
-}
 
 /// The outcome of [`Verifier::verify_now`].
 #[derive(Debug)]
@@ -214,10 +82,35 @@ pub(crate) struct PendingKey {
     alg: Algorithm,
 }
 
-/// A verified token: its identity, the key that verified it, its expiry.
+/// What verified a token's signature.
+#[derive(Clone)]
+enum Signer {
+    /// A key of the JWKS.
+    Jwks(Arc<VerifyingKey>),
+    /// A configured shared secret.
+    Secret(SharedSecret),
+}
+
+impl Signer {
+    fn decoding(&self) -> &DecodingKey {
+        match self {
+            Self::Jwks(key) => &key.decoding,
+            Self::Secret(secret) => secret.decoding(),
+        }
+    }
+
+    fn kid(&self) -> Option<&str> {
+        match self {
+            Self::Jwks(key) => Some(&key.kid),
+            Self::Secret(secret) => secret.key_id(),
+        }
+    }
+}
+
+/// A verified token: its identity, what verified it, its expiry.
 pub(crate) struct VerifiedToken {
     pub(crate) identity: Arc<Identity>,
-    key: Arc<VerifyingKey>,
+    signer: Signer,
     /// Whole seconds, rounded down from the token's NumericDate.
     pub(super) exp: u64,
 }
@@ -226,7 +119,14 @@ impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
             .field("user_id", &self.identity.user_id)
-            .field("kid", &self.key.kid)
+            .field("kid", &self.signer.kid())
+            .field(
+                "by",
+                &match self.signer {
+                    Signer::Jwks(_) => "jwks",
+                    Signer::Secret(_) => "shared secret",
+                },
+            )
             .field("exp", &self.exp)
             .finish()
     }
@@ -243,6 +143,7 @@ pub struct Verifier {
 
 struct Inner {
     jwks: JwksFetcher,
+    secrets: Secrets,
     validation: TokenValidation,
     /// Per accepted algorithm: its registered name and a prebuilt
     /// jsonwebtoken `Validation`.
@@ -257,6 +158,8 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("validation", &self.inner.validation)
+            .field("has_jwks", &!self.inner.jwks.has_no_keys())
+            .field("shared_secrets", &self.inner.secrets)
             .field(
                 "token_cache",
                 &self.inner.cache.as_ref().map(|c| c.entry_count()),
@@ -269,12 +172,37 @@ impl fmt::Debug for Verifier {
 #[derive(Debug)]
 pub struct VerifierBuilder {
     jwks: JwksFetcher,
+    secrets: Secrets,
     validation: TokenValidation,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
 }
 
 impl VerifierBuilder {
+    /// Also accepts HMAC tokens signed with `secret`, beside the JWKS's
+    /// asymmetric keys. A token's `alg` decides which applies: an HMAC
+    /// token is checked only with the secret of exactly its algorithm, an
+    /// asymmetric token only with the JWKS. Several secrets may be added
+    /// (one per algorithm and kid; a second with the same algorithm and
+    /// kid replaces the first). See [`SharedSecret`] for why asymmetric
+    /// keys are the stronger choice.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use iam_guard::{Algorithm, JwksFetcher, SharedSecret, TokenValidation, Verifier};
+    ///
+    /// let jwks = JwksFetcher::discover("https://iam.example.com")?;
+    /// let legacy = SharedSecret::new(Algorithm::HS256, *b"0123456789abcdef0123456789abcdef")?;
+    /// let verifier = Verifier::builder(jwks, TokenValidation::new("https://iam.example.com"))
+    ///     .shared_secret(legacy)
+    ///     .build();
+    /// # let _ = verifier; Ok(()) }
+    /// ```
+    pub fn shared_secret(mut self, secret: SharedSecret) -> Self {
+        self.secrets.add(secret);
+        self
+    }
+
     /// Which claims carry user, tenant, roles and so on.
     pub fn claims(mut self, mapping: ClaimMapping) -> Self {
         self.claims = mapping;
@@ -296,11 +224,23 @@ impl VerifierBuilder {
 
     /// Builds the verifier.
     pub fn build(self) -> Verifier {
-        let per_alg = self
+        // The allow-list: the validation's asymmetric algorithms (HMAC was
+        // dropped from them) and the algorithm of each configured secret.
+        let mut algs: Vec<Algorithm> = Vec::new();
+        for alg in self
             .validation
             .algorithms
             .iter()
-            .map(|&a| (a, alg_name(a), self.validation.jsonwebtoken_validation(a)))
+            .copied()
+            .chain(self.secrets.algorithms())
+        {
+            if !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+        let per_alg = algs
+            .into_iter()
+            .map(|a| (a, alg_name(a), self.validation.jsonwebtoken_validation(a)))
             .collect();
         let cache = self.cache_entries.map(|max| {
             Cache::builder()
@@ -312,6 +252,7 @@ impl VerifierBuilder {
         Verifier {
             inner: Arc::new(Inner {
                 jwks: self.jwks,
+                secrets: self.secrets,
                 validation: self.validation,
                 per_alg,
                 claims: self.claims,
@@ -351,13 +292,43 @@ impl Verifier {
     pub fn builder(jwks: JwksFetcher, validation: TokenValidation) -> VerifierBuilder {
         VerifierBuilder {
             jwks,
+            secrets: Secrets::default(),
             validation,
             claims: ClaimMapping::default(),
             cache_entries: Some(DEFAULT_TOKEN_CACHE_ENTRIES),
         }
     }
 
-    /// The JWKS fetcher.
+    /// A verifier that trusts only `secret`: HMAC tokens of its algorithm,
+    /// with the default claim mapping and token cache, and no JWKS at all.
+    /// An asymmetric token is then a 401 (unknown key), never a 503, and
+    /// nothing is ever fetched. Every check of `validation` applies.
+    ///
+    /// Any holder of the secret can mint tokens this service accepts:
+    /// prefer asymmetric keys where the issuer offers them (see
+    /// [`SharedSecret`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use iam_guard::{Algorithm, SharedSecret, TokenValidation, Verifier};
+    ///
+    /// # let from_secret_store = vec![42u8; 48];
+    /// let secret = SharedSecret::new(Algorithm::HS384, from_secret_store)?;
+    /// let verifier = Verifier::with_shared_secret(
+    ///     secret,
+    ///     TokenValidation::new("https://auth.internal").audience(["students-api"]),
+    /// );
+    /// # let _ = verifier; Ok(()) }
+    /// ```
+    pub fn with_shared_secret(secret: SharedSecret, validation: TokenValidation) -> Self {
+        Self::builder(JwksFetcher::no_keys(), validation)
+            .shared_secret(secret)
+            .build()
+    }
+
+    /// The JWKS fetcher. A verifier built by
+    /// [`with_shared_secret`](Self::with_shared_secret) has one over a
+    /// fixed empty key set, which never fetches.
     pub fn jwks(&self) -> &JwksFetcher {
         &self.inner.jwks
     }
@@ -368,12 +339,13 @@ impl Verifier {
     }
 
     /// A verifier over the same JWKS fetcher (and so the same key cache)
-    /// with `validation` and `claims` instead, and an empty token cache of
-    /// the same bound: tokens verified under the old rules are not carried
-    /// over.
+    /// and the same shared secrets, with `validation` and `claims` instead,
+    /// and an empty token cache of the same bound: tokens verified under
+    /// the old rules are not carried over.
     pub fn with_rules(&self, validation: TokenValidation, claims: ClaimMapping) -> Self {
         VerifierBuilder {
             jwks: self.inner.jwks.clone(),
+            secrets: self.inner.secrets.clone(),
             validation,
             claims,
             cache_entries: self.inner.cache_entries,
@@ -410,7 +382,12 @@ impl Verifier {
         // independent of its housekeeping. A key that left the JWKS takes
         // its tokens with it, and so does the end of the stale-if-error
         // window: a cached verification is never worth more than the keys.
-        if hit.exp <= unix_now() || hit.key.is_revoked() || !self.inner.jwks.keys_usable() {
+        // A secret is fixed for the verifier's life and outlives no JWKS.
+        let keys_gone = match &hit.signer {
+            Signer::Jwks(key) => key.is_revoked() || !self.inner.jwks.keys_usable(),
+            Signer::Secret(_) => false,
+        };
+        if hit.exp <= unix_now() || keys_gone {
             cache.invalidate(token);
             metrics::token_cache(false);
             return None;
@@ -427,10 +404,43 @@ impl Verifier {
             return Ok(Attempt::Verified(hit));
         }
         let (kid, alg) = self.check_header(token)?;
+        // The token's alg decides the family, before any key is looked up:
+        // an HMAC token never reaches the JWKS, an asymmetric one never a
+        // secret.
+        if is_hmac(alg) {
+            return self
+                .verify_with_secret(token, alg, kid.as_deref())
+                .map(Attempt::Verified);
+        }
+        // check_header lets a token without kid through only for HMAC.
+        let Some(kid) = kid else {
+            return Err(VerifyError::Header("no kid"));
+        };
         match self.inner.jwks.cached(&kid) {
-            Some(key) => self.finish(token, alg, key).map(Attempt::Verified),
+            Some(key) => self.finish_with_key(token, alg, key).map(Attempt::Verified),
+            // Nothing to fetch: answer now, without a boxed future.
+            None if self.inner.jwks.has_no_keys() => Err(VerifyError::UnknownKey),
             None => Ok(Attempt::NeedsKey(PendingKey { kid, alg })),
         }
+    }
+
+    /// An HMAC token: checked with the one configured secret of exactly its
+    /// algorithm (and kid), never with a JWKS key.
+    fn verify_with_secret(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Arc<VerifiedToken>, VerifyError> {
+        let secret = self
+            .inner
+            .secrets
+            .select(alg, kid)
+            .ok_or(VerifyError::UnknownKey)?;
+        // jsonwebtoken checks the tag with aws-lc-rs `hmac::verify`, which
+        // compares in constant time: timing tells an attacker nothing about
+        // how much of a forged tag was right.
+        self.finish(token, alg, Signer::Secret(secret.clone()))
     }
 
     /// Finishes a verification that [`Verifier::verify_now`] left waiting
@@ -453,11 +463,12 @@ impl Verifier {
                 KeyError::UnknownKid => VerifyError::UnknownKey,
                 KeyError::Unavailable(_) => VerifyError::KeysUnavailable,
             })?;
-        self.finish(token, pending.alg, key)
+        self.finish_with_key(token, pending.alg, key)
     }
 
-    /// The header checks; returns the kid and the accepted algorithm.
-    fn check_header(&self, token: &str) -> Result<(String, Algorithm), VerifyError> {
+    /// The header checks; returns the kid (always present unless the
+    /// algorithm is HMAC) and the accepted algorithm.
+    fn check_header(&self, token: &str) -> Result<(Option<String>, Algorithm), VerifyError> {
         let mut parts = token.split('.');
         let (Some(header), Some(_), Some(_), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -503,16 +514,22 @@ impl Verifier {
         {
             return Err(VerifyError::Header("typ must be at+jwt"));
         }
-        let kid = header.kid.ok_or(VerifyError::Header("no kid"))?;
-        // Unknown kids are remembered in a bounded negative cache; a bound
-        // on their length keeps that cache small in bytes too.
-        if kid.is_empty() || kid.len() > MAX_KID_LEN {
-            return Err(VerifyError::Header("kid is empty or too long"));
+        match header.kid.as_deref() {
+            // In-house auth servers signing with a shared secret often send
+            // no kid; the secret is then chosen by the algorithm alone.
+            None if is_hmac(alg) => {}
+            None => return Err(VerifyError::Header("no kid")),
+            // Unknown kids are remembered in a bounded negative cache; a
+            // bound on their length keeps that cache small in bytes too.
+            Some(kid) if kid.is_empty() || kid.len() > MAX_KID_LEN => {
+                return Err(VerifyError::Header("kid is empty or too long"));
+            }
+            Some(_) => {}
         }
-        Ok((kid, alg))
+        Ok((header.kid, alg))
     }
 
-    fn finish(
+    fn finish_with_key(
         &self,
         token: &str,
         alg: Algorithm,
@@ -521,6 +538,16 @@ impl Verifier {
         if !key.accepts(alg) {
             return Err(VerifyError::KeyMismatch);
         }
+        self.finish(token, alg, Signer::Jwks(key))
+    }
+
+    /// The signature with `signer`, then the claims.
+    fn finish(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        signer: Signer,
+    ) -> Result<Arc<VerifiedToken>, VerifyError> {
         let validation = &self
             .inner
             .per_alg
@@ -529,7 +556,7 @@ impl Verifier {
             .expect("alg was found on the allow-list")
             .2;
         self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, signer.decoding(), validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
         let claims = data.claims;
         // jsonwebtoken also accepts an `iss` array that merely contains the
@@ -560,6 +587,11 @@ impl Verifier {
                 return Err(VerifyError::Claims(format!("{required} is required")));
             }
         }
+        for check in &self.inner.validation.claim_checks {
+            if !check.admits(&claims) {
+                return Err(VerifyError::ClaimValue(check.name().to_owned()));
+            }
+        }
         let identity = self
             .inner
             .claims
@@ -567,7 +599,7 @@ impl Verifier {
             .map_err(|m| VerifyError::Claims(m.into()))?;
         let verified = Arc::new(VerifiedToken {
             identity: Arc::new(identity),
-            key,
+            signer,
             exp,
         });
         if let Some(cache) = &self.inner.cache {
@@ -576,27 +608,6 @@ impl Verifier {
             }
         }
         Ok(verified)
-    }
-}
-
-fn map_jwt_error(kind: &ErrorKind) -> VerifyError {
-    match kind {
-        ErrorKind::InvalidSignature => VerifyError::Signature,
-        ErrorKind::ExpiredSignature => VerifyError::Expired,
-        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-        ErrorKind::InvalidIssuer => VerifyError::Issuer,
-        ErrorKind::InvalidAudience => VerifyError::Audience,
-        // jsonwebtoken reports a registered claim it cannot parse (a string
-        // `exp`) as missing.
-        ErrorKind::MissingRequiredClaim(c) => {
-            VerifyError::Claims(format!("{c} is missing or not valid"))
-        }
-        ErrorKind::InvalidClaimFormat(c) => VerifyError::Claims(format!("{c} has the wrong type")),
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::Algorithm,
-        ErrorKind::InvalidKeyFormat | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) => {
-            VerifyError::KeyMismatch
-        }
-        _ => VerifyError::Malformed,
     }
 }
 

@@ -310,7 +310,7 @@ impl TestIam {
 
     /// The validation [`verifier`](Self::verifier) uses.
     pub fn validation(&self) -> TokenValidation {
-        use jsonwebtoken::Algorithm;
+        use crate::Algorithm;
         let algs: Vec<Algorithm> = ["RS256", "PS256", "ES256", "EdDSA"]
             .iter()
             .map(|a| a.parse().expect("a known algorithm"))

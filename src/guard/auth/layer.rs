@@ -4,18 +4,18 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::HeaderName;
-use jsonwebtoken::Algorithm;
 use tower_layer::Layer;
 
 use super::service::JwtAuthGuard;
 use crate::{
     guard::context::Policy,
     jwt::{
+        secret::SharedSecret,
         token::TokenLocator,
-        verify::{TokenValidation, Verifier},
+        verify::{Algorithm, TokenValidation, Verifier},
     },
     permissions::source::PermissionSource,
-    principal::ClaimMapping,
+    principal::{ClaimMapping, ClaimPath},
     rejection::ErrorRenderer,
 };
 
@@ -84,6 +84,48 @@ impl JwtAuthGuardLayer {
         Ok(Self::new(Verifier::new(jwks, TokenValidation::new(issuer))))
     }
 
+    /// Trusts an in-house IAM at `issuer` that signs with `secret` (HS256,
+    /// HS384 or HS512): tokens must carry `iss` equal to `issuer` and an
+    /// HMAC signature of exactly the secret's algorithm. There is no JWKS:
+    /// asymmetric tokens are a 401 and nothing is ever fetched. Refine
+    /// with [`audience`](Self::audience) and the other builder methods.
+    ///
+    /// This is the weaker choice: any holder of the secret can mint
+    /// tokens this service accepts. Prefer [`issuer`](Self::issuer) with
+    /// asymmetric keys where the IAM offers them; see [`SharedSecret`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use iam_guard::{Algorithm, JwtAuthGuardLayer, SharedSecret};
+    ///
+    /// # let from_secret_store = vec![7u8; 32];
+    /// let secret = SharedSecret::new(Algorithm::HS256, from_secret_store)?;
+    /// let auth = JwtAuthGuardLayer::shared_secret("https://auth.internal", secret)
+    ///     .audience(["students-api"]);
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub fn shared_secret(issuer: &str, secret: SharedSecret) -> Self {
+        Self::new(Verifier::with_shared_secret(
+            secret,
+            TokenValidation::new(issuer),
+        ))
+    }
+
+    /// Trusts the IdP a [`Preset`](crate::preset::Preset) describes: keys
+    /// from its OIDC discovery, its issuer, audience, claim checks and
+    /// claim mapping. Refine with the other builder methods as usual.
+    ///
+    /// # Errors
+    ///
+    /// When the preset's issuer is not an absolute http(s) URL or the HTTP
+    /// client cannot be built.
+    #[cfg(feature = "jwks-http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
+    pub fn preset(preset: crate::preset::Preset) -> Result<Self, crate::jwt::source::FetchError> {
+        let jwks = crate::JwksFetcher::discover(preset.issuer_url())?;
+        Ok(Self::new(preset.verifier(jwks)))
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
@@ -127,6 +169,34 @@ impl JwtAuthGuardLayer {
     /// Require the RFC 9068 access-token profile (`typ: at+jwt`).
     pub fn access_token_profile(self) -> Self {
         self.rules(TokenValidation::access_token_profile)
+    }
+
+    /// The claim at `claim` must be (or, for an array, hold) one of
+    /// `allowed`; each call adds a check. See
+    /// [`TokenValidation::claim_equals`].
+    pub fn claim_equals<I, S>(self, claim: impl Into<ClaimPath>, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let claim = claim.into();
+        self.rules(|v| v.claim_equals(claim, allowed))
+    }
+
+    /// Run without `aud`: the claim at `claim` must be one of
+    /// `client_ids` instead (AWS Cognito access tokens carry `client_id`
+    /// and no `aud`). See [`TokenValidation::client_id_instead_of_audience`].
+    pub fn client_id_instead_of_audience<I, S>(
+        self,
+        claim: impl Into<ClaimPath>,
+        client_ids: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let claim = claim.into();
+        self.rules(|v| v.client_id_instead_of_audience(claim, client_ids))
     }
 
     /// Which claims carry user, tenant, roles and so on.
