@@ -6,9 +6,13 @@
 //!   [`SharedSecret`] you configure for an HMAC-signing in-house IAM, and
 //!   plants the request's [`RequestContext`]: the [`Principal`] and a
 //!   lazy, once-per-request permission cell.
+//!   [`Preset`]s configure it in one call for Keycloak, Auth0, Entra ID,
+//!   Cognito, Okta and in-house IAMs.
 //! - [`ScopeGuard`], [`ActionGuard`] and [`PermissionGuard`] say what each
 //!   route needs; [`ProtectedResource`] does it for every route of an
-//!   entity by method convention.
+//!   entity by method convention. [`OAuthScopeGuard`] and [`RoleGuard`]
+//!   ask the token itself (OAuth scopes, IdP roles), with no permission
+//!   source at all.
 //! - [`FieldWriteGuardLayer`] rejects write bodies that touch scope groups
 //!   the caller cannot write; [`FieldFilterLayer`] strips the groups the
 //!   caller cannot read from JSON responses.

@@ -11,8 +11,10 @@ use http::Extensions;
 use serde_json::Value;
 
 use crate::{
-    guard::context::RequestContext, model::CompiledPermissions,
-    permissions::source::PermissionSource, principal::Principal,
+    guard::context::RequestContext,
+    model::CompiledPermissions,
+    permissions::source::PermissionSource,
+    principal::{ClaimPath, Principal},
 };
 
 /// How far a caller's record access reaches.
@@ -80,14 +82,14 @@ pub struct RecordAccess {
 #[derive(Debug, Clone)]
 pub struct RecordAccessPolicy {
     full_roles: Arc<HashSet<String>>,
-    organizations_claim: Arc<str>,
+    organizations_claim: ClaimPath,
 }
 
 impl Default for RecordAccessPolicy {
     fn default() -> Self {
         Self {
             full_roles: Arc::default(),
-            organizations_claim: "organizations".into(),
+            organizations_claim: ClaimPath::new("organizations"),
         }
     }
 }
@@ -110,7 +112,7 @@ impl RecordAccessPolicy {
     }
 
     /// The claim listing organizations (default `organizations`).
-    pub fn organizations_claim(mut self, path: &str) -> Self {
+    pub fn organizations_claim(mut self, path: impl Into<ClaimPath>) -> Self {
         self.organizations_claim = path.into();
         self
     }
@@ -157,7 +159,7 @@ impl RecordAccessPolicy {
         } else if !departments.is_empty() {
             Access::Departments(departments.keys().cloned().collect())
         } else {
-            match principal.claims().get(&self.organizations_claim) {
+            match self.organizations_claim.get(principal.claims().as_map()) {
                 Some(Value::Object(orgs)) if !orgs.is_empty() => {
                     let mut by_level: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for (id, org) in orgs {

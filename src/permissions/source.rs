@@ -159,20 +159,20 @@ impl ClaimsSource {
     }
 
     /// The claim holding entity-grouped scopes and actions.
-    pub fn entities_claim(mut self, path: &str) -> Self {
-        self.entities = ClaimPath::new(path);
+    pub fn entities_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.entities = path.into();
         self
     }
 
     /// The claim holding flat permission strings.
-    pub fn permissions_claim(mut self, path: &str) -> Self {
-        self.permissions = ClaimPath::new(path);
+    pub fn permissions_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.permissions = path.into();
         self
     }
 
     /// The claim holding module names.
-    pub fn modules_claim(mut self, path: &str) -> Self {
-        self.modules = ClaimPath::new(path);
+    pub fn modules_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.modules = path.into();
         self
     }
 
@@ -300,8 +300,8 @@ impl CatalogueSource {
 
     /// The claim holding temporal role assignments (default
     /// `role_assignments`).
-    pub fn assignments_claim(mut self, path: &str) -> Self {
-        self.assignments = ClaimPath::new(path);
+    pub fn assignments_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.assignments = path.into();
         self
     }
 
