@@ -1,9 +1,20 @@
 //! Interop with a real OpenID Provider: panva's `oidc-provider` (Node,
 //! pinned in `tests/oidc/package-lock.json`) issues client-credentials
-//! access tokens as RFC 9068 JWTs for three resources — RS256, ES256 and
-//! EdDSA — and the guard, configured with nothing but the provider's issuer
-//! URL, must accept them, reject them for the wrong audience or algorithm,
-//! and follow the provider through a key rotation.
+//! access tokens as RFC 9068 JWTs.
+//!
+//! - Three resources — RS256, ES256 and EdDSA: the guard, configured with
+//!   nothing but the provider's issuer URL, must accept their tokens, reject
+//!   them for the wrong audience or algorithm, and follow the provider
+//!   through a key rotation.
+//! - One resource per IdP preset — Keycloak, Auth0, Entra ID, Cognito, Okta
+//!   and an in-house IAM: the provider puts that IdP's claims in the token
+//!   (`extraTokenClaims`; see `tests/oidc/provider.mjs` for each shape), and
+//!   a guard configured with `JwtAuthGuardLayer::preset` alone must accept
+//!   it, map the principal (user, tenant, qualified and department-limited
+//!   roles, OAuth scopes), let `OAuthScopeGuard` and `RoleGuard` pass what
+//!   the token grants and refuse what it does not (never another client's
+//!   or another system's roles), and refuse the token outright when the
+//!   preset is configured for another client, API or tenant.
 //!
 //! Every token here comes from the provider's `/token` endpoint; none is
 //! minted by us. The suite needs Node ≥ 20.19 and npm, and installs the
@@ -23,12 +34,15 @@ use std::{
     time::Duration,
 };
 
-use axum::{routing::get, Router};
+use axum::{routing::get, Json, Router};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use common::*;
 use http::StatusCode;
-use iam_guard::{Algorithm, JwksFetcher, JwtAuthGuardLayer, Principal, TokenValidation, Verifier};
-use serde_json::Value;
+use iam_guard::{
+    preset::Preset, Algorithm, JwksFetcher, JwtAuthGuardLayer, OAuthScopeGuard, Principal,
+    RoleGuard, TokenValidation, Verifier,
+};
+use serde_json::{json, Value};
 
 /// How long the provider may take to print READY. Node starts in well under
 /// a second; the margin is for loaded CI machines.
@@ -37,10 +51,15 @@ const STARTUP: Duration = Duration::from_secs(20);
 const CLIENT_ID: &str = "iam-guard-interop";
 const CLIENT_SECRET: &str = "interop-secret-that-is-only-for-loopback-tests";
 
-/// The provider's resource servers (see `tests/oidc/provider.mjs`): each is
-/// its own audience and signs with its own algorithm.
+/// The provider's resource servers (see `tests/oidc/provider.mjs`): each
+/// has its own audience and signs with its own algorithm. `scope` is what
+/// the tests ask for, and the provider grants.
 #[derive(Debug, Clone, Copy)]
 struct Resource {
+    /// The resource indicator a token is requested for (RFC 8707).
+    indicator: &'static str,
+    /// The `aud` of its tokens: the indicator, except where a preset
+    /// expects the IdP's own audience.
     audience: &'static str,
     scope: &'static str,
     alg: Algorithm,
@@ -48,18 +67,21 @@ struct Resource {
 }
 
 const RS256: Resource = Resource {
+    indicator: "urn:iam-guard:rs256",
     audience: "urn:iam-guard:rs256",
     scope: "rs256:read",
     alg: Algorithm::RS256,
     alg_name: "RS256",
 };
 const ES256: Resource = Resource {
+    indicator: "urn:iam-guard:es256",
     audience: "urn:iam-guard:es256",
     scope: "es256:read",
     alg: Algorithm::ES256,
     alg_name: "ES256",
 };
 const EDDSA: Resource = Resource {
+    indicator: "urn:iam-guard:eddsa",
     audience: "urn:iam-guard:eddsa",
     scope: "eddsa:read",
     alg: Algorithm::EdDSA,
@@ -231,7 +253,7 @@ impl Provider {
         let credentials = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
         let body = format!(
             "grant_type=client_credentials&resource={}&scope={}",
-            form_encode(resource.audience),
+            form_encode(resource.indicator),
             form_encode(resource.scope)
         );
         let res = self
@@ -501,4 +523,484 @@ async fn the_guard_follows_the_providers_key_rotation() {
     }
     // Within the refetch cooldown, unknown kids cost the provider nothing.
     assert_eq!(verifier.jwks().fetch_count(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// IdP presets against the provider's per-IdP resources.
+// ---------------------------------------------------------------------------
+
+/// A preset's resource at the provider, signing with RS256 (the presets'
+/// default algorithm). Indicators, audiences and granted scopes must match
+/// `PRESET_RESOURCES` in `tests/oidc/provider.mjs`.
+const fn preset_resource(
+    indicator: &'static str,
+    audience: &'static str,
+    scope: &'static str,
+) -> Resource {
+    Resource {
+        indicator,
+        audience,
+        scope,
+        alg: Algorithm::RS256,
+        alg_name: "RS256",
+    }
+}
+
+/// Keycloak's audience mapper names the client, `students-api`.
+const KEYCLOAK: Resource = preset_resource(
+    "urn:iam-guard:keycloak",
+    "students-api",
+    "email profile students:read",
+);
+const AUTH0: Resource = preset_resource(
+    "urn:iam-guard:auth0",
+    "https://api.school.example",
+    "read:students",
+);
+/// Entra's audience is the API's application (client) id.
+const ENTRA: Resource = preset_resource("urn:iam-guard:entra", ENTRA_CLIENT, "Students.Read");
+/// Cognito access tokens have no `aud`, but oidc-provider requires one in
+/// a JWT access token: the indicator. The preset does not look at it.
+const COGNITO: Resource = preset_resource(
+    "urn:iam-guard:cognito",
+    "urn:iam-guard:cognito",
+    "students/read",
+);
+const OKTA: Resource = preset_resource(
+    "urn:iam-guard:okta",
+    "api://default",
+    "students:read grades:read",
+);
+const IN_HOUSE: Resource = preset_resource(
+    "urn:iam-guard:in-house",
+    "urn:iam-guard:in-house",
+    "inventory:read",
+);
+
+/// The directory and application ids the provider's Entra tokens carry.
+const ENTRA_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const ENTRA_CLIENT: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+
+/// What the preset mapped from the token: the fields a handler relies on.
+async fn describe(p: Principal) -> Json<Value> {
+    Json(json!({
+        "user": p.user_id(),
+        "tenant": p.tenant_id(),
+        "roles": p.roles().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "scopes": p.oauth_scopes().collect::<Vec<_>>(),
+        "member_of_school_1": p.is_member_of("school-1"),
+    }))
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+/// The authorization a preset's app is built for: one route per entry.
+struct Authz {
+    /// An OAuth scope the token grants, and one it does not.
+    held_scope: &'static str,
+    lacking_scope: &'static str,
+    /// Role specs (`name` or `qualifier:name`) the token grants, and ones
+    /// it must not.
+    held_roles: &'static [&'static str],
+    lacking_roles: &'static [&'static str],
+}
+
+/// `/me`, and one guarded route per scope and role of `authz`, behind a
+/// guard configured with `preset` and nothing else.
+fn preset_app(preset: Preset, authz: &Authz) -> Router {
+    let mut app = Router::new()
+        .route("/me", get(describe))
+        .route(
+            "/scope/held",
+            get(ok).route_layer(OAuthScopeGuard::all_of([authz.held_scope])),
+        )
+        .route(
+            "/scope/lacking",
+            get(ok).route_layer(OAuthScopeGuard::all_of([authz.lacking_scope])),
+        );
+    for (i, role) in authz.held_roles.iter().enumerate() {
+        app = app.route(
+            &format!("/role/held/{i}"),
+            get(ok).route_layer(RoleGuard::any_of([*role])),
+        );
+    }
+    for (i, role) in authz.lacking_roles.iter().enumerate() {
+        app = app.route(
+            &format!("/role/lacking/{i}"),
+            get(ok).route_layer(RoleGuard::any_of([*role])),
+        );
+    }
+    let auth = JwtAuthGuardLayer::preset(preset).expect("the provider's issuer is an http URL");
+    app.layer(auth)
+}
+
+/// The principal the preset's guard mapped from `token`.
+async fn me(app: &Router, token: &str, context: &str) -> Value {
+    let (status, body) = call(app, to("GET", "/me", token, &[])).await;
+    assert_eq!(status, StatusCode::OK, "{context}: {body}");
+    serde_json::from_str(&body).expect("/me answers JSON")
+}
+
+/// Every route of `authz`: what the token grants passes, what it does not
+/// is a 403 with the guard's code and RFC 6750 challenge.
+async fn assert_authorizes(app: &Router, token: &str, authz: &Authz, context: &str) {
+    let (status, body) = call(app, to("GET", "/scope/held", token, &[])).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "ok"),
+        "{context}: scope {}",
+        authz.held_scope
+    );
+    let (status, challenge, body) = call_json(app, to("GET", "/scope/lacking", token, &[])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{context}: {body}");
+    assert_eq!(
+        body["code"], "INSUFFICIENT_OAUTH_SCOPE",
+        "{context}: {body}"
+    );
+    // The challenge tells the client which scope to ask its IdP for.
+    assert_eq!(
+        challenge,
+        Some(format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+            authz.lacking_scope
+        )),
+        "{context}"
+    );
+    for (i, role) in authz.held_roles.iter().enumerate() {
+        let (status, body) = call(app, to("GET", &format!("/role/held/{i}"), token, &[])).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "ok"),
+            "{context}: role {role}"
+        );
+    }
+    for (i, role) in authz.lacking_roles.iter().enumerate() {
+        let refusal = call_json(app, to("GET", &format!("/role/lacking/{i}"), token, &[])).await;
+        assert_forbidden(
+            &refusal,
+            "ROLE_REQUIRED",
+            &format!("{context}: role {role}"),
+        );
+    }
+}
+
+/// The claims of a token the provider issued, checked for the shape the
+/// test relies on before the guard sees it.
+fn claims_of(provider: &Provider, token: &str, resource: Resource) -> Value {
+    let claims = decode_segment(token, 1);
+    assert_eq!(claims["iss"], provider.issuer.as_str(), "{claims}");
+    assert_eq!(claims["client_id"], CLIENT_ID, "{claims}");
+    // A client-credentials token's subject is the client.
+    assert_eq!(claims["sub"], CLIENT_ID, "{claims}");
+    let aud = &claims["aud"];
+    assert!(
+        *aud == resource.audience
+            || aud
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| *v == resource.audience)),
+        "{claims}"
+    );
+    claims
+}
+
+#[tokio::test]
+async fn keycloak_preset_maps_realm_and_this_clients_roles_never_another_clients() {
+    let provider = Provider::start();
+    let token = provider.token(KEYCLOAK).await;
+    let claims = claims_of(&provider, &token, KEYCLOAK);
+    assert_eq!(
+        claims["aud"],
+        json!(["students-api", "account"]),
+        "{claims}"
+    );
+    assert_eq!(
+        claims["resource_access"]["billing-api"]["roles"],
+        json!(["admin", "invoices-editor"]),
+        "{claims}"
+    );
+
+    let preset = Preset::keycloak(&provider.issuer, "students-api");
+    let authz = Authz {
+        held_scope: "students:read",
+        lacking_scope: "students:write",
+        held_roles: &[
+            "students-api:grades-editor",
+            "realm:teacher",
+            "teacher",
+            "grades-editor",
+        ],
+        // billing-api's roles, qualified and not: the token holds them, but
+        // for another client. And a realm role is not a client role.
+        lacking_roles: &[
+            "billing-api:admin",
+            "admin",
+            "invoices-editor",
+            "students-api:teacher",
+        ],
+    };
+    let app = preset_app(preset, &authz);
+    assert_eq!(
+        me(&app, &token, "keycloak").await,
+        json!({
+            "user": CLIENT_ID,
+            "tenant": null,
+            "roles": ["realm:offline_access", "realm:uma_authorization",
+                      "realm:default-roles-school", "realm:teacher",
+                      "students-api:grades-editor"],
+            "scopes": ["email", "profile", "students:read"],
+            // Keycloak organizations are memberships, not a home tenant.
+            "member_of_school_1": true,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "keycloak").await;
+
+    // The same token at billing-api's guard: billing-api is not in `aud`,
+    // so its roles in the token never come into play.
+    let billing = preset_app(Preset::keycloak(&provider.issuer, "billing-api"), &authz);
+    assert_rejected(
+        &billing,
+        &token,
+        "the token's audience is not accepted",
+        "keycloak preset for billing-api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn auth0_preset_maps_namespaced_roles_and_organization() {
+    let provider = Provider::start();
+    let token = provider.token(AUTH0).await;
+    let claims = claims_of(&provider, &token, AUTH0);
+    assert_eq!(
+        claims["permissions"],
+        json!(["read:students", "write:grades"]),
+        "{claims}"
+    );
+
+    let preset = || {
+        Preset::auth0(
+            "school.eu.auth0.com",
+            "https://api.school.example",
+            "https://school.example.com",
+        )
+        // Auth0's issuer is fixed by the domain: the provider stands in.
+        .issuer(&provider.issuer)
+    };
+    let authz = Authz {
+        held_scope: "read:students",
+        lacking_scope: "write:students",
+        held_roles: &["teacher"],
+        lacking_roles: &["admin"],
+    };
+    let app = preset_app(preset(), &authz);
+    assert_eq!(
+        me(&app, &token, "auth0").await,
+        json!({
+            "user": CLIENT_ID,
+            "tenant": "org_7Hk2mP9qR4sT1uVw",
+            "roles": ["teacher"],
+            "scopes": ["read:students"],
+            "member_of_school_1": false,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "auth0").await;
+
+    // Another API of the same tenant.
+    let billing = Preset::auth0(
+        "school.eu.auth0.com",
+        "https://api.billing.example",
+        "https://school.example.com",
+    )
+    .issuer(&provider.issuer);
+    assert_rejected(
+        &preset_app(billing, &authz),
+        &token,
+        "the token's audience is not accepted",
+        "auth0 preset for another API",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn entra_preset_maps_oid_tid_scp_and_app_roles_of_this_tenant_only() {
+    let provider = Provider::start();
+    let token = provider.token(ENTRA).await;
+    let claims = claims_of(&provider, &token, ENTRA);
+    // As in Entra's tokens: a space-delimited `scp`, and no `scope` to fall
+    // back on, so the scopes below come from `scp`.
+    assert_eq!(claims["scp"], "Students.Read", "{claims}");
+    assert!(claims.get("scope").is_none(), "{claims}");
+
+    // Entra's issuer is fixed by the tenant: the provider stands in.
+    let preset =
+        |tenant: &str, client: &str| Preset::entra(tenant, client).issuer(&provider.issuer);
+    let authz = Authz {
+        held_scope: "Students.Read",
+        lacking_scope: "Students.Write",
+        held_roles: &["Grades.Admin"],
+        lacking_roles: &["Grades.Reader"],
+    };
+    let app = preset_app(preset(ENTRA_TENANT, ENTRA_CLIENT), &authz);
+    assert_eq!(
+        me(&app, &token, "entra").await,
+        json!({
+            "user": "690222be-ff1a-4d56-abd1-7e4f7d38e474",
+            "tenant": ENTRA_TENANT,
+            "roles": ["Grades.Admin"],
+            "scopes": ["Students.Read"],
+            "member_of_school_1": false,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "entra").await;
+
+    // Another directory: with the issuer overridden, `tid` is what holds
+    // the tenant, and it is checked.
+    let other_tenant = preset("00000000-0000-0000-0000-000000000001", ENTRA_CLIENT);
+    assert_rejected(
+        &preset_app(other_tenant, &authz),
+        &token,
+        "the token's `tid` claim is not accepted",
+        "entra preset for another tenant",
+    )
+    .await;
+    let other_api = preset(ENTRA_TENANT, "00000003-0000-0000-c000-000000000000");
+    assert_rejected(
+        &preset_app(other_api, &authz),
+        &token,
+        "the token's audience is not accepted",
+        "entra preset for another API",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cognito_preset_checks_the_app_client_and_maps_groups() {
+    let provider = Provider::start();
+    let token = provider.token(COGNITO).await;
+    let claims = claims_of(&provider, &token, COGNITO);
+    assert_eq!(claims["token_use"], "access", "{claims}");
+
+    // Cognito's issuer is fixed by region and pool: the provider stands in.
+    let preset = |clients: &[&str]| {
+        Preset::cognito("eu-west-1", "eu-west-1_Ab12Cd34E", clients.iter().copied())
+            .issuer(&provider.issuer)
+    };
+    let authz = Authz {
+        held_scope: "students/read",
+        lacking_scope: "students/write",
+        held_roles: &["teachers"],
+        lacking_roles: &["admins"],
+    };
+    // The token's `aud` (which real Cognito access tokens lack) is not
+    // configured anywhere: the app client in `client_id` is what counts.
+    let app = preset_app(preset(&[CLIENT_ID]), &authz);
+    assert_eq!(
+        me(&app, &token, "cognito").await,
+        json!({
+            "user": CLIENT_ID,
+            "tenant": null,
+            "roles": ["teachers"],
+            "scopes": ["students/read"],
+            "member_of_school_1": false,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "cognito").await;
+
+    // A service that allows other app clients of the pool only.
+    let others = preset(&["1example23456789", "2mobile3456789"]);
+    assert_rejected(
+        &preset_app(others, &authz),
+        &token,
+        "the token's `client_id` claim is not accepted",
+        "cognito preset for other app clients",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn okta_preset_reads_the_scp_array_and_groups() {
+    let provider = Provider::start();
+    let token = provider.token(OKTA).await;
+    let claims = claims_of(&provider, &token, OKTA);
+    // As in Okta's tokens: `scp` is an array, and there is no `scope`.
+    assert_eq!(
+        claims["scp"],
+        json!(["students:read", "grades:read"]),
+        "{claims}"
+    );
+    assert!(claims.get("scope").is_none(), "{claims}");
+
+    let authz = Authz {
+        held_scope: "grades:read",
+        lacking_scope: "students:write",
+        held_roles: &["Teachers", "Everyone"],
+        lacking_roles: &["Admins"],
+    };
+    let app = preset_app(Preset::okta(&provider.issuer, "api://default"), &authz);
+    assert_eq!(
+        me(&app, &token, "okta").await,
+        json!({
+            "user": CLIENT_ID,
+            "tenant": null,
+            "roles": ["Everyone", "Teachers"],
+            "scopes": ["grades:read", "students:read"],
+            "member_of_school_1": false,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "okta").await;
+
+    // Another authorization server audience.
+    assert_rejected(
+        &preset_app(Preset::okta(&provider.issuer, "api://billing"), &authz),
+        &token,
+        "the token's audience is not accepted",
+        "okta preset for another audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn in_house_preset_honours_this_systems_roles_with_their_departments() {
+    let provider = Provider::start();
+    let token = provider.token(IN_HOUSE).await;
+    let claims = claims_of(&provider, &token, IN_HOUSE);
+    assert_eq!(
+        claims["roles"][2],
+        json!({"system": "monitoring", "role": "admin"}),
+        "{claims}"
+    );
+
+    let authz = Authz {
+        held_scope: "inventory:read",
+        lacking_scope: "inventory:write",
+        held_roles: &["inventory_admin", "inventory_viewer"],
+        // The monitoring system's admin is not this service's admin.
+        lacking_roles: &["admin"],
+    };
+    let app = preset_app(Preset::in_house(&provider.issuer, "inventory"), &authz);
+    assert_eq!(
+        me(&app, &token, "in-house").await,
+        json!({
+            "user": CLIENT_ID,
+            "tenant": "school-1",
+            "roles": ["inventory_admin@dc-1", "inventory_viewer@dc-2"],
+            "scopes": ["inventory:read"],
+            "member_of_school_1": true,
+        })
+    );
+    assert_authorizes(&app, &token, &authz, "in-house").await;
+
+    // No audience is checked unless one is configured; then it is.
+    let ours = Preset::in_house(&provider.issuer, "inventory").audience([IN_HOUSE.audience]);
+    me(&preset_app(ours, &authz), &token, "in-house, own audience").await;
+    let other = Preset::in_house(&provider.issuer, "inventory").audience(["urn:iam-guard:other"]);
+    assert_rejected(
+        &preset_app(other, &authz),
+        &token,
+        "the token's audience is not accepted",
+        "in-house preset for another audience",
+    )
+    .await;
 }
