@@ -80,7 +80,9 @@ impl Preset {
     /// (`https://sso.example.com/realms/school`), `client_id` this
     /// service's client. Tokens must name the client in `aud` (Keycloak's
     /// audience mapper). Realm roles carry the qualifier `realm`, this
-    /// client's roles the client id; other clients' roles are never read.
+    /// client's roles the client id (so a client literally called `realm`
+    /// is better guarded by role names alone); other clients' roles are
+    /// never read.
     pub fn keycloak(realm_url: &str, client_id: &str) -> Self {
         let client_roles = format!("/resource_access/{}/roles", pointer_segment(client_id));
         let mapping = ClaimMapping::default()
@@ -113,6 +115,12 @@ impl Preset {
     /// (GUID), `client_id` this API's application id. `tid` must be the
     /// tenant; the user is `oid` (stable across applications, unlike
     /// `sub`); app roles come from `roles`, delegated scopes from `scp`.
+    ///
+    /// Entra issues v2.0 tokens to an API whose app registration sets
+    /// `accessTokenAcceptedVersion` to 2; with the default it issues v1.0
+    /// tokens, whose issuer is `https://sts.windows.net/<tenant>/`: set the
+    /// registration to 2 (recommended) or give that issuer with
+    /// [`issuer`](Self::issuer).
     pub fn entra(tenant_id: &str, client_id: &str) -> Self {
         let mapping = ClaimMapping::default()
             .user_id("oid")
@@ -154,7 +162,9 @@ impl Preset {
     /// Okta custom authorization servers: `issuer` is the server's URL
     /// (`https://school.okta.com/oauth2/default`), `audience` its audience
     /// (`api://default`). Scopes arrive as the `scp` array; groups from a
-    /// `groups` claim.
+    /// `groups` claim. The user is `sub` (the login for user tokens, the
+    /// client id for client-credentials tokens); for Okta's immutable user
+    /// id use `.claims(|m| m.user_id("uid"))`.
     pub fn okta(issuer: &str, audience: &str) -> Self {
         let mapping = ClaimMapping::default().roles("groups");
         let mut preset = Self::new("okta", issuer.to_owned(), mapping);

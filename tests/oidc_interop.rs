@@ -154,6 +154,12 @@ impl Provider {
     /// kids carry `generation`.
     fn start_on(port: u16, generation: &str) -> Self {
         ensure_installed();
+        // One provider starts at a time: a dozen Node processes loading
+        // oidc-provider and generating keys at once on a two-core machine
+        // can each take longer than STARTUP. The lock covers the start
+        // only; running providers serve tests in parallel.
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let script = provider_dir().join("provider.mjs");
         let mut child = Command::new("node")
             .arg(&script)

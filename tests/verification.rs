@@ -855,7 +855,10 @@ async fn a_token_with_a_fractional_exp_is_cached_no_later_than_its_exp() {
     let iam = TestIam::start().await;
     let verifier = Verifier::new(iam.fetcher(), iam.validation().leeway(Duration::ZERO));
     let app = app(JwtAuthGuardLayer::new(verifier.clone()));
-    let exp = now() as f64 + 1.5;
+    // Cached while whole seconds remain before `exp`: 2.5 s leaves the two
+    // requests below more than a second even if the clock ticks over
+    // between minting and verifying (1.5 s made this flaky under load).
+    let exp = now() as f64 + 2.5;
     let token = iam.mint(json!({"exp": exp}));
     assert_accepted(&app, &token).await;
     assert_accepted(&app, &token).await;
