@@ -78,16 +78,7 @@ async fn assert_accepted(app: &Router, token: &str) {
 
 /// 401, `invalid_token`, the RFC 6750 challenge; returns the message.
 async fn assert_401(app: &Router, token: &str, context: &str) -> String {
-    let (status, challenge, body) = call_json(app, bearer(token)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{context}: {body}");
-    assert_eq!(body["code"], "invalid_token", "{context}: {body}");
-    assert_eq!(
-        challenge.as_deref(),
-        Some("Bearer error=\"invalid_token\""),
-        "{context}"
-    );
-    assert!(!body.to_string().contains(token), "{context}: token leaked");
-    body["message"].as_str().unwrap_or_default().to_owned()
+    assert_invalid_token(app, token, context).await
 }
 
 async fn assert_rejected(app: &Router, token: &str, message: &str, context: &str) {

@@ -32,15 +32,7 @@ async fn assert_ok(app: &Router, token: &str, context: &str) {
 
 /// 401 `invalid_token` naming `claim`; returns the message.
 async fn assert_claim_refused(app: &Router, token: &str, claim: &str, context: &str) -> String {
-    let (status, challenge, body) = call_json(app, bearer(token)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{context}: {body}");
-    assert_eq!(body["code"], "invalid_token", "{context}: {body}");
-    assert_eq!(
-        challenge.as_deref(),
-        Some("Bearer error=\"invalid_token\""),
-        "{context}"
-    );
-    let message = body["message"].as_str().unwrap_or_default().to_owned();
+    let message = assert_invalid_token(app, token, context).await;
     assert_eq!(
         message,
         format!("the token's `{claim}` claim is not accepted"),

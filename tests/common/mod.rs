@@ -60,6 +60,24 @@ pub async fn call_json(app: &Router, req: Request<Body>) -> (StatusCode, Option<
     (status, challenge, json)
 }
 
+/// 401 `invalid_token` with the RFC 6750 challenge and the token nowhere
+/// in the body; returns the message.
+pub async fn assert_invalid_token(app: &Router, token: &str, context: &str) -> String {
+    let (status, challenge, body) = call_json(app, bearer(token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{context}: {body}");
+    assert_eq!(body["code"], "invalid_token", "{context}: {body}");
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer error=\"invalid_token\""),
+        "{context}"
+    );
+    assert!(
+        token.is_empty() || !body.to_string().contains(token),
+        "{context}: token leaked"
+    );
+    body["message"].as_str().unwrap_or_default().to_owned()
+}
+
 /// `method uri` with a bearer token (none when `token` is empty) and extra
 /// headers. Write methods carry an empty JSON object, so a field guard in
 /// the route's stack has a valid body to inspect.
