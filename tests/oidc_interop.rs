@@ -152,6 +152,12 @@ impl Provider {
 
     /// Starts the provider on `port` (0: any) with a fresh key set whose
     /// kids carry `generation`.
+    ///
+    /// A start that does not print READY within [`STARTUP`] is killed and
+    /// tried again, up to three attempts: a Node process has been seen to
+    /// stall on its first start on a fresh CI checkout while every later
+    /// start took half a second. Three stalls in a row fail the suite with
+    /// each attempt's stderr.
     fn start_on(port: u16, generation: &str) -> Self {
         ensure_installed();
         // One provider starts at a time: a dozen Node processes loading
@@ -160,6 +166,17 @@ impl Provider {
         // only; running providers serve tests in parallel.
         static STARTING: Mutex<()> = Mutex::new(());
         let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            match Self::try_start(port, generation) {
+                Ok(provider) => return provider,
+                Err(why) => failures.push(format!("attempt {attempt}: {why}")),
+            }
+        }
+        panic!("{}", failures.join("\n"));
+    }
+
+    fn try_start(port: u16, generation: &str) -> Result<Self, String> {
         let script = provider_dir().join("provider.mjs");
         let mut child = Command::new("node")
             .arg(&script)
@@ -208,10 +225,10 @@ impl Provider {
                 let status = child.wait().ok();
                 // Let the stderr reader take what the provider left.
                 thread::sleep(Duration::from_millis(100));
-                panic!(
+                return Err(format!(
                     "oidc-provider did not become ready ({e}; exit status {status:?}).\nstderr:\n{}",
                     stderr.lock().expect("lock")
-                );
+                ));
             }
         };
         let mut fields = ready.split(' ');
@@ -234,7 +251,7 @@ impl Provider {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("reqwest client");
-        Self {
+        Ok(Self {
             child,
             _stdin: stdin,
             stderr,
@@ -242,7 +259,7 @@ impl Provider {
             port,
             kids,
             http,
-        }
+        })
     }
 
     /// Stops this provider and starts another on the same issuer URL with
