@@ -748,7 +748,9 @@ async fn record_access_full_owner_and_organizations() {
 
     let member = iam.mint(json!({
         "sub": "bob",
-        "roles": [{"system": "projects", "role": "manager"}],
+        // A structured role without a system: one that names a system
+        // counts only where the service names that system.
+        "roles": [{"role": "manager"}],
         "organizations": {
             "client-a": {"level": "client", "webservices": ["list_projects"]},
             "client-b": {"level": "client", "webservices": ["list_projects"]},
