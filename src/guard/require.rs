@@ -420,21 +420,24 @@ where
             scene(&req, &context, requirement).bypass();
             return ResponseFuture::inner(self.inner.call(req)).with_context(context);
         }
-        if requirement.is_on_token() {
-            let refusal =
-                verdict_on_token(|| scene(&req, &context, requirement), requirement, &context);
-            return match refusal {
-                None => ResponseFuture::inner(self.inner.call(req)),
-                Some(res) => refused(req, res, limit),
-            }
-            .with_context(context);
-        }
-        if let Some(loaded) = context.permissions_now() {
-            let refusal = verdict(
+        // Decided on the spot when the token answers, or when the
+        // permissions are at hand without waiting.
+        let decided = if requirement.is_on_token() {
+            Some(verdict_on_token(
                 || scene(&req, &context, requirement),
                 requirement,
-                loaded.as_deref(),
-            );
+                &context,
+            ))
+        } else {
+            context.permissions_now().map(|loaded| {
+                verdict(
+                    || scene(&req, &context, requirement),
+                    requirement,
+                    loaded.as_deref(),
+                )
+            })
+        };
+        if let Some(refusal) = decided {
             return match refusal {
                 None => ResponseFuture::inner(self.inner.call(req)),
                 Some(res) => refused(req, res, limit),

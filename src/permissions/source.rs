@@ -415,19 +415,11 @@ impl PermissionSource for CatalogueSource {
                 .peekable();
             held.peek().is_none() || held.any(|r| r.department().is_none_or(|d| d == department))
         };
-        let here: Vec<RoleAssignment> = match self.assignments.lookup(principal.claims().as_map()) {
-            None => principal
-                .roles()
-                .iter()
-                .filter(|r| r.department().is_none_or(|d| d == department))
-                .map(|r| RoleAssignment::new(r.name()))
-                .collect(),
-            Some(_) => self
-                .assignments_of(principal)
-                .into_iter()
-                .filter(|a| counts(&a.role))
-                .collect(),
-        };
+        let here: Vec<RoleAssignment> = self
+            .assignments_of(principal)
+            .into_iter()
+            .filter(|a| counts(&a.role))
+            .collect();
         Some(Arc::new(self.catalogue.compile(&here, unix_now())))
     }
 }

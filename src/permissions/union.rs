@@ -146,23 +146,25 @@ impl PermissionSource for UnionSource {
             .all(|p| p.source.answers_without_waiting())
     }
 
-    /// The parts that know departments answer for them; the others add
-    /// what they grant everywhere when they can say it without waiting.
+    /// What the parts that know departments say holds there, merged;
+    /// `None` when no part knows departments. Parts that do not know them
+    /// are not asked again: what they grant is not tied to roles, and the
+    /// request's permissions already hold it.
     fn in_department(
         &self,
         principal: &Principal,
         department: &str,
     ) -> Option<Arc<CompiledPermissions>> {
-        let mut merged = CompiledPermissions::deny_all();
-        let mut known = false;
-        for part in &self.parts {
-            if let Some(here) = part.source.in_department(principal, department) {
-                merged.merge(&here);
-                known = true;
-            } else if let Some(Ok(everywhere)) = part.source.load_now(principal) {
-                merged.merge(&everywhere);
-            }
+        let mut merged: Option<CompiledPermissions> = None;
+        for here in self
+            .parts
+            .iter()
+            .filter_map(|p| p.source.in_department(principal, department))
+        {
+            merged
+                .get_or_insert_with(CompiledPermissions::deny_all)
+                .merge(&here);
         }
-        known.then(|| Arc::new(merged))
+        merged.map(Arc::new)
     }
 }
