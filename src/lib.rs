@@ -89,7 +89,7 @@ pub use extract::{permissions_endpoint, Permissions};
 pub use guard::protected::ProtectedResource;
 #[doc(inline)]
 pub use guard::{
-    auth::{JwtAuthGuard, JwtAuthGuardLayer},
+    auth::{JwtAuthGuard, JwtAuthGuardLayer, TrustedIssuer},
     context::RequestContext,
     field_filter::{FieldFilter, FieldFilterLayer},
     field_write::{FieldWriteGuard, FieldWriteGuardLayer},
@@ -137,7 +137,7 @@ pub mod prelude {
         ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,
         ErrorRenderer, FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, OAuthScopeGuard,
         PermissionGuard, Preset, Principal, RecordAccess, RecordAccessPolicy, RequestContext,
-        Requirement, RoleGuard, ScopeAccess, ScopeGuard, UnionSource,
+        Requirement, RoleGuard, ScopeAccess, ScopeGuard, TrustedIssuer, UnionSource,
     };
 }
 

@@ -6,6 +6,7 @@
 //! | [`keycloak`](Preset::keycloak)`(realm_url, client)` | the realm URL | `aud` ∋ client | `sub` · `organization` memberships | `realm_access.roles` (qualifier `realm`) and `resource_access.<client>.roles` (qualifier: the client id) — never another client's | `scope` string |
 //! | [`auth0`](Preset::auth0)`(domain, api, namespace)` | `https://<domain>/` | `aud` ∋ the API identifier | `sub` · `org_id` | the namespaced claim `<namespace>/roles`; flat `permissions` stay for [`ClaimsSource`](crate::ClaimsSource) | `scope` string |
 //! | [`entra`](Preset::entra)`(tenant, client)` | `https://login.microsoftonline.com/<tenant>/v2.0` | `aud` is the client id (or `api://<client id>`), `tid` = tenant | `oid` · `tid` | app roles in `roles` | `scp` string |
+//! | [`entra_multi_tenant`](Preset::entra_multi_tenant)`(client)` + [`tenants`](Preset::tenants) / [`any_tenant`](Preset::any_tenant) | the template `https://login.microsoftonline.com/{tenantid}/v2.0`, filled with the token's `tid`; keys from the `organizations` discovery document | as `entra`, `tid` one of the allowed tenants | `oid` · `tid` | app roles in `roles` | `scp` string |
 //! | [`cognito`](Preset::cognito)`(region, pool, clients)` | `https://cognito-idp.<region>.amazonaws.com/<pool>` | no `aud`: `client_id` ∈ clients and `token_use` = `access` | `sub` | `cognito:groups` | `scope` string |
 //! | [`okta`](Preset::okta)`(issuer, audience)` | the authorization server URL | `aud` ∋ audience | `sub` | `groups` | `scp` array |
 //! | [`in_house`](Preset::in_house)`(issuer, system)` | as given | — | `sub` · `tenantId` | `roles` as `{system, role, department}`, this system's only | `scope` |
@@ -55,6 +56,10 @@ pub struct Preset {
     client_ids: Option<ClaimCheck>,
     algorithms: Vec<Algorithm>,
     mapping: ClaimMapping,
+    /// Where the discovery document is, when not under the issuer.
+    discovery: Option<String>,
+    /// For a `{tenantid}` issuer: the tenants allowed, `None` for any.
+    tenants: Option<Option<Vec<String>>>,
 }
 
 /// A JSON Pointer segment for a name that may hold `/` or `~` (RFC 6901
@@ -73,6 +78,8 @@ impl Preset {
             client_ids: None,
             algorithms: vec![Algorithm::RS256],
             mapping,
+            discovery: None,
+            tenants: None,
         }
     }
 
@@ -134,6 +141,66 @@ impl Preset {
             allowed: vec![tenant_id.to_owned()],
         });
         preset
+    }
+
+    /// Microsoft Entra ID for a multi-tenant application: tokens of many
+    /// directories, each with its own issuer
+    /// `https://login.microsoftonline.com/<tid>/v2.0`, matched against the
+    /// template `https://login.microsoftonline.com/{tenantid}/v2.0` with
+    /// the token's `tid`. Keys come from the `organizations` discovery
+    /// document, which publishes that template as its issuer. Claims as in
+    /// [`entra`](Self::entra).
+    ///
+    /// Which directories may sign in must be said: with
+    /// [`tenants`](Self::tenants), or [`any_tenant`](Self::any_tenant) for
+    /// every directory in the world. Until then no token is accepted.
+    ///
+    /// ```
+    /// use iam_guard::preset::Preset;
+    ///
+    /// let customers = Preset::entra_multi_tenant("0f2c8f5e-0000-4000-8000-5c4d2a1b9e10")
+    ///     .tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47", "c1a2b3c4-0000-4000-8000-000000000002"]);
+    /// assert_eq!(customers.issuer_url(), "https://login.microsoftonline.com/{tenantid}/v2.0");
+    /// ```
+    pub fn entra_multi_tenant(client_id: &str) -> Self {
+        let mapping = ClaimMapping::default()
+            .user_id("oid")
+            .tenant("tid")
+            .roles("roles");
+        let issuer = "https://login.microsoftonline.com/{tenantid}/v2.0".to_owned();
+        let mut preset = Self::new("entra", issuer, mapping);
+        preset.audiences = vec![client_id.to_owned(), format!("api://{client_id}")];
+        preset.discovery = Some(
+            "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+                .to_owned(),
+        );
+        preset
+    }
+
+    /// For a preset whose issuer is a `{tenantid}` template: the tenants
+    /// whose tokens are accepted.
+    pub fn tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tenants = Some(Some(tenants.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// For a preset whose issuer is a `{tenantid}` template: tokens of
+    /// every tenant are accepted.
+    pub fn any_tenant(mut self) -> Self {
+        self.tenants = Some(None);
+        self
+    }
+
+    /// Where the discovery document is, for an issuer that has none of its
+    /// own (a template) or keeps it elsewhere. The document must name
+    /// [`issuer_url`](Self::issuer_url) as its issuer.
+    pub fn discovery(mut self, url: &str) -> Self {
+        self.discovery = Some(url.to_owned());
+        self
     }
 
     /// Amazon Cognito user pools: access tokens carry no `aud`, so the
@@ -224,6 +291,14 @@ impl Preset {
         &self.issuer
     }
 
+    /// Where the IdP's OIDC discovery document is: under the issuer, or
+    /// where a multi-tenant preset says.
+    pub fn discovery_url(&self) -> String {
+        self.discovery
+            .clone()
+            .unwrap_or_else(|| crate::jwt::discovery::discovery_url(&self.issuer))
+    }
+
     /// What a valid token looks like under this preset.
     pub fn validation(&self) -> TokenValidation {
         let mut validation =
@@ -233,6 +308,11 @@ impl Preset {
         }
         for check in &self.checks {
             validation = validation.claim_equals(check.claim, check.allowed.iter().cloned());
+        }
+        match &self.tenants {
+            Some(Some(tenants)) => validation = validation.tenants(tenants.iter().cloned()),
+            Some(None) => validation = validation.any_tenant(),
+            None => {}
         }
         if let Some(clients) = &self.client_ids {
             validation = validation

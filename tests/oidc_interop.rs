@@ -1027,3 +1027,89 @@ async fn in_house_preset_honours_this_systems_roles_with_their_departments() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------
+// Several issuers: two real providers at once.
+// ---------------------------------------------------------------------------
+
+/// A token claiming `issuer`, with a kid the provider never published and
+/// a signature that is not one: what a client spraying kids sends.
+fn sprayed(issuer: &str, kid: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
+    let claims = json!({"iss": issuer, "sub": "x", "aud": RS256.audience, "exp": 4_000_000_000u64});
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode([7u8; 256])
+    )
+}
+
+#[tokio::test]
+async fn two_providers_at_once_each_token_is_checked_with_its_own_providers_keys() {
+    let a = Provider::start();
+    let b = Provider::start();
+    // Same kid names, different keys: pooling keys by kid would check one
+    // provider's tokens with the other's key.
+    assert_eq!(a.kids, b.kids);
+    let va = verifier(&a.issuer, &[RS256], &[Algorithm::RS256]);
+    let vb = verifier(&b.issuer, &[RS256], &[Algorithm::RS256]);
+    let app = Router::new()
+        .route("/me", get(who))
+        .layer(JwtAuthGuardLayer::new(va.clone()).trust(vb.clone()));
+    let ta = a.token(RS256).await;
+    let tb = b.token(RS256).await;
+    assert_accepted(&app, &ta, RS256).await;
+    assert_accepted(&app, &tb, RS256).await;
+    assert_eq!((va.jwks().fetch_count(), vb.jwks().fetch_count()), (1, 1));
+    assert_eq!((va.signature_checks(), vb.signature_checks()), (1, 1));
+
+    // A kid-spray claiming A: one refetch at A, then its cooldown; nothing
+    // at B.
+    for n in 0..20 {
+        assert_rejected(
+            &app,
+            &sprayed(&a.issuer, &format!("sprayed-{n}")),
+            "the token's signing key is unknown",
+            "kid spray at A",
+        )
+        .await;
+    }
+    assert_eq!((va.jwks().fetch_count(), vb.jwks().fetch_count()), (2, 1));
+
+    // A guard that trusts only A: B's real token is refused for its
+    // issuer, and asks A nothing.
+    let only_a = verifier(&a.issuer, &[RS256], &[Algorithm::RS256]);
+    let only_a_app = guarded(&only_a);
+    assert_rejected(
+        &only_a_app,
+        &tb,
+        "the token's issuer is not accepted",
+        "B's token where only A is trusted",
+    )
+    .await;
+    assert_eq!(only_a.jwks().fetch_count(), 0);
+
+    // A goes down. The warm guard still serves both (A's token from its
+    // cache, B's from B's keys); a cold guard answers A's tokens 503 and
+    // B's as usual.
+    drop(a);
+    assert_accepted(&app, &ta, RS256).await;
+    let tb2 = b.token(RS256).await;
+    assert_accepted(&app, &tb2, RS256).await;
+    let cold_a = verifier(&va_issuer(&va), &[RS256], &[Algorithm::RS256]);
+    let cold_b = verifier(&b.issuer, &[RS256], &[Algorithm::RS256]);
+    let cold = Router::new()
+        .route("/me", get(who))
+        .layer(JwtAuthGuardLayer::new(cold_a.clone()).trust(cold_b.clone()));
+    let (status, _, body) = call_json(&cold, bearer(&ta)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "IAM_UNAVAILABLE");
+    assert_accepted(&cold, &tb2, RS256).await;
+    assert_eq!(cold_b.jwks().fetch_count(), 1);
+}
+
+fn va_issuer(verifier: &Verifier) -> String {
+    verifier.validation().issuer().to_owned()
+}

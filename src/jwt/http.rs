@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     discovery::{discovery_url, jwks_uri_from},
+    issuer::TENANT_PLACEHOLDER,
     source::{max_age, FetchError, FetchFuture, JwksDocument, JwksSource},
 };
 
@@ -40,7 +41,9 @@ impl Default for HttpConfig {
 pub struct HttpJwksSource {
     client: reqwest::Client,
     config: HttpConfig,
-    issuer: Option<String>,
+    /// The issuer the discovery document must name, and where that
+    /// document is; `None` when `jwks_uri` was configured directly.
+    discovery: Option<(String, String)>,
     jwks_uri: OnceCell<String>,
 }
 
@@ -50,17 +53,31 @@ impl HttpJwksSource {
         Ok(Self {
             client: client(&config)?,
             config,
-            issuer: None,
+            discovery: None,
             jwks_uri: OnceCell::new_with(Some(uri.to_owned())),
         })
     }
 
     pub(crate) fn discover(issuer: &str, config: HttpConfig) -> Result<Self, FetchError> {
-        check_url(issuer)?;
+        if issuer.contains(TENANT_PLACEHOLDER) {
+            return Err(FetchError::Invalid(format!(
+                "{issuer:?} is an issuer template: give the discovery document's URL \
+                 (JwksFetcherBuilder::discovery_document)"
+            )));
+        }
+        Self::discovery_document(&discovery_url(issuer), issuer, config)
+    }
+
+    pub(crate) fn discovery_document(
+        url: &str,
+        issuer: &str,
+        config: HttpConfig,
+    ) -> Result<Self, FetchError> {
+        check_url(url)?;
         Ok(Self {
             client: client(&config)?,
             config,
-            issuer: Some(issuer.to_owned()),
+            discovery: Some((url.to_owned(), issuer.to_owned())),
             jwks_uri: OnceCell::new(),
         })
     }
@@ -109,11 +126,11 @@ impl HttpJwksSource {
         let uri = self
             .jwks_uri
             .get_or_try_init(|| async {
-                let issuer = self
-                    .issuer
-                    .as_deref()
-                    .expect("a source without jwks_uri was built with an issuer");
-                let (doc, _) = self.get(&discovery_url(issuer)).await?;
+                let (url, issuer) = self
+                    .discovery
+                    .as_ref()
+                    .expect("a source without jwks_uri was built for discovery");
+                let (doc, _) = self.get(url).await?;
                 let uri = jwks_uri_from(&doc, issuer).map_err(FetchError::Invalid)?;
                 check_url(&uri)?;
                 Ok::<_, FetchError>(uri)

@@ -175,11 +175,31 @@ impl JwksFetcherBuilder {
     ///
     /// # Errors
     ///
-    /// When `issuer` is not an absolute http(s) URL or the HTTP client
-    /// cannot be built.
+    /// When `issuer` is not an absolute http(s) URL, is a `{tenantid}`
+    /// template (see [`discovery_document`](Self::discovery_document)), or
+    /// the HTTP client cannot be built.
     #[cfg(feature = "jwks-http")]
     pub fn discover(self, issuer: &str) -> Result<JwksFetcher, FetchError> {
         let source = super::http::HttpJwksSource::discover(issuer, self.http.clone())?;
+        Ok(self.source(source))
+    }
+
+    /// A fetcher that reads `jwks_uri` from the discovery document at
+    /// `url`, which must name `issuer` exactly. For a multi-tenant
+    /// template, whose discovery document is not under the template: give
+    /// Entra's
+    /// `https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration`
+    /// with the issuer it publishes,
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`.
+    ///
+    /// # Errors
+    ///
+    /// When `url` is not an absolute http(s) URL or the HTTP client cannot
+    /// be built.
+    #[cfg(feature = "jwks-http")]
+    pub fn discovery_document(self, url: &str, issuer: &str) -> Result<JwksFetcher, FetchError> {
+        let source =
+            super::http::HttpJwksSource::discovery_document(url, issuer, self.http.clone())?;
         Ok(self.source(source))
     }
 

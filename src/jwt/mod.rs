@@ -7,6 +7,7 @@ pub mod discovery;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod http;
+pub(crate) mod issuer;
 pub mod jwks;
 mod keys;
 pub mod secret;

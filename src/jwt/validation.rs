@@ -8,6 +8,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 
 use super::{
     claim_check::{CheckKind, ClaimCheck},
+    issuer::{IssuerPattern, Tenants},
     verify::DEFAULT_LEEWAY,
 };
 use crate::principal::ClaimPath;
@@ -27,7 +28,7 @@ use crate::principal::ClaimPath;
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokenValidation {
-    pub(super) issuer: String,
+    pub(super) issuer: IssuerPattern,
     pub(super) audiences: Vec<String>,
     pub(super) algorithms: Vec<Algorithm>,
     pub(super) leeway: Duration,
@@ -38,9 +39,26 @@ pub struct TokenValidation {
 
 impl TokenValidation {
     /// Tokens must carry `iss` equal to `issuer`, byte for byte.
+    ///
+    /// An issuer holding `{tenantid}` is a multi-tenant template
+    /// (`https://login.microsoftonline.com/{tenantid}/v2.0`): a token's
+    /// `iss` must be the template filled with the token's own `tid`, and
+    /// that tenant must be allowed with [`tenants`](Self::tenants) or
+    /// [`any_tenant`](Self::any_tenant). A template with neither accepts
+    /// no token.
+    ///
+    /// ```
+    /// use iam_guard::TokenValidation;
+    ///
+    /// let validation =
+    ///     TokenValidation::new("https://login.microsoftonline.com/{tenantid}/v2.0")
+    ///         .tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+    ///         .audience(["api://students"]);
+    /// assert!(validation.is_template());
+    /// ```
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
-            issuer: issuer.into(),
+            issuer: IssuerPattern::new(issuer.into()),
             audiences: Vec::new(),
             algorithms: vec![Algorithm::RS256],
             leeway: DEFAULT_LEEWAY,
@@ -162,12 +180,57 @@ impl TokenValidation {
         self
     }
 
+    /// The tenants an issuer template accepts: a token's tenant claim
+    /// (`tid`, see [`tenant_claim`](Self::tenant_claim)) must be one of
+    /// them, and its `iss` the template filled with it. No effect on an
+    /// exact issuer.
+    pub fn tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.issuer
+            .set_tenants(Tenants::Only(tenants.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// An issuer template accepts every tenant: any directory of a
+    /// multi-tenant IdP can then sign in, so pair it with an audience and
+    /// with authorization that does not trust the tenant blindly. No
+    /// effect on an exact issuer.
+    pub fn any_tenant(mut self) -> Self {
+        self.issuer.set_tenants(Tenants::Any);
+        self
+    }
+
+    /// The claim an issuer template reads the tenant from (default `tid`).
+    pub fn tenant_claim(mut self, claim: impl Into<ClaimPath>) -> Self {
+        self.issuer.set_tenant_claim(claim.into());
+        self
+    }
+
+    /// The issuer as configured (the template itself for a template).
+    pub fn issuer(&self) -> &str {
+        self.issuer.as_str()
+    }
+
+    /// Whether the issuer is a `{tenantid}` template.
+    pub fn is_template(&self) -> bool {
+        self.issuer.is_template()
+    }
+
+    pub(crate) fn issuer_pattern(&self) -> &IssuerPattern {
+        &self.issuer
+    }
+
     pub(super) fn jsonwebtoken_validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = self.leeway.as_secs();
         v.validate_exp = true;
         v.validate_nbf = true;
-        v.set_issuer(&[&self.issuer]);
+        // The issuer is ours to check (exactly, or against a template),
+        // after the signature; jsonwebtoken only insists `iss` is there.
+        v.iss = None;
         let mut required: Vec<&str> = vec!["exp", "iss"];
         if self.audiences.is_empty() {
             v.validate_aud = false;

@@ -47,6 +47,7 @@ use serde_json::{Map, Value};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
 use super::{
+    issuer::peek,
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
     secret::{is_hmac, Secrets, SharedSecret},
@@ -373,11 +374,16 @@ impl Verifier {
 
     /// The cached verification of `token`, if any: no parsing, no crypto.
     pub(crate) fn cached(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+        let hit = self.cached_unrecorded(token);
+        metrics::token_cache(hit.is_some());
+        hit
+    }
+
+    /// [`cached`](Self::cached) without the hit/miss metric, for a guard
+    /// that asks several verifiers and records one outcome.
+    pub(crate) fn cached_unrecorded(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         let cache = self.inner.cache.as_ref()?;
-        let Some(hit) = cache.get(token) else {
-            metrics::token_cache(false);
-            return None;
-        };
+        let hit = cache.get(token)?;
         // moka expires at `exp` too; the clock check keeps "never past exp"
         // independent of its housekeeping. A key that left the JWKS takes
         // its tokens with it, and so does the end of the stale-if-error
@@ -389,10 +395,8 @@ impl Verifier {
         };
         if hit.exp <= unix_now() || keys_gone {
             cache.invalidate(token);
-            metrics::token_cache(false);
             return None;
         }
-        metrics::token_cache(true);
         Some(hit)
     }
 
@@ -403,6 +407,11 @@ impl Verifier {
         if let Some(hit) = self.cached(token) {
             return Ok(Attempt::Verified(hit));
         }
+        self.verify_uncached(token)
+    }
+
+    /// [`verify_now`](Self::verify_now) after a token-cache miss.
+    pub(crate) fn verify_uncached(&self, token: &str) -> Result<Attempt, VerifyError> {
         let (kid, alg) = self.check_header(token)?;
         // The token's alg decides the family, before any key is looked up:
         // an HMAC token never reaches the JWKS, an asymmetric one never a
@@ -420,7 +429,26 @@ impl Verifier {
             Some(key) => self.finish_with_key(token, alg, key).map(Attempt::Verified),
             // Nothing to fetch: answer now, without a boxed future.
             None if self.inner.jwks.has_no_keys() => Err(VerifyError::UnknownKey),
-            None => Ok(Attempt::NeedsKey(PendingKey { kid, alg })),
+            // A fetch is only ever made for a token that claims this
+            // issuer: whatever else a token names, it never makes us ask
+            // anyone for keys. (What it claims is checked again, verified,
+            // after the signature.)
+            None => {
+                self.claims_our_issuer(token)?;
+                Ok(Attempt::NeedsKey(PendingKey { kid, alg }))
+            }
+        }
+    }
+
+    /// `Ok` when the unverified payload of `token` claims an issuer this
+    /// verifier accepts.
+    fn claims_our_issuer(&self, token: &str) -> Result<(), VerifyError> {
+        let pattern = self.inner.validation.issuer_pattern();
+        let peeked = peek(token, pattern.needs_full_peek())?;
+        if pattern.admits_peeked(&peeked) {
+            Ok(())
+        } else {
+            Err(peeked.refusal())
         }
     }
 
@@ -559,11 +587,11 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, signer.decoding(), validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
         let claims = data.claims;
-        // jsonwebtoken also accepts an `iss` array that merely contains the
-        // issuer; RFC 7519 §4.1.1 makes `iss` one string, and that string
-        // must be ours.
-        let issuer = self.inner.validation.issuer.as_str();
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        // RFC 7519 §4.1.1 makes `iss` one string (jsonwebtoken would also
+        // take an array holding it), and that string must be ours: equal
+        // to the issuer, or to a template filled with the token's allowed
+        // tenant.
+        if !self.inner.validation.issuer.admits_claims(&claims) {
             return Err(VerifyError::Issuer);
         }
         // A NumericDate may carry a fraction (RFC 7519 §2): compared as a

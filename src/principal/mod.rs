@@ -46,6 +46,18 @@ impl Principal {
         &self.identity.user_id
     }
 
+    /// The verified `iss`: which issuer vouched for this caller. User ids
+    /// are only unique per issuer, so a guard trusting several issuers
+    /// keys anything per-user by issuer and user id together.
+    pub fn issuer(&self) -> &str {
+        self.identity
+            .claims
+            .as_map()
+            .get("iss")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    }
+
     /// The active tenant: the `x-org`-style header when the guard is
     /// configured with one (already checked against the caller's
     /// memberships), else the token's tenant claim.

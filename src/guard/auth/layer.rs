@@ -6,7 +6,10 @@ use std::{fmt, sync::Arc, time::Duration};
 use http::HeaderName;
 use tower_layer::Layer;
 
-use super::service::JwtAuthGuard;
+use super::{
+    issuers::{Issuers, TrustedIssuer},
+    service::JwtAuthGuard,
+};
 use crate::{
     guard::context::Policy,
     jwt::{
@@ -31,7 +34,8 @@ pub struct JwtAuthGuardLayer {
 
 #[derive(Clone)]
 pub(super) struct Config {
-    pub(super) verifier: Verifier,
+    /// The issuers this guard trusts; never empty.
+    pub(super) issuers: Issuers,
     pub(super) locator: TokenLocator,
     pub(super) tenant_header: Option<HeaderName>,
     pub(super) optional: bool,
@@ -43,7 +47,7 @@ impl fmt::Debug for JwtAuthGuardLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &*self.config;
         f.debug_struct("JwtAuthGuardLayer")
-            .field("verifier", &config.verifier)
+            .field("issuers", &config.issuers)
             .field("locator", &config.locator)
             .field("tenant_header", &config.tenant_header)
             .field("optional", &config.optional)
@@ -53,17 +57,41 @@ impl fmt::Debug for JwtAuthGuardLayer {
 }
 
 impl JwtAuthGuardLayer {
-    /// Authenticates with `verifier`, reading `Authorization: Bearer`.
-    pub fn new(verifier: Verifier) -> Self {
+    /// Authenticates with `issuer` (a [`Verifier`] or a
+    /// [`TrustedIssuer`]), reading `Authorization: Bearer`. Trust more
+    /// issuers with [`trust`](Self::trust).
+    pub fn new(issuer: impl Into<TrustedIssuer>) -> Self {
+        let policy = Arc::new(Policy::default());
         Self {
             config: Arc::new(Config {
-                verifier,
+                issuers: Issuers::new(issuer.into(), &policy),
                 locator: TokenLocator::default(),
                 tenant_header: None,
                 optional: false,
-                policy: Arc::new(Policy::default()),
+                policy,
             }),
         }
+    }
+
+    /// Also trusts `issuer`, with its own keys, rules, claim mapping,
+    /// caches and (optionally) permission source; see [`TrustedIssuer`].
+    ///
+    /// A token is matched to one issuer by the `iss` it claims before any
+    /// key is looked up, so a token of one issuer is only ever checked
+    /// with that issuer's keys, and a token claiming an issuer that is not
+    /// trusted is a 401 `invalid_token` that fetches nothing. An issuer
+    /// given twice (the same issuer URL or template) keeps the later
+    /// configuration.
+    ///
+    /// The builder methods that change token rules
+    /// ([`audience`](Self::audience), [`algorithms`](Self::algorithms),
+    /// [`claims`](Self::claims), …) apply to every issuer trusted when
+    /// they are called; configure one issuer alone on its
+    /// [`TrustedIssuer`].
+    pub fn trust(mut self, issuer: impl Into<TrustedIssuer>) -> Self {
+        let config = self.config_mut();
+        config.issuers.add(issuer.into(), &config.policy);
+        self
     }
 
     /// Trusts the IAM at `issuer`: its keys come from OIDC discovery
@@ -122,27 +150,29 @@ impl JwtAuthGuardLayer {
     #[cfg(feature = "jwks-http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
     pub fn preset(preset: crate::preset::Preset) -> Result<Self, crate::jwt::source::FetchError> {
-        let jwks = crate::JwksFetcher::discover(preset.issuer_url())?;
-        Ok(Self::new(preset.verifier(jwks)))
+        Ok(Self::new(TrustedIssuer::preset(preset)?))
     }
 
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
 
-    fn policy_mut(&mut self) -> &mut Policy {
-        Arc::make_mut(&mut self.config_mut().policy)
+    /// Changes the layer's policy, and so each issuer's.
+    fn with_policy(mut self, change: impl FnOnce(&mut Policy)) -> Self {
+        let config = self.config_mut();
+        change(Arc::make_mut(&mut config.policy));
+        config.issuers.repolicy(&config.policy);
+        self
     }
 
-    /// Rebuilds the verifier with changed rules. The key cache is kept; the
-    /// token cache starts empty, so nothing verified under the old rules
-    /// survives.
-    fn rules(mut self, change: impl FnOnce(TokenValidation) -> TokenValidation) -> Self {
+    /// Rebuilds every issuer's verifier with changed rules. Key caches are
+    /// kept; token caches start empty, so nothing verified under the old
+    /// rules survives.
+    fn rules(mut self, change: impl Fn(TokenValidation) -> TokenValidation) -> Self {
         let config = self.config_mut();
-        let validation = change(config.verifier.validation().clone());
-        config.verifier = config
-            .verifier
-            .with_rules(validation, config.verifier.claim_mapping().clone());
+        config
+            .issuers
+            .change_all(&config.policy, |issuer| issuer.rules(&change));
         self
     }
 
@@ -152,13 +182,32 @@ impl JwtAuthGuardLayer {
         I: IntoIterator<Item = A>,
         A: Into<String>,
     {
-        self.rules(|v| v.audience(audiences))
+        let audiences: Vec<String> = audiences.into_iter().map(Into::into).collect();
+        self.rules(|v| v.audience(audiences.iter().cloned()))
+    }
+
+    /// The tenants a `{tenantid}` issuer template accepts; see
+    /// [`TokenValidation::tenants`].
+    pub fn tenants<I, S>(self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tenants: Vec<String> = tenants.into_iter().map(Into::into).collect();
+        self.rules(|v| v.tenants(tenants.iter().cloned()))
+    }
+
+    /// A `{tenantid}` issuer template accepts every tenant; see
+    /// [`TokenValidation::any_tenant`].
+    pub fn any_tenant(self) -> Self {
+        self.rules(TokenValidation::any_tenant)
     }
 
     /// The accepted signature algorithms (default RS256); HMAC algorithms
     /// are dropped, see [`TokenValidation::algorithms`].
     pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.rules(|v| v.algorithms(algorithms))
+        let algorithms: Vec<Algorithm> = algorithms.into_iter().collect();
+        self.rules(|v| v.algorithms(algorithms.iter().copied()))
     }
 
     /// Clock-skew allowance for `exp` and `nbf` (default 60 s).
@@ -180,7 +229,8 @@ impl JwtAuthGuardLayer {
         S: Into<String>,
     {
         let claim = claim.into();
-        self.rules(|v| v.claim_equals(claim, allowed))
+        let allowed: Vec<String> = allowed.into_iter().map(Into::into).collect();
+        self.rules(|v| v.claim_equals(claim.clone(), allowed.iter().cloned()))
     }
 
     /// Run without `aud`: the claim at `claim` must be one of
@@ -196,14 +246,16 @@ impl JwtAuthGuardLayer {
         S: Into<String>,
     {
         let claim = claim.into();
-        self.rules(|v| v.client_id_instead_of_audience(claim, client_ids))
+        let client_ids: Vec<String> = client_ids.into_iter().map(Into::into).collect();
+        self.rules(|v| v.client_id_instead_of_audience(claim.clone(), client_ids.iter().cloned()))
     }
 
     /// Which claims carry user, tenant, roles and so on.
     pub fn claims(mut self, mapping: ClaimMapping) -> Self {
         let config = self.config_mut();
-        let validation = config.verifier.validation().clone();
-        config.verifier = config.verifier.with_rules(validation, mapping);
+        config
+            .issuers
+            .change_all(&config.policy, |issuer| issuer.claims(mapping.clone()));
         self
     }
 
@@ -245,26 +297,25 @@ impl JwtAuthGuardLayer {
 
     /// How refusals are rendered (default JSON) — by this layer and by
     /// every guard and extractor behind it.
-    pub fn error_renderer(mut self, renderer: ErrorRenderer) -> Self {
-        self.policy_mut().renderer = renderer;
-        self
+    pub fn error_renderer(self, renderer: ErrorRenderer) -> Self {
+        self.with_policy(|p| p.renderer = renderer)
     }
 
     /// Where the caller's permissions come from. Each admitted request gets
     /// a lazy, request-scoped cell: the source is called at most once per
-    /// request, and only if a guard or extractor asks.
-    pub fn permissions(mut self, source: impl PermissionSource) -> Self {
-        self.policy_mut().source = Some(Arc::new(source));
-        self
+    /// request, and only if a guard or extractor asks. An issuer with a
+    /// source of its own ([`TrustedIssuer::permissions`]) uses that one.
+    pub fn permissions(self, source: impl PermissionSource) -> Self {
+        let source: Arc<dyn PermissionSource> = Arc::new(source);
+        self.with_policy(|p| p.source = Some(source))
     }
 
     /// Let callers whose token flags them as super users (the
     /// `is_super_user` claim by default) pass every requirement and field
     /// guard, and see every record. Off by default; every use is an audit
     /// event.
-    pub fn super_user_bypass(mut self, on: bool) -> Self {
-        self.policy_mut().super_user_bypass = on;
-        self
+    pub fn super_user_bypass(self, on: bool) -> Self {
+        self.with_policy(|p| p.super_user_bypass = on)
     }
 
     /// Let requests without a bearer token through as anonymous (handlers
@@ -280,14 +331,18 @@ impl JwtAuthGuardLayer {
     /// How many bytes of a refused request's unread body are read and
     /// discarded so the connection can carry the next request (default
     /// 64 KiB; 0 closes the connection after every refusal with a body).
-    pub fn drain_limit(mut self, bytes: usize) -> Self {
-        self.policy_mut().drain_limit = bytes;
-        self
+    pub fn drain_limit(self, bytes: usize) -> Self {
+        self.with_policy(|p| p.drain_limit = bytes)
     }
 
-    /// The verifier, for metrics and tests.
+    /// The verifier of the first issuer, for metrics and tests.
     pub fn verifier(&self) -> &Verifier {
-        &self.config.verifier
+        self.config.issuers.first().verifier()
+    }
+
+    /// Every trusted issuer, in the order they were added.
+    pub fn issuers(&self) -> impl ExactSizeIterator<Item = &TrustedIssuer> {
+        self.config.issuers.iter()
     }
 }
 

@@ -38,9 +38,11 @@
 //! # build().unwrap();
 //! ```
 
+mod issuers;
 mod layer;
 mod service;
 
+pub use issuers::TrustedIssuer;
 pub use layer::JwtAuthGuardLayer;
 pub use service::JwtAuthGuard;
 

@@ -63,6 +63,7 @@ impl Config {
     fn admit<B>(
         &self,
         req: &mut Request<B>,
+        issuer: usize,
         verified: &VerifiedToken,
         origin: TokenOrigin,
     ) -> Result<(), Rejection> {
@@ -112,7 +113,8 @@ impl Config {
             }
         };
         let principal = Principal::new(identity.clone(), active);
-        RequestContext::admitted(self.policy.clone(), principal).plant(req.extensions_mut());
+        let policy = self.issuers.entry(issuer).policy.clone();
+        RequestContext::admitted(policy, principal).plant(req.extensions_mut());
         Ok(())
     }
 
@@ -172,23 +174,25 @@ where
                 return refused(req, res, limit);
             }
         };
-        match config.verifier.verify_now(token) {
-            Ok(Attempt::Verified(verified)) => match config.admit(&mut req, &verified, origin) {
-                Ok(()) => {
-                    metrics::auth_allowed();
-                    ResponseFuture::inner(self.inner.call(req))
+        match config.issuers.verify_now(token) {
+            Ok((issuer, Attempt::Verified(verified))) => {
+                match config.admit(&mut req, issuer, &verified, origin) {
+                    Ok(()) => {
+                        metrics::auth_allowed();
+                        ResponseFuture::inner(self.inner.call(req))
+                    }
+                    Err(rejection) => {
+                        let user = Some(verified.identity.user_id.as_str());
+                        let res = config.refuse(&req, &rejection, user);
+                        refused(req, res, limit)
+                    }
                 }
-                Err(rejection) => {
-                    let user = Some(verified.identity.user_id.as_str());
-                    let res = config.refuse(&req, &rejection, user);
-                    refused(req, res, limit)
-                }
-            },
+            }
             Err(e) => {
                 let res = config.refuse(&req, &Rejection::from(&e), None);
                 refused(req, res, limit)
             }
-            Ok(Attempt::NeedsKey(pending)) => {
+            Ok((issuer, Attempt::NeedsKey(pending))) => {
                 // The key must be fetched. The future owns the service, so
                 // take the instance that was polled ready and leave a clone:
                 // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
@@ -197,14 +201,15 @@ where
                 let config = self.config.clone();
                 let token = token.to_owned();
                 ResponseFuture::boxed(Box::pin(async move {
-                    let verified = match config.verifier.verify_fetched(&token, pending).await {
+                    let verifier = config.issuers.entry(issuer).trusted.verifier();
+                    let verified = match verifier.verify_fetched(&token, pending).await {
                         Ok(v) => v,
                         Err(e) => {
                             let res = config.refuse(&req, &Rejection::from(&e), None);
                             return Ok(refuse_async(req, res, limit).await);
                         }
                     };
-                    if let Err(rejection) = config.admit(&mut req, &verified, origin) {
+                    if let Err(rejection) = config.admit(&mut req, issuer, &verified, origin) {
                         let user = Some(verified.identity.user_id.as_str());
                         let res = config.refuse(&req, &rejection, user);
                         return Ok(refuse_async(req, res, limit).await);
