@@ -372,3 +372,54 @@ fn a_template_cannot_be_discovered_under_itself() {
     assert!(err.to_string().contains("issuer template"), "{err}");
     assert!(JwksFetcher::discover("https://login.example.com/{tenantid}/v2.0").is_err());
 }
+
+#[tokio::test]
+async fn the_multi_tenant_entra_preset_accepts_its_allowed_directories_only() {
+    use iam_guard::preset::Preset;
+    const CLIENT: &str = "0f2c8f5e-0000-4000-8000-5c4d2a1b9e10";
+    let iam = TestIam::start().await;
+    iam.set_discovery_issuer(Some(&template_of(&iam)));
+    // The preset as a service configures it, pointed at the loopback IAM
+    // standing in for login.microsoftonline.com.
+    let preset = Preset::entra_multi_tenant(CLIENT)
+        .issuer(&template_of(&iam))
+        .discovery(&format!(
+            "{}/.well-known/openid-configuration",
+            iam.issuer()
+        ))
+        .tenants(["t1", "t2"]);
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|p: Principal| async move {
+                format!(
+                    "{}|{}|{}",
+                    p.user_id(),
+                    p.tenant_id().unwrap_or("-"),
+                    p.has_role("Reader")
+                )
+            }),
+        )
+        .layer(JwtAuthGuardLayer::new(
+            TrustedIssuer::preset(preset).expect("a valid preset"),
+        ));
+    let entra = |tenant: &str, aud: &str| {
+        iam.mint(json!({
+            "iss": format!("{}/{tenant}/v2.0", iam.issuer()),
+            "tid": tenant,
+            "aud": aud,
+            "oid": format!("oid-in-{tenant}"),
+            "roles": ["Reader"],
+            "scp": "students.read",
+        }))
+    };
+    for tenant in ["t1", "t2"] {
+        let (status, body) = call(&app, bearer(&entra(tenant, CLIENT))).await;
+        assert_eq!(status, StatusCode::OK, "{tenant}: {body}");
+        assert_eq!(body, format!("oid-in-{tenant}|{tenant}|true"));
+    }
+    let message = assert_invalid_token(&app, &entra("t3", CLIENT), "a third directory").await;
+    assert_eq!(message, "the token's issuer is not accepted");
+    let message = assert_invalid_token(&app, &entra("t1", "another-api"), "another API").await;
+    assert_eq!(message, "the token's audience is not accepted");
+}

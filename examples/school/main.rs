@@ -11,8 +11,8 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `IAM_ISSUER` | the IAM's issuer URL (OIDC discovery); set it to use an external IAM | embedded dev IAM |
-//! | `IAM_JWKS_URI` | fetch keys from here instead of discovery (needs `IAM_ISSUER`) | — |
+//! | `IAM_ISSUER` | the IAM's issuer URL (OIDC discovery), or several, comma-separated, each trusted with its own keys; set it to use an external IAM | embedded dev IAM |
+//! | `IAM_JWKS_URI` | fetch keys from here instead of discovery (needs exactly one `IAM_ISSUER`) | — |
 //! | `IAM_AUDIENCE` | comma-separated audiences, one of which tokens must carry | `students-api` |
 //! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
 //! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
@@ -33,7 +33,7 @@ use iam_guard::{
         source::{CatalogueSource, ClaimsSource},
     },
     test_util::TestIam,
-    Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, Verifier,
+    Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
 };
 use serde_json::json;
 
@@ -46,7 +46,8 @@ enum Source {
 }
 
 struct Config {
-    issuer: Option<String>,
+    /// The issuers to trust; empty for the embedded development IAM.
+    issuers: Vec<String>,
     jwks_uri: Option<String>,
     /// Accepted audiences; the first is the one demo tokens carry.
     audiences: Vec<String>,
@@ -64,19 +65,33 @@ fn var(name: &'static str) -> Option<String> {
 }
 
 fn config() -> Result<Config, Invalid> {
-    let issuer = var("IAM_ISSUER");
+    let issuers: Vec<String> = match var("IAM_ISSUER") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|i| match i.trim() {
+                "" => Err(Invalid(
+                    "IAM_ISSUER",
+                    format!("{list:?} has an empty issuer"),
+                )),
+                i => Ok(i.to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let jwks_uri = var("IAM_JWKS_URI");
-    if jwks_uri.is_some() && issuer.is_none() {
+    if jwks_uri.is_some() && issuers.len() != 1 {
         return Err(Invalid(
             "IAM_JWKS_URI",
-            "needs IAM_ISSUER for the iss check".into(),
+            "needs exactly one IAM_ISSUER for the iss check".into(),
         ));
     }
-    for (name, value) in [("IAM_ISSUER", &issuer), ("IAM_JWKS_URI", &jwks_uri)] {
-        if let Some(v) = value {
-            if !(v.starts_with("http://") || v.starts_with("https://")) {
-                return Err(Invalid(name, format!("{v:?} is not an http(s) URL")));
-            }
+    let urls = issuers
+        .iter()
+        .map(|i| ("IAM_ISSUER", i))
+        .chain(jwks_uri.iter().map(|u| ("IAM_JWKS_URI", u)));
+    for (name, v) in urls {
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(Invalid(name, format!("{v:?} is not an http(s) URL")));
         }
     }
     let algorithms = match var("IAM_ALGORITHMS") {
@@ -143,7 +158,7 @@ fn config() -> Result<Config, Invalid> {
         }
     };
     Ok(Config {
-        issuer,
+        issuers,
         jwks_uri,
         audiences,
         algorithms,
@@ -179,34 +194,41 @@ async fn main() -> ExitCode {
     };
 
     // No external IAM configured: start the development one.
-    let embedded = match &config.issuer {
-        Some(_) => None,
-        None => Some(TestIam::start().await),
+    let embedded = match config.issuers.is_empty() {
+        false => None,
+        true => Some(TestIam::start().await),
     };
-    let issuer = config.issuer.clone().unwrap_or_else(|| {
-        embedded
-            .as_ref()
-            .expect("started above")
-            .issuer()
-            .to_owned()
-    });
+    let issuers = match &embedded {
+        Some(iam) => vec![iam.issuer().to_owned()],
+        None => config.issuers.clone(),
+    };
 
-    let jwks = match &config.jwks_uri {
-        Some(uri) => JwksFetcher::jwks_uri(uri).map_err(|e| Invalid("IAM_JWKS_URI", e.to_string())),
-        None => JwksFetcher::discover(&issuer).map_err(|e| Invalid("IAM_ISSUER", e.to_string())),
-    };
-    let jwks = match jwks {
-        Ok(j) => j,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = jwks.warm_up().await {
-        // Not fatal: requests answer 503 until the IAM is reachable.
-        tracing::warn!("the IAM is not reachable yet: {e}");
+    // Each issuer is trusted with its own keys and caches; a token is
+    // matched to one by its `iss` before any key is fetched.
+    let mut trusted = Vec::new();
+    for issuer in &issuers {
+        let jwks = match &config.jwks_uri {
+            Some(uri) => {
+                JwksFetcher::jwks_uri(uri).map_err(|e| Invalid("IAM_JWKS_URI", e.to_string()))
+            }
+            None => JwksFetcher::discover(issuer).map_err(|e| Invalid("IAM_ISSUER", e.to_string())),
+        };
+        let jwks = match jwks {
+            Ok(j) => j,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = jwks.warm_up().await {
+            // Not fatal: its tokens answer 503 until the IAM is reachable.
+            tracing::warn!("the IAM at {issuer} is not reachable yet: {e}");
+        }
+        let validation = TokenValidation::new(issuer)
+            .audience(config.audiences.iter().cloned())
+            .algorithms(config.algorithms.clone());
+        trusted.push(TrustedIssuer::new(Verifier::new(jwks, validation)));
     }
-    let validation = TokenValidation::new(&issuer)
-        .audience(config.audiences.iter().cloned())
-        .algorithms(config.algorithms.clone());
-    let auth = JwtAuthGuardLayer::new(Verifier::new(jwks, validation));
+    let mut trusted = trusted.into_iter();
+    let first = trusted.next().expect("at least one issuer");
+    let auth = trusted.fold(JwtAuthGuardLayer::new(first), JwtAuthGuardLayer::trust);
     let auth = match &config.source {
         Source::Catalogue => auth.permissions(CatalogueSource::new(Catalogue::students_fixture())),
         Source::Claims => auth.permissions(ClaimsSource::new()),
@@ -233,7 +255,7 @@ async fn main() -> ExitCode {
         }
         print_walkthrough(iam, &base, &config.audiences[0]);
     } else {
-        println!("\nstudents API on {base}, trusting {issuer}");
+        println!("\nstudents API on {base}, trusting {}", issuers.join(", "));
     }
 
     let router = match config.bare {

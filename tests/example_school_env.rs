@@ -1,0 +1,145 @@
+//! The school example configured through its environment, run as the
+//! binary `cargo test` builds: `IAM_ISSUER` with several issuers trusts
+//! each with its own keys, and a bad list exits with code 2 naming the
+//! variable.
+#![cfg(feature = "test-util")]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use iam_guard::test_util::TestIam;
+use serde_json::json;
+
+/// `target/<profile>/examples/school`, next to this test's own binary in
+/// `target/<profile>/deps/`.
+fn school_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("school{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: `cargo test` builds the examples before the tests",
+        binary.display()
+    );
+    binary
+}
+
+/// The example, killed on drop.
+struct School {
+    child: Child,
+    base: String,
+}
+
+impl Drop for School {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &[(&str, &str)]) -> School {
+    let mut command = Command::new(school_binary());
+    command
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the school example starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("students API on ") {
+                let base = rest.split(',').next().unwrap_or_default().to_owned();
+                let _ = tx.send((base, line));
+            }
+        }
+    });
+    let (base, _line) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the example announces where it listens");
+    School { child, base }
+}
+
+async fn get_student(school: &School, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/students/s-1", school.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the example answers")
+        .status()
+        .as_u16()
+}
+
+fn admin_of(iam: &TestIam) -> String {
+    iam.mint(json!({"aud": "students-api", "roles": ["admin"], "tenantId": "school-1"}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_issuer_takes_a_comma_separated_list_and_trusts_each() {
+    let old = TestIam::start().await;
+    let new = TestIam::start().await;
+    let stranger = TestIam::start().await;
+    let list = format!("{}, {}", old.issuer(), new.issuer());
+    // Started off the runtime: the example fetches keys from the test IAMs
+    // while it starts, and they are served by this runtime.
+    let school = tokio::task::spawn_blocking(move || start(&[("IAM_ISSUER", &list)]))
+        .await
+        .expect("the example starts");
+
+    assert_eq!(get_student(&school, &admin_of(&old)).await, 200);
+    assert_eq!(get_student(&school, &admin_of(&new)).await, 200);
+    assert_eq!(get_student(&school, &admin_of(&stranger)).await, 401);
+    assert_eq!(stranger.jwks_fetches() + stranger.discovery_fetches(), 0);
+    // Each issuer's keys were fetched from that issuer once (at start-up).
+    assert_eq!((old.jwks_fetches(), new.jwks_fetches()), (1, 1));
+}
+
+#[test]
+fn a_bad_issuer_list_exits_with_code_2_naming_the_variable() {
+    for (env, needle) in [
+        (
+            vec![("IAM_ISSUER", "http://127.0.0.1:9,")],
+            "invalid IAM_ISSUER",
+        ),
+        (
+            vec![("IAM_ISSUER", "ftp://iam.example")],
+            "invalid IAM_ISSUER",
+        ),
+        (
+            vec![
+                ("IAM_ISSUER", "http://127.0.0.1:9,http://127.0.0.1:10"),
+                ("IAM_JWKS_URI", "http://127.0.0.1:9/jwks"),
+            ],
+            "invalid IAM_JWKS_URI",
+        ),
+    ] {
+        let output = Command::new(school_binary())
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the school example runs");
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{env:?}: {stderr}");
+    }
+}
