@@ -13,6 +13,11 @@
 //! verified without awaiting; only a token with a new kid waits for the
 //! JWKS fetch.
 //!
+//! One guard may trust several issuers, each a [`TrustedIssuer`] with its
+//! own keys, rules, claim mapping, caches and permission source
+//! ([`trust`](JwtAuthGuardLayer::trust)); a token is matched to one by the
+//! `iss` it claims before any key is looked up. See [`TrustedIssuer`].
+//!
 //! A request refused before its body was read has its body drained (up to
 //! [`drain_limit`](JwtAuthGuardLayer::drain_limit), 64 KiB by default), so
 //! the keep-alive connection serves the client's next request; a longer
