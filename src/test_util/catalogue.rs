@@ -103,7 +103,20 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 impl TestIam {
-    /// The URL of the catalogue (`GET /catalogue`).
+    /// The URL of the catalogue (`GET /catalogue`), which serves the
+    /// bundled students catalogue until something else is published.
+    ///
+    /// | endpoint | what it does |
+    /// |---|---|
+    /// | `GET /catalogue` | the catalogue, with an `ETag` (a new one per change) and the `Cache-Control` of [`set_catalogue_cache_control`](Self::set_catalogue_cache_control); `304 Not Modified` when `If-None-Match` names the current ETag |
+    /// | `PUT /catalogue` | replaces the whole document (the layered format of [`model::catalogue::tenants`](crate::model::catalogue::tenants)) |
+    /// | `PUT /catalogue/tenants/{tenant}/roles/{role}` | adds or replaces a custom role of `tenant`; the body is the role (`{"name", "scopes", "actions", ...}`, its `id` optional) |
+    /// | `DELETE /catalogue/tenants/{tenant}/roles/{role}` | removes it |
+    ///
+    /// The development endpoints publish only documents that validate,
+    /// and answer 400 naming the problem otherwise. Development only, like
+    /// `POST /token`: whoever reaches the port changes what every service
+    /// trusting this IAM grants.
     pub fn catalogue_url(&self) -> String {
         format!("{}/catalogue", self.shared.issuer)
     }

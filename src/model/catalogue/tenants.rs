@@ -322,6 +322,27 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_layered_catalogue() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## A catalogue that lives at the IAM")
+            .nth(1)
+            .expect("the README section");
+        let block: String = section
+            .lines()
+            .skip_while(|line| line.trim() != "```json")
+            .skip(1)
+            .take_while(|line| line.trim() != "```")
+            .collect::<Vec<_>>()
+            .join("\n");
+        let catalogues = TenantCatalogues::from_json(&block).unwrap();
+        assert!(catalogues
+            .for_tenant(Some("school-1"))
+            .compile_roles(["support_teacher"])
+            .can_read("students", "sensitive"));
+    }
+
+    #[test]
     fn each_tenant_gets_the_presets_and_only_its_own_custom_roles() {
         let catalogues = TenantCatalogues::from_json(&layered().to_string()).unwrap();
         let one = catalogues.for_tenant(Some("school-1"));
