@@ -308,26 +308,23 @@ async fn malformed_invalid_and_oversized_catalogues_are_refused_logged_and_repla
     undeclared["tenants"]["school-1"]["roles"][0]["scopes"]["students"]["ghost"] = json!("WRITE");
     let mut padded = two_schools().to_string();
     padded.push_str(&" ".repeat(cap));
-    let cases: [(&str, Box<dyn Fn(&TestIam)>, &str); 3] = [
+    // What each case publishes, byte for byte, and the problem named.
+    let cases: [(&str, Vec<u8>, &str); 3] = [
         (
             "malformed",
-            Box::new(|iam| iam.set_catalogue_raw(&b"{\"entities\": [{\"key\": "[..])),
+            b"{\"entities\": [{\"key\": ".to_vec(),
             "invalid catalogue json",
         ),
         (
             "undeclared scope",
-            Box::new(move |iam| iam.set_catalogue(undeclared.clone())),
+            undeclared.to_string().into_bytes(),
             "tenant `school-1`: role `support_teacher` grants unknown scope `ghost` of entity \
              `students`",
         ),
-        (
-            "oversized",
-            Box::new(move |iam| iam.set_catalogue_raw(padded.clone().into_bytes())),
-            "larger than 16384 bytes",
-        ),
+        ("oversized", padded.into_bytes(), "larger than 16384 bytes"),
     ];
-    for (case, publish, problem) in cases {
-        publish(&s.iam);
+    for (case, body, problem) in cases {
+        s.iam.set_catalogue_raw(body);
         let err = s.fetcher.refresh().await.unwrap_err();
         assert!(err.to_string().contains(problem), "{case}: {err}");
         match (case, &err) {
