@@ -16,6 +16,8 @@
 //! | [`JWKS_UNKNOWN_KID_REFETCHES`] | — | refetches caused by a token with a kid the cache did not hold |
 //! | [`JWKS_COOLDOWN_REFUSALS`] | — | unknown kids answered from the negative cache or within the cooldown, without asking the IAM |
 //! | [`JWKS_STALE_KEYS_SERVED`] | — | verifications that used keys past their freshness while the IAM could not be reached (stale-if-error) |
+//! | [`CATALOGUE_FETCHES`] | `result` (`installed`: a new version is in force; `not_modified`: a 304 or the same document; `refused`: malformed, invalid or oversized, nothing replaced; `error`: the IAM could not be asked) | fetches of a catalogue that lives at the IAM |
+//! | [`CATALOGUE_STALE_SERVED`] | — | permission loads answered from a catalogue past its freshness while no new version could be had (stale-if-error) |
 //! | [`TOKEN_CACHE`] | `result` (`hit`, `miss`) | verified-token cache lookups |
 //! | [`PERMISSION_LOADS`] | `source` (`claims`, `catalogue`, `remote`, or your source's name), `level` (`local`: a cache of this replica answered; `source`: computed or fetched) | permission loads (at most one per request) |
 //! | [`FIELDS_REMOVED`] | `entity` | top-level scope groups FieldFilter removed from responses |
@@ -35,6 +37,10 @@ pub const JWKS_UNKNOWN_KID_REFETCHES: &str = "iam_guard_jwks_unknown_kid_refetch
 pub const JWKS_COOLDOWN_REFUSALS: &str = "iam_guard_jwks_cooldown_refusals_total";
 /// Verifications served by keys past their freshness during an outage.
 pub const JWKS_STALE_KEYS_SERVED: &str = "iam_guard_jwks_stale_keys_served_total";
+/// Catalogue fetches by result.
+pub const CATALOGUE_FETCHES: &str = "iam_guard_catalogue_fetches_total";
+/// Loads answered from a catalogue past its freshness.
+pub const CATALOGUE_STALE_SERVED: &str = "iam_guard_catalogue_stale_served_total";
 /// Verified-token cache lookups by result.
 pub const TOKEN_CACHE: &str = "iam_guard_token_cache_total";
 /// Permission loads by source and cache level.
@@ -131,6 +137,40 @@ pub(crate) fn jwks_fetch(ok: bool) {
     } else {
         ::metrics::counter!("iam_guard_jwks_fetches_total", "result" => "error").increment(1);
     }
+}
+
+/// How a catalogue fetch ended, for [`CATALOGUE_FETCHES`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CatalogueFetchResult {
+    Installed,
+    NotModified,
+    Refused,
+    Error,
+}
+
+pub(crate) fn catalogue_fetch(result: CatalogueFetchResult) {
+    match result {
+        CatalogueFetchResult::Installed => {
+            ::metrics::counter!("iam_guard_catalogue_fetches_total", "result" => "installed")
+                .increment(1)
+        }
+        CatalogueFetchResult::NotModified => {
+            ::metrics::counter!("iam_guard_catalogue_fetches_total", "result" => "not_modified")
+                .increment(1)
+        }
+        CatalogueFetchResult::Refused => {
+            ::metrics::counter!("iam_guard_catalogue_fetches_total", "result" => "refused")
+                .increment(1)
+        }
+        CatalogueFetchResult::Error => {
+            ::metrics::counter!("iam_guard_catalogue_fetches_total", "result" => "error")
+                .increment(1)
+        }
+    }
+}
+
+pub(crate) fn catalogue_stale_served() {
+    ::metrics::counter!("iam_guard_catalogue_stale_served_total").increment(1);
 }
 
 pub(crate) fn jwks_unknown_kid_refetch() {
@@ -264,6 +304,11 @@ mod tests {
             jwks_unknown_kid_refetch();
             jwks_cooldown_refusal();
             jwks_stale_key_served();
+            catalogue_fetch(CatalogueFetchResult::Installed);
+            catalogue_fetch(CatalogueFetchResult::NotModified);
+            catalogue_fetch(CatalogueFetchResult::Refused);
+            catalogue_fetch(CatalogueFetchResult::Error);
+            catalogue_stale_served();
             fields_removed("students", 2);
             decision("auth", "deny", "invalid_token");
             auth_allowed();
@@ -277,6 +322,8 @@ mod tests {
             JWKS_UNKNOWN_KID_REFETCHES,
             JWKS_COOLDOWN_REFUSALS,
             JWKS_STALE_KEYS_SERVED,
+            CATALOGUE_FETCHES,
+            CATALOGUE_STALE_SERVED,
             TOKEN_CACHE,
             PERMISSION_LOADS,
             FIELDS_REMOVED,

@@ -10,10 +10,19 @@ mod users;
 #[path = "../examples/school/app.rs"]
 mod app;
 
+#[path = "../examples/school/catalogue.rs"]
+mod catalogue;
+
 use axum::{body::Body, http::Request, Router};
 use http_body_util::BodyExt;
 use iam_guard::{
-    model::Catalogue, permissions::source::CatalogueSource, test_util::TestIam, JwtAuthGuardLayer,
+    model::Catalogue,
+    permissions::{
+        hosted_catalogue::{CatalogueFetcher, HostedCatalogueSource},
+        source::CatalogueSource,
+    },
+    test_util::TestIam,
+    JwtAuthGuardLayer,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -38,6 +47,24 @@ async fn school_with_bare_routes() -> School {
         .permissions(CatalogueSource::new(Catalogue::students_fixture()));
     let app = app::router_with(auth, app::Store::demo(), app::BareRoutes::On);
     School { iam, app }
+}
+
+/// The school as `cargo run --example school` starts it with no
+/// configuration: the catalogue, the demo school's custom role included,
+/// fetched from the development IAM (fresh for an hour here, so the test
+/// decides when it is refreshed).
+async fn school_with_catalogue_from_the_iam() -> (School, CatalogueFetcher) {
+    let iam = TestIam::start().await;
+    iam.set_catalogue(catalogue::school_catalogue());
+    let fetcher = CatalogueFetcher::builder()
+        .ttl(std::time::Duration::from_secs(3600))
+        .url(&iam.catalogue_url())
+        .unwrap();
+    fetcher.warm_up().await.unwrap();
+    let auth = JwtAuthGuardLayer::new(iam.verifier())
+        .permissions(HostedCatalogueSource::new(fetcher.clone()));
+    let app = app::router(auth, app::Store::demo());
+    (School { iam, app }, fetcher)
 }
 
 impl School {
@@ -423,4 +450,52 @@ async fn metrics_are_served_for_prometheus_with_the_guards_decisions() {
     for secret in ["u-teacher", "s-1", &school.token("teacher")] {
         assert!(!text.contains(secret), "{secret} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn the_schools_custom_role_reads_sensitive_data_until_its_admin_edits_it_at_the_iam() {
+    let (s, fetcher) = school_with_catalogue_from_the_iam().await;
+    let (status, body) = s.send("GET", "/students/s-1", Some("support"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sensitive"]["customFields"]["blood_type"], "O+");
+    // The preset it was cloned from is untouched.
+    let (_, teacher) = s.send("GET", "/students/s-1", Some("teacher"), None).await;
+    assert!(teacher.get("sensitive").is_none(), "{teacher}");
+    let (status, body) = s.send("GET", "/permissions", Some("support"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["students"]["scopes"]["sensitive"], "READ");
+
+    // The walkthrough's curl: the admin takes `sensitive` away.
+    let res = reqwest::Client::new()
+        .put(format!(
+            "{}/tenants/{}/roles/{}",
+            s.iam.catalogue_url(),
+            users::TENANT,
+            catalogue::CUSTOM_ROLE
+        ))
+        .header("content-type", "application/json")
+        .body(catalogue::support_teacher("NONE").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, before) = s.send("GET", "/students/s-1", Some("support"), None).await;
+    assert!(before.get("sensitive").is_some(), "not before a refresh");
+
+    assert_eq!(fetcher.refresh().await.unwrap().number(), 2);
+    let (status, after) = s.send("GET", "/students/s-1", Some("support"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        keys(&after),
+        keys(&teacher),
+        "now the preset's groups: {after}"
+    );
+    let patch = json!({"sensitive": {"disabilityInfo": "x"}});
+    let (status, body) = s
+        .send("PATCH", "/students/s-1", Some("support"), Some(patch))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_FIELDS"))
+    );
 }

@@ -43,6 +43,8 @@ pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
     "external_staff",
     "accountant",
     "admissions_officer",
+    // The demo school's custom role (see `catalogue.rs`).
+    "support_teacher",
 ];
 
 /// The school's custom fields: they travel inside their

@@ -17,11 +17,13 @@
 //! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
 //! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
 //! | `PERMISSIONS_SOURCE` | `catalogue`, `claims`, or the URL of the IAM's `GET /permissions` | `catalogue` |
+//! | `CATALOGUE_URL` | with `PERMISSIONS_SOURCE=catalogue`: fetch the catalogue (per-tenant roles included) from this URL, refreshed in the background | the embedded dev IAM's `GET /catalogue`; with `IAM_ISSUER`, the bundled students catalogue |
 //! | `SCHOOL_BARE_ROUTES` | `1` also serves `GET /bare/students/{id}` with **no guard at all**, for `benches/http_load.sh`; never in a real deployment | off |
 //!
 //! A bad value exits with code 2 and one line naming the variable.
 
 mod app;
+mod catalogue;
 mod users;
 
 use std::{net::SocketAddr, process::ExitCode, str::FromStr};
@@ -29,8 +31,9 @@ use std::{net::SocketAddr, process::ExitCode, str::FromStr};
 use iam_guard::{
     model::Catalogue,
     permissions::{
+        hosted_catalogue::{CatalogueFetcher, HostedCatalogueSource},
         remote::RemoteSource,
-        source::{CatalogueSource, ClaimsSource},
+        source::{CatalogueSource, ClaimsSource, PermissionSource},
     },
     test_util::TestIam,
     Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
@@ -55,6 +58,7 @@ struct Config {
     bind: SocketAddr,
     source: Source,
     bare: app::BareRoutes,
+    catalogue_url: Option<String>,
 }
 
 /// A configuration error: the variable and what is wrong with it.
@@ -147,6 +151,21 @@ fn config() -> Result<Config, Invalid> {
             ))
         }
     };
+    let catalogue_url = var("CATALOGUE_URL");
+    if let Some(url) = &catalogue_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Invalid(
+                "CATALOGUE_URL",
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        if !matches!(source, Source::Catalogue) {
+            return Err(Invalid(
+                "CATALOGUE_URL",
+                "needs PERMISSIONS_SOURCE=catalogue".into(),
+            ));
+        }
+    }
     let bare = match var("SCHOOL_BARE_ROUTES").as_deref() {
         None | Some("0") => app::BareRoutes::Off,
         Some("1") => app::BareRoutes::On,
@@ -165,6 +184,7 @@ fn config() -> Result<Config, Invalid> {
         bind,
         source,
         bare,
+        catalogue_url,
     })
 }
 
@@ -230,7 +250,10 @@ async fn main() -> ExitCode {
     let first = trusted.next().expect("at least one issuer");
     let auth = trusted.fold(JwtAuthGuardLayer::new(first), JwtAuthGuardLayer::trust);
     let auth = match &config.source {
-        Source::Catalogue => auth.permissions(CatalogueSource::new(Catalogue::students_fixture())),
+        Source::Catalogue => match catalogue_source(&config, embedded.as_ref()).await {
+            Ok(source) => auth.permissions(source),
+            Err(e) => return fail(e),
+        },
         Source::Claims => auth.permissions(ClaimsSource::new()),
         Source::Remote(url) => match RemoteSource::builder(url).build() {
             Ok(remote) => auth.permissions(remote),
@@ -288,6 +311,41 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The catalogue permissions: fetched from `CATALOGUE_URL`, else from the
+/// embedded IAM (which then serves the demo school's custom role), else
+/// the bundled students catalogue.
+async fn catalogue_source(
+    config: &Config,
+    embedded: Option<&TestIam>,
+) -> Result<std::sync::Arc<dyn PermissionSource>, Invalid> {
+    let url = match (&config.catalogue_url, embedded) {
+        (Some(url), _) => url.clone(),
+        (None, Some(iam)) => {
+            iam.set_catalogue(catalogue::school_catalogue());
+            // Short, so a change made with the printed curl shows quickly.
+            iam.set_catalogue_cache_control(Some("max-age=10"));
+            iam.catalogue_url()
+        }
+        (None, None) => {
+            return Ok(std::sync::Arc::new(CatalogueSource::new(
+                Catalogue::students_fixture(),
+            )))
+        }
+    };
+    let fetcher =
+        CatalogueFetcher::url(&url).map_err(|e| Invalid("CATALOGUE_URL", e.to_string()))?;
+    match fetcher.warm_up().await {
+        Ok(version) => tracing::info!(
+            "catalogue version {} from {url} ({} tenants with custom roles)",
+            version.number(),
+            version.catalogues().tenants().len()
+        ),
+        // Not fatal: requests answer 503 until a valid catalogue arrives.
+        Err(e) => tracing::warn!("no catalogue from {url} yet: {e}"),
+    }
+    Ok(std::sync::Arc::new(HostedCatalogueSource::new(fetcher)))
+}
+
 async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -342,6 +400,22 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
     println!("curl -s {base}/students {}\n", auth("parent"));
     println!("# an accountant sees anagraphic, financial and documents only (200)");
     println!("curl -s {base}/students/s-2 {}\n", auth("accountant"));
+    println!("# the school's custom role, support_teacher (cloned from internal_teacher), also reads sensitive (200)");
+    println!("curl -s {base}/students/s-1 {}\n", auth("support"));
+    println!(
+        "# the catalogue as the IAM serves it (presets + school-1's custom role, with an ETag)"
+    );
+    println!("curl -s -i {}\n", iam.catalogue_url());
+    println!(
+        "# the school admin edits the custom role at the IAM: no more sensitive data, within ~10 s"
+    );
+    println!(
+        "curl -s -X PUT {}/tenants/{}/roles/{} -H 'Content-Type: application/json' -d '{}'\n",
+        iam.catalogue_url(),
+        users::TENANT,
+        catalogue::CUSTOM_ROLE,
+        catalogue::support_teacher("NONE")
+    );
     println!("# what the teacher may do, for a frontend (200)");
     println!("curl -s {base}/permissions {}\n", auth("teacher"));
     println!("# no token (401)");

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 pub(crate) const TENANT: &str = "school-1";
 
 /// Demo users: name → (user id, roles). Every role of the bundled
-/// catalogue that the README's walkthrough uses.
+/// catalogue that the README's walkthrough uses, and the demo school's
+/// custom role.
 pub(crate) const DEMO_USERS: &[(&str, &str, &[&str])] = &[
     ("admin", "u-admin", &["admin"]),
     ("secretary", "u-secretary", &["hr_secretary"]),
@@ -15,6 +16,7 @@ pub(crate) const DEMO_USERS: &[(&str, &str, &[&str])] = &[
     ("accountant", "u-accountant", &["accountant"]),
     ("parent", "u-parent", &["parent"]),
     ("student", "u-student", &["student"]),
+    ("support", "u-support", &["support_teacher"]),
 ];
 
 /// The claims the IAM puts in a demo user's token (besides `iss`, `aud`,

@@ -150,7 +150,7 @@ impl JwksSource for HttpJwksSource {
     }
 }
 
-fn check_url(url: &str) -> Result<(), FetchError> {
+pub(crate) fn check_url(url: &str) -> Result<(), FetchError> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
         _ => Err(FetchError::Invalid(format!(
@@ -159,7 +159,7 @@ fn check_url(url: &str) -> Result<(), FetchError> {
     }
 }
 
-fn client(config: &HttpConfig) -> Result<reqwest::Client, FetchError> {
+pub(crate) fn client(config: &HttpConfig) -> Result<reqwest::Client, FetchError> {
     reqwest::Client::builder()
         .timeout(config.timeout)
         .connect_timeout(config.timeout)

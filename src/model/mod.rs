@@ -12,7 +12,9 @@
 //! - [`permissions_document`]: the JSON form of [`CompiledPermissions`],
 //!   served by `GET /permissions` and read from a remote IAM or a token.
 //! - [`catalogue`]: the [`Catalogue`] of entities, scopes, field mappings,
-//!   actions with scope requirements, and roles, loaded from JSON.
+//!   actions with scope requirements, and roles, loaded from JSON; and
+//!   [`TenantCatalogues`], the same with per-tenant role sets layered over
+//!   the system roles.
 //! - [`compile`]: [`Catalogue::compile`] turns [`RoleAssignment`]s into
 //!   [`CompiledPermissions`], counting only the assignments active at the
 //!   time given.
@@ -60,7 +62,9 @@ pub mod requirement;
 #[doc(inline)]
 pub use access::{CompiledPermissions, ParseScopeAccessError, ScopeAccess};
 #[doc(inline)]
-pub use catalogue::{ActionDef, Catalogue, CatalogueError, EntityDef, RoleDef, ScopeDef};
+pub use catalogue::{
+    ActionDef, Catalogue, CatalogueError, EntityDef, RoleDef, ScopeDef, TenantCatalogues,
+};
 #[doc(inline)]
 pub use compile::RoleAssignment;
 #[doc(inline)]

@@ -4,10 +4,12 @@
 //! [`PermissionError`](source::PermissionError) and the guards decide what
 //! the client is told.
 
+pub mod hosted_catalogue;
 pub(crate) mod memo;
 pub mod oauth_scopes;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod remote;
+mod role_sets;
 pub mod source;
 pub mod union;

@@ -15,6 +15,7 @@ use std::{
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::role_sets::CompiledRoleSets;
 use crate::{
     metrics::{self, Builtin, CacheLevel},
     model::{Catalogue, CompiledPermissions, RoleAssignment},
@@ -267,17 +268,8 @@ impl PermissionSource for ClaimsSource {
 pub struct CatalogueSource {
     catalogue: Arc<Catalogue>,
     assignments: ClaimPath,
-    /// Hash of a role list → (that list, its compiled permissions). The
-    /// list is kept and compared on a hit, so a hash collision can never
-    /// hand one caller another's permissions.
-    compiled: moka::sync::Cache<u64, CompiledRoleSet>,
+    compiled: CompiledRoleSets,
 }
-
-/// A role list and what it compiles to.
-type CompiledRoleSet = Arc<(Box<[Box<str>]>, Arc<CompiledPermissions>)>;
-
-/// Distinct role sets whose compiled permissions are kept.
-const COMPILED_ROLE_SETS: u64 = 1_000;
 
 impl fmt::Debug for CatalogueSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -291,10 +283,7 @@ impl CatalogueSource {
         Self {
             catalogue: catalogue.into(),
             assignments: ClaimPath::new("role_assignments"),
-            compiled: moka::sync::Cache::builder()
-                .name("iam_guard.catalogue.compiled")
-                .max_capacity(COMPILED_ROLE_SETS)
-                .build(),
+            compiled: CompiledRoleSets::new(),
         }
     }
 
@@ -315,29 +304,56 @@ impl CatalogueSource {
         self.catalogue.compile(&self.assignments_of(principal), now)
     }
 
-    /// The caller's role assignments: the assignments claim when the token
-    /// has one, else its roles, open-ended.
     fn assignments_of(&self, principal: &Principal) -> Vec<RoleAssignment> {
-        match self.assignments.lookup(principal.claims().as_map()) {
-            None | Some(Value::Null) => principal
-                .roles()
-                .iter()
-                .map(|r| RoleAssignment::new(r.name()))
-                .collect::<Vec<_>>(),
-            Some(Value::Array(items)) => items.iter().filter_map(assignment).collect(),
-            // The token has the claim, so the IAM meant it to be the list of
-            // assignments: falling back to `roles` could revive an expired
-            // one.
-            Some(_) => {
-                tracing::warn!(
-                    target: "iam_guard::permissions",
-                    user = principal.user_id(),
-                    "ignoring a role assignments claim that is not a list"
-                );
-                Vec::new()
-            }
+        assignments_of(&self.assignments, principal)
+    }
+}
+
+/// The caller's role assignments: the `claim` when the token has it, else
+/// its roles, open-ended.
+pub(crate) fn assignments_of(claim: &ClaimPath, principal: &Principal) -> Vec<RoleAssignment> {
+    match claim.lookup(principal.claims().as_map()) {
+        None | Some(Value::Null) => principal
+            .roles()
+            .iter()
+            .map(|r| RoleAssignment::new(r.name()))
+            .collect::<Vec<_>>(),
+        Some(Value::Array(items)) => items.iter().filter_map(assignment).collect(),
+        // The token has the claim, so the IAM meant it to be the list of
+        // assignments: falling back to `roles` could revive an expired
+        // one.
+        Some(_) => {
+            tracing::warn!(
+                target: "iam_guard::permissions",
+                user = principal.user_id(),
+                "ignoring a role assignments claim that is not a list"
+            );
+            Vec::new()
         }
     }
+}
+
+/// The assignments of `principal` that count in `department`.
+///
+/// A role the `roles` claim does not list (a temporal assignment only) is
+/// not limited; one it lists counts where it is held.
+pub(crate) fn assignments_in_department(
+    claim: &ClaimPath,
+    principal: &Principal,
+    department: &str,
+) -> Vec<RoleAssignment> {
+    let counts = |name: &str| {
+        let mut held = principal
+            .roles()
+            .iter()
+            .filter(|r| r.name() == name)
+            .peekable();
+        held.peek().is_none() || held.any(|r| r.department().is_none_or(|d| d == department))
+    };
+    assignments_of(claim, principal)
+        .into_iter()
+        .filter(|a| counts(&a.role))
+        .collect()
 }
 
 /// One assignment, read by the model's own serde rules so every spelling it
@@ -360,27 +376,10 @@ impl CatalogueSource {
     /// The permissions of plain (open-ended) roles, compiled once per
     /// distinct role list.
     fn compile_roles_memoized(&self, principal: &Principal) -> Arc<CompiledPermissions> {
-        use std::hash::{Hash, Hasher};
         let roles = principal.roles();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for role in roles {
-            role.name().hash(&mut hasher);
-        }
-        let key = hasher.finish();
-        let same = |list: &[Box<str>]| {
-            list.len() == roles.len() && list.iter().zip(roles).all(|(a, b)| &**a == b.name())
-        };
-        if let Some(hit) = self.compiled.get(&key) {
-            if same(&hit.0) {
-                metrics::builtin_load(Builtin::Catalogue, CacheLevel::Local);
-                return hit.1.clone();
-            }
-        }
-        metrics::builtin_load(Builtin::Catalogue, CacheLevel::Source);
-        let perms = Arc::new(self.catalogue.compile_roles(roles.iter().map(|r| r.name())));
-        let list: Box<[Box<str>]> = roles.iter().map(|r| Box::from(r.name())).collect();
-        self.compiled.insert(key, Arc::new((list, perms.clone())));
-        perms
+        self.compiled.get_or_compile((0, 0), roles, || {
+            self.catalogue.compile_roles(roles.iter().map(|r| r.name()))
+        })
     }
 }
 
@@ -405,26 +404,12 @@ impl PermissionSource for CatalogueSource {
         principal: &Principal,
         department: &str,
     ) -> Option<Arc<CompiledPermissions>> {
-        // A role the `roles` claim does not list (a temporal assignment
-        // only) is not limited; one it lists counts where it is held.
-        let counts = |name: &str| {
-            let mut held = principal
-                .roles()
-                .iter()
-                .filter(|r| r.name() == name)
-                .peekable();
-            held.peek().is_none() || held.any(|r| r.department().is_none_or(|d| d == department))
-        };
-        let here: Vec<RoleAssignment> = self
-            .assignments_of(principal)
-            .into_iter()
-            .filter(|a| counts(&a.role))
-            .collect();
+        let here = assignments_in_department(&self.assignments, principal, department);
         Some(Arc::new(self.catalogue.compile(&here, unix_now())))
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

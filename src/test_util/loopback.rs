@@ -22,13 +22,14 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::{net::TcpSocket, task::JoinHandle};
 
-use super::{dev_iam, merge, TestKey, TEST_AUDIENCE};
+use super::{catalogue, dev_iam, merge, TestKey, TEST_AUDIENCE};
 use crate::{
     jwt::{jwks::JwksFetcher, verify::TokenValidation},
     Verifier,
 };
 
-/// How the test IAM answers JWKS requests.
+/// How the test IAM answers JWKS requests ([`TestIam::set_mode`]), or
+/// catalogue requests ([`TestIam::set_catalogue_mode`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IamMode {
@@ -59,6 +60,7 @@ pub(super) struct Shared {
     jwks_hits: AtomicUsize,
     discovery_hits: AtomicUsize,
     pub(super) dev: dev_iam::DevState,
+    pub(super) catalogue: catalogue::CatalogueState,
 }
 
 /// A test IAM on loopback. See the [module docs](crate::test_util).
@@ -122,6 +124,7 @@ impl TestIam {
             jwks_hits: AtomicUsize::new(0),
             discovery_hits: AtomicUsize::new(0),
             dev: dev_iam::DevState::default(),
+            catalogue: catalogue::CatalogueState::default(),
         });
         let iam = Self {
             addr,
@@ -137,6 +140,7 @@ impl TestIam {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .merge(dev_iam::routes())
+            .merge(catalogue::routes())
             .with_state(self.shared.clone());
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -32,9 +32,14 @@
 //! - As a development IAM it also answers `POST /token` (demo users
 //!   registered with [`TestIam::add_user`], or arbitrary claims) and
 //!   `POST /rotate`.
+//! - It serves an RBAC catalogue too (`GET /catalogue`, with ETags;
+//!   [`TestIam::set_catalogue`], [`TestIam::catalogue_fetches`]), which
+//!   `PUT /catalogue/tenants/{tenant}/roles/{role}` changes; see
+//!   [`TestIam::catalogue_url`].
 //! - [`principal`], [`merge`] and [`claims`] build principals and claims
 //!   without a token.
 
+mod catalogue;
 mod dev_iam;
 mod keys;
 mod loopback;

@@ -144,4 +144,29 @@ pub enum CatalogueError {
         /// The undeclared action.
         action: String,
     },
+    /// A problem in one tenant's role set; `error` names it as it would
+    /// in a plain catalogue.
+    #[error("tenant `{tenant}`: {error}")]
+    InTenant {
+        /// The tenant id, as the document's `tenants` map spells it.
+        tenant: String,
+        /// What is wrong with that tenant's roles.
+        error: Box<CatalogueError>,
+    },
+    /// A tenant role reuses the id of a system role. System roles are
+    /// presets shared by every tenant: a tenant changes one by cloning it
+    /// under an id of its own.
+    #[error(
+        "role `{role}` is a system role; a tenant cannot redefine it (clone it under a new id)"
+    )]
+    SystemRoleRedefined {
+        /// The role id.
+        role: String,
+    },
+    /// Two entries of `tenants` share a tenant id.
+    #[error("tenant `{tenant}` is declared twice")]
+    DuplicateTenant {
+        /// The tenant id.
+        tenant: String,
+    },
 }

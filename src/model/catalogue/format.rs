@@ -23,6 +23,28 @@ pub(super) struct RawCatalogue {
     pub(super) roles: Vec<Object<RawRole>>,
 }
 
+/// The layered document of [`tenants`](super::tenants): a catalogue with
+/// an optional `version` and per-tenant role sets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenantCatalogues {
+    #[serde(default)]
+    pub(super) version: Option<String>,
+    #[serde(default)]
+    pub(super) entities: Vec<Object<RawEntity>>,
+    #[serde(default)]
+    pub(super) roles: Vec<Object<RawRole>>,
+    #[serde(default)]
+    pub(super) tenants: Entries<Object<RawTenant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenant {
+    #[serde(default)]
+    pub(super) roles: Vec<Object<RawRole>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEntity {

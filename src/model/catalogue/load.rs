@@ -6,9 +6,10 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::format::{Object, RawCatalogue, RawEntity, RawRole};
-use super::{ActionDef, Catalogue, CatalogueError, EntityDef, RoleDef, ScopeDef};
+use super::{ActionDef, Catalogue, CatalogueError, Entities, EntityDef, RoleDef, ScopeDef};
 use crate::model::access::{CompiledPermissions, ScopeAccess};
 
 /// Top-level keys of the permissions document that are not entities (see
@@ -39,39 +40,48 @@ impl Catalogue {
             .and_then(Self::build)
     }
 
-    fn build(Object(raw): Object<RawCatalogue>) -> Result<Self, CatalogueError> {
-        let mut catalogue = Self {
-            entities: Vec::with_capacity(raw.entities.len()),
-            entity_index: BTreeMap::new(),
-            roles: Vec::with_capacity(raw.roles.len()),
-            role_index: BTreeMap::new(),
+    pub(super) fn build(Object(raw): Object<RawCatalogue>) -> Result<Self, CatalogueError> {
+        let mut entities = Entities {
+            list: Vec::with_capacity(raw.entities.len()),
+            index: BTreeMap::new(),
         };
         for Object(raw_entity) in raw.entities {
             let entity = EntityDef::build(raw_entity)?;
-            match catalogue.entity_index.entry(entity.key.clone()) {
+            match entities.index.entry(entity.key.clone()) {
                 Entry::Occupied(_) => {
                     return Err(CatalogueError::DuplicateEntity { entity: entity.key })
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(catalogue.entities.len());
+                    slot.insert(entities.list.len());
                 }
             }
-            catalogue.entities.push(entity);
+            entities.list.push(entity);
         }
+        let mut catalogue = Self {
+            entities: Arc::new(entities),
+            roles: Vec::with_capacity(raw.roles.len()),
+            role_index: BTreeMap::new(),
+        };
         for Object(raw_role) in raw.roles {
             let role = catalogue.build_role(raw_role)?;
-            match catalogue.role_index.entry(role.id.clone()) {
-                Entry::Occupied(_) => return Err(CatalogueError::DuplicateRole { role: role.id }),
-                Entry::Vacant(slot) => {
-                    slot.insert(catalogue.roles.len());
-                }
-            }
-            catalogue.roles.push(role);
+            catalogue.add_role(role)?;
         }
         Ok(catalogue)
     }
 
-    fn build_role(&self, raw: RawRole) -> Result<RoleDef, CatalogueError> {
+    /// Adds a validated role, refusing a second role with its id.
+    pub(super) fn add_role(&mut self, role: RoleDef) -> Result<(), CatalogueError> {
+        match self.role_index.entry(role.id.clone()) {
+            Entry::Occupied(_) => Err(CatalogueError::DuplicateRole { role: role.id }),
+            Entry::Vacant(slot) => {
+                slot.insert(self.roles.len());
+                self.roles.push(role);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn build_role(&self, raw: RawRole) -> Result<RoleDef, CatalogueError> {
         check_free_form("role id", &raw.id)?;
         let role = raw.id;
         let mut grants = CompiledPermissions::deny_all();
@@ -287,7 +297,7 @@ fn is_key(key: &str) -> bool {
 /// Role ids, permissions and modules come from other systems (token claims,
 /// dotted permission strings such as `inventory.regions.delete`), so only
 /// what can never match is refused.
-fn check_free_form(kind: &'static str, value: &str) -> Result<(), CatalogueError> {
+pub(super) fn check_free_form(kind: &'static str, value: &str) -> Result<(), CatalogueError> {
     let reason = if value.is_empty() {
         "must not be empty"
     } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {

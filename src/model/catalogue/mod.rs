@@ -48,6 +48,10 @@
 //! rather than ignored: a misspelt `"requires"` silently dropped would make
 //! an action effective for every role that grants it.
 //!
+//! Per-tenant role sets over these entities (each school's custom roles)
+//! are the layered format of [`tenants`]: the same document with an
+//! optional `tenants` map, read by [`TenantCatalogues`].
+//!
 //! Validation fails on the first problem and names it; see
 //! [`CatalogueError`]. In short: keys are unique where they are declared
 //! (entities, scopes and actions per entity, fields per entity, roles, and
@@ -135,22 +139,35 @@ mod error;
 mod fixture;
 mod format;
 mod load;
+pub mod tenants;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::access::{CompiledPermissions, ScopeAccess};
 
 pub use error::CatalogueError;
+#[doc(inline)]
+pub use tenants::TenantCatalogues;
 
 /// A validated RBAC catalogue.
 ///
 /// See the [module docs](self) for the JSON format and an example.
 #[derive(Clone, Debug)]
 pub struct Catalogue {
-    entities: Vec<EntityDef>,
-    entity_index: BTreeMap<String, usize>,
+    // Shared: the per-tenant catalogues of a `TenantCatalogues` all hold
+    // the system's entities, and a clone costs a refcount instead of a
+    // copy of every scope and field mapping.
+    entities: Arc<Entities>,
     roles: Vec<RoleDef>,
     role_index: BTreeMap<String, usize>,
+}
+
+/// The entities of a catalogue, with their index by key.
+#[derive(Debug, Default)]
+struct Entities {
+    list: Vec<EntityDef>,
+    index: BTreeMap<String, usize>,
 }
 
 /// An entity (`students`) with its scopes and actions.
@@ -198,14 +215,15 @@ pub struct RoleDef {
 impl Catalogue {
     /// The entities, in declaration order.
     pub fn entities(&self) -> impl ExactSizeIterator<Item = &EntityDef> {
-        self.entities.iter()
+        self.entities.list.iter()
     }
 
     /// The entity with this key.
     pub fn entity(&self, key: &str) -> Option<&EntityDef> {
-        self.entity_index
+        self.entities
+            .index
             .get(key)
-            .and_then(|&i| self.entities.get(i))
+            .and_then(|&i| self.entities.list.get(i))
     }
 
     /// The roles, in declaration order.
