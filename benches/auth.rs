@@ -159,6 +159,26 @@ fn bench_auth(c: &mut Criterion) {
         .route("/", get(handler))
         .layer(JwtAuthGuardLayer::new(fresh_verifier));
 
+    // The same IAM as the second of two trusted issuers: a repeat token
+    // is looked up in the first issuer's token cache, then its own; a fresh
+    // one has its payload read once to find its issuer.
+    let other = rt.block_on(TestIam::start_with(vec![TestKey::rsa("k")]));
+    let second_cached = Router::new()
+        .route("/", get(handler))
+        .layer(JwtAuthGuardLayer::new(other.verifier()).trust(iam.verifier()));
+    let second_fresh_verifier = Verifier::builder(iam.fetcher(), iam.validation())
+        .no_token_cache()
+        .build();
+    rt.block_on(second_fresh_verifier.jwks().warm_up()).unwrap();
+    let second_fresh = Router::new().route("/", get(handler)).layer(
+        JwtAuthGuardLayer::new(
+            Verifier::builder(other.fetcher(), other.validation())
+                .no_token_cache()
+                .build(),
+        )
+        .trust(second_fresh_verifier),
+    );
+
     // The peer: jwt-authorizer from the same JWKS URL, checking iss and aud.
     let peer_validation = jwt_authorizer::Validation::new()
         .iss(&[iam.issuer()])
@@ -176,7 +196,7 @@ fn bench_auth(c: &mut Criterion) {
 
     // Warm every cache (JWKS, verified tokens, the peer's key store).
     for token in &tokens {
-        for app in [&cached, &fresh] {
+        for app in [&cached, &fresh, &second_cached, &second_fresh] {
             assert_eq!(run(&rt, app, request(token)).status(), 200);
         }
         assert_eq!(run(&rt, &peer, request(token)).status(), 200);
@@ -190,6 +210,18 @@ fn bench_auth(c: &mut Criterion) {
     bench(&mut g, "auth", "guard_cached_token", || {
         run(&rt, &cached, request(rs256))
     });
+    bench(
+        &mut g,
+        "auth",
+        "guard_cached_token_second_of_two_issuers",
+        || run(&rt, &second_cached, request(rs256)),
+    );
+    bench(
+        &mut g,
+        "auth",
+        "guard_fresh_rs256_second_of_two_issuers",
+        || run(&rt, &second_fresh, request(rs256)),
+    );
     bench(&mut g, "auth", "bare_router_axum07_body", || {
         run(&rt, &bare07, request(rs256))
     });
