@@ -178,6 +178,12 @@ impl TokenValidation {
         v.set_required_spec_claims(&required);
         v
     }
+
+    /// The issuer tokens must carry, for what the guard publishes about
+    /// itself (protected resource metadata).
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
 }
 
 /// Why a token was rejected. Every variant but

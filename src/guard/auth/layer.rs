@@ -289,6 +289,57 @@ impl JwtAuthGuardLayer {
     pub fn verifier(&self) -> &Verifier {
         &self.config.verifier
     }
+
+    // RFC 9728 protected resource metadata.
+
+    /// A [protected resource metadata](crate::resource_metadata) document
+    /// for `resource` (this service's resource identifier, an `https`
+    /// URL), prefilled from this guard: its issuer as
+    /// `authorization_servers` and `["header"]` as
+    /// `bearer_methods_supported` (nothing when
+    /// [`no_bearer`](Self::no_bearer) is set). The token
+    /// [`cookie`](Self::cookie) is not listed: RFC 9728 names only the
+    /// RFC 6750 methods (`header`, `body`, `query`), and a cookie is a
+    /// browser session, not a way an OAuth client sends its token. Add
+    /// `scopes_supported` and the rest, then
+    /// [`build`](crate::resource_metadata::ProtectedResourceMetadataBuilder::build);
+    /// see the [module docs](crate::resource_metadata) for an example.
+    pub fn protected_resource_metadata(
+        &self,
+        resource: &str,
+    ) -> crate::resource_metadata::ProtectedResourceMetadataBuilder {
+        let bearer: &[&str] = if self.config.locator.reads_bearer() {
+            &["header"]
+        } else {
+            &[]
+        };
+        crate::ProtectedResourceMetadata::builder(resource)
+            .authorization_servers(self.issuer_urls())
+            .bearer_methods_supported(bearer.iter().copied())
+    }
+
+    /// Name `url` in every `WWW-Authenticate` challenge this layer sends,
+    /// and the guards and extractors behind it send, as
+    /// `resource_metadata="<url>"` (RFC 9728 §5.1): a client that gets a
+    /// 401 (`Bearer resource_metadata="…"` when it sent no token) or a 403
+    /// learns where the metadata document is, and from it which
+    /// authorization server to ask. Off by default; challenges are then
+    /// `Bearer`, `Bearer error="invalid_token"` and so on, unchanged.
+    /// Usually [`ProtectedResourceMetadata::metadata_url`](crate::ProtectedResourceMetadata::metadata_url).
+    pub fn resource_metadata_url(
+        mut self,
+        url: crate::resource_metadata::ResourceMetadataUrl,
+    ) -> Self {
+        self.policy_mut().resource_metadata = Some(url);
+        self
+    }
+
+    /// The issuers this guard trusts, as published in its protected
+    /// resource metadata. One today; a guard that trusts several issuers
+    /// lists every one, since a client may get its token from any of them.
+    pub(crate) fn issuer_urls(&self) -> Vec<String> {
+        vec![self.config.verifier.validation().issuer().to_owned()]
+    }
 }
 
 impl<S> Layer<S> for JwtAuthGuardLayer {
