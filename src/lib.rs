@@ -17,6 +17,12 @@
 //!   the caller cannot write; [`FieldFilterLayer`] strips the groups the
 //!   caller cannot read from JSON responses.
 //!
+//! - [`ProtectedResourceMetadata`] publishes the RFC 9728 document that
+//!   tells a client which authorization server and OAuth scopes this
+//!   resource wants, at its well-known URL; with
+//!   [`JwtAuthGuardLayer::resource_metadata_url`] every `WWW-Authenticate`
+//!   challenge points to it.
+//!
 //! Every refusal is rendered in the format configured on the auth layer,
 //! audited once (`tracing` target `iam_guard::audit`) and counted
 //! ([`metrics`]).
@@ -49,7 +55,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `jwks-http` | yes | fetching JWKS and OIDC discovery with reqwest + rustls; [`JwtAuthGuardLayer::issuer`]; `RemoteSource` |
-//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource` |
+//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
@@ -66,6 +72,7 @@ pub mod preset;
 pub mod principal;
 pub mod record_access;
 pub mod rejection;
+pub mod resource_metadata;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -126,6 +133,8 @@ pub use principal::{ClaimMapping, Principal, Role};
 pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPolicy};
 #[doc(inline)]
 pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
+#[doc(inline)]
+pub use resource_metadata::ProtectedResourceMetadata;
 
 /// What most services import: `use iam_guard::prelude::*;`.
 pub mod prelude {

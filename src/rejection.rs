@@ -19,6 +19,8 @@ use std::{borrow::Cow, fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
+use crate::resource_metadata::ResourceMetadataUrl;
+
 /// The stable, machine-readable code carried by every rejection.
 ///
 /// The string forms (see [`ErrorCode::as_str`]) are part of the public
@@ -125,6 +127,9 @@ pub struct Rejection {
     token_sent: bool,
     /// The OAuth scopes the client should ask for, for the challenge.
     oauth_scope: Option<Box<str>>,
+    /// Where the client learns which authorization server to ask, for the
+    /// challenge.
+    resource_metadata: Option<ResourceMetadataUrl>,
 }
 
 impl Rejection {
@@ -135,6 +140,7 @@ impl Rejection {
             message: message.into(),
             token_sent: true,
             oauth_scope: None,
+            resource_metadata: None,
         }
     }
 
@@ -152,6 +158,21 @@ impl Rejection {
         self.oauth_scope.as_deref()
     }
 
+    /// Names the URL of the resource's protected resource metadata, sent as
+    /// the `resource_metadata` attribute of the 401 and 403 challenges
+    /// (RFC 9728 §5.1). The guards set it on every refusal when
+    /// [`JwtAuthGuardLayer::resource_metadata_url`](crate::JwtAuthGuardLayer::resource_metadata_url)
+    /// is configured.
+    pub fn with_resource_metadata(mut self, url: ResourceMetadataUrl) -> Self {
+        self.resource_metadata = Some(url);
+        self
+    }
+
+    /// The URL set with [`with_resource_metadata`](Self::with_resource_metadata).
+    pub fn resource_metadata(&self) -> Option<&ResourceMetadataUrl> {
+        self.resource_metadata.as_ref()
+    }
+
     /// 401 for a request that carried no token at all. RFC 6750 §3.1 says
     /// such a challenge must not carry an `error` attribute.
     pub fn missing_token() -> Self {
@@ -160,6 +181,7 @@ impl Rejection {
             message: Cow::Borrowed("no access token was sent"),
             token_sent: false,
             oauth_scope: None,
+            resource_metadata: None,
         }
     }
 
@@ -189,25 +211,54 @@ impl Rejection {
     }
 
     /// The `WWW-Authenticate` challenge for this rejection, if its status
-    /// calls for one (401 and 403, RFC 6750 §3).
+    /// calls for one (401 and 403, RFC 6750 §3), with the `scope` and
+    /// `resource_metadata` attributes when they are set.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        let value = match self.status() {
-            StatusCode::UNAUTHORIZED if !self.token_sent => "Bearer",
-            StatusCode::UNAUTHORIZED => "Bearer error=\"invalid_token\"",
+        let status = self.status();
+        // The challenge without attributes of its own, and its `error`.
+        let (plain, error) = match status {
+            StatusCode::UNAUTHORIZED if !self.token_sent => ("Bearer", None),
+            StatusCode::UNAUTHORIZED => ("Bearer error=\"invalid_token\"", Some("invalid_token")),
             // An XSRF failure says nothing about the token's scope: no
             // challenge would help the client.
             StatusCode::FORBIDDEN if self.code == ErrorCode::XsrfMismatch => return None,
-            StatusCode::FORBIDDEN => match self.oauth_scope.as_deref().filter(|s| is_scope_list(s))
-            {
-                Some(scope) => {
-                    let value = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
-                    return HeaderValue::from_str(&value).ok();
-                }
-                None => "Bearer error=\"insufficient_scope\"",
-            },
+            StatusCode::FORBIDDEN => (
+                "Bearer error=\"insufficient_scope\"",
+                Some("insufficient_scope"),
+            ),
             _ => return None,
         };
-        Some(HeaderValue::from_static(value))
+        let scope = match status {
+            StatusCode::FORBIDDEN => self.oauth_scope.as_deref().filter(|s| is_scope_list(s)),
+            _ => None,
+        };
+        let metadata = self.resource_metadata.as_ref();
+        if scope.is_none() && metadata.is_none() {
+            return Some(HeaderValue::from_static(plain));
+        }
+        let mut challenge = String::from("Bearer");
+        // Every value is a scope list or a checked URL: neither holds a
+        // quote, backslash or control character, so none needs escaping.
+        let attributes = [
+            ("error", error),
+            ("scope", scope),
+            (
+                "resource_metadata",
+                metadata.map(ResourceMetadataUrl::as_str),
+            ),
+        ];
+        for (i, (name, value)) in attributes
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .enumerate()
+        {
+            challenge.push_str(if i == 0 { " " } else { ", " });
+            challenge.push_str(name);
+            challenge.push_str("=\"");
+            challenge.push_str(value);
+            challenge.push('"');
+        }
+        HeaderValue::from_str(&challenge).ok()
     }
 }
 
@@ -413,6 +464,55 @@ mod tests {
         }
         assert_eq!(ErrorCode::RoleRequired.status(), StatusCode::FORBIDDEN);
         assert_eq!(ErrorCode::RoleRequired.as_str(), "ROLE_REQUIRED");
+    }
+
+    #[test]
+    fn resource_metadata_is_named_in_every_challenge() {
+        let url = ResourceMetadataUrl::new(
+            "https://api.example.com/.well-known/oauth-protected-resource/students",
+        )
+        .unwrap();
+        let attr = "resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/students\"";
+        for (rejection, want) in [
+            (Rejection::missing_token(), format!("Bearer {attr}")),
+            (
+                Rejection::invalid_token("x"),
+                format!("Bearer error=\"invalid_token\", {attr}"),
+            ),
+            (
+                Rejection::new(ErrorCode::PermissionDenied, "no"),
+                format!("Bearer error=\"insufficient_scope\", {attr}"),
+            ),
+            (
+                Rejection::new(ErrorCode::InsufficientOAuthScope, "no")
+                    .with_oauth_scope("a:read b"),
+                format!("Bearer error=\"insufficient_scope\", scope=\"a:read b\", {attr}"),
+            ),
+        ] {
+            let rejection = rejection.with_resource_metadata(url.clone());
+            assert_eq!(rejection.resource_metadata(), Some(&url));
+            assert_eq!(rejection.www_authenticate().unwrap(), want.as_str());
+        }
+        // Statuses without a challenge stay without one.
+        for code in [
+            ErrorCode::XsrfMismatch,
+            ErrorCode::InvalidRequest,
+            ErrorCode::IamUnavailable,
+        ] {
+            let r = Rejection::new(code, "x").with_resource_metadata(url.clone());
+            assert!(r.www_authenticate().is_none(), "{code}");
+        }
+        // A custom renderer gets it too.
+        let custom = ErrorRenderer::custom(|rej| {
+            let mut res = Response::new(Bytes::new());
+            *res.status_mut() = rej.status();
+            res
+        });
+        let res = custom.render(&Rejection::missing_token().with_resource_metadata(url));
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            format!("Bearer {attr}").as_str()
+        );
     }
 
     #[test]

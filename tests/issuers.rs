@@ -423,3 +423,31 @@ async fn the_multi_tenant_entra_preset_accepts_its_allowed_directories_only() {
     let message = assert_invalid_token(&app, &entra("t1", "another-api"), "another API").await;
     assert_eq!(message, "the token's audience is not accepted");
 }
+
+#[tokio::test]
+async fn the_protected_resource_metadata_names_every_trusted_issuer() {
+    let a = TestIam::start().await;
+    let tenants = TestIam::start().await;
+    let layer = JwtAuthGuardLayer::new(trusted(&a))
+        .trust(TrustedIssuer::new(Verifier::new(
+            template_fetcher(&tenants),
+            TokenValidation::new(template_of(&tenants)).tenants(["t1", "t2"]),
+        )))
+        // Open to any tenant: no list of issuers exists to publish.
+        .trust(TrustedIssuer::new(Verifier::new(
+            template_fetcher(&a),
+            TokenValidation::new(template_of(&a)).any_tenant(),
+        )));
+    let metadata = layer
+        .protected_resource_metadata("https://api.example.com/students")
+        .build()
+        .expect("valid metadata");
+    assert_eq!(
+        metadata.authorization_servers(),
+        [
+            a.issuer().to_owned(),
+            format!("{}/t1/v2.0", tenants.issuer()),
+            format!("{}/t2/v2.0", tenants.issuer()),
+        ]
+    );
+}

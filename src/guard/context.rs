@@ -38,6 +38,7 @@ use crate::{
     },
     principal::Principal,
     rejection::ErrorRenderer,
+    resource_metadata::ResourceMetadataUrl,
 };
 
 /// What an auth layer was configured with, shared by every request it
@@ -50,6 +51,8 @@ pub(crate) struct Policy {
     /// How much of a refused request's unread body is read and discarded
     /// so the connection can serve the next request.
     pub(crate) drain_limit: usize,
+    /// Named in every `WWW-Authenticate` challenge (RFC 9728 §5.1).
+    pub(crate) resource_metadata: Option<ResourceMetadataUrl>,
 }
 
 /// The default for [`Policy::drain_limit`]: 64 KiB.
@@ -62,6 +65,7 @@ impl Default for Policy {
             super_user_bypass: false,
             source: None,
             drain_limit: DEFAULT_DRAIN_LIMIT,
+            resource_metadata: None,
         }
     }
 }
@@ -73,6 +77,7 @@ impl fmt::Debug for Policy {
             .field("super_user_bypass", &self.super_user_bypass)
             .field("permissions", &self.source.is_some())
             .field("drain_limit", &self.drain_limit)
+            .field("resource_metadata", &self.resource_metadata)
             .finish()
     }
 }

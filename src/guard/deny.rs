@@ -31,7 +31,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::{Extensions, Method, Response};
+use http::{Extensions, Method, Response, StatusCode};
 
 use super::context::{NoPermissions, Policy, RequestContext};
 use crate::{
@@ -195,6 +195,23 @@ impl<'a> Scene<'a> {
                 default = ErrorRenderer::default();
                 &default
             }
+        };
+        // The layer's metadata URL goes on every challenge it (or a guard
+        // behind it) sends, whoever built the rejection; only those that
+        // get a challenge pay for the copy.
+        let with_metadata;
+        let rejection = match self.policy.and_then(|p| p.resource_metadata.as_ref()) {
+            Some(url)
+                if rejection.resource_metadata().is_none()
+                    && matches!(
+                        rejection.status(),
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                    ) =>
+            {
+                with_metadata = rejection.clone().with_resource_metadata(url.clone());
+                &with_metadata
+            }
+            _ => rejection,
         };
         renderer.render(rejection).map(B::from)
     }

@@ -325,6 +325,26 @@ where
         &self.report
     }
 
+    /// The OAuth scopes the bundle's routes require
+    /// ([`Requirement::OAuthScopes`]), each once, in registration order:
+    /// what its protected resource metadata should list in
+    /// `scopes_supported`
+    /// ([`ProtectedResourceMetadataBuilder::scopes_supported`](crate::resource_metadata::ProtectedResourceMetadataBuilder::scopes_supported)).
+    /// Entity scope groups are not OAuth scopes and are not listed.
+    pub fn oauth_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = Vec::new();
+        for line in &self.report {
+            if let Some(Requirement::OAuthScopes(rule)) = &line.requirement {
+                for scope in rule.items() {
+                    if !scopes.contains(scope) {
+                        scopes.push(scope.clone());
+                    }
+                }
+            }
+        }
+        scopes
+    }
+
     /// The router, with the report logged at INFO (target
     /// `iam_guard::startup`) and denied routes at WARN.
     pub fn into_router(self) -> Router<S> {

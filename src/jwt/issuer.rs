@@ -98,6 +98,24 @@ impl IssuerPattern {
         }
     }
 
+    /// The issuers this pattern admits, when they can be listed.
+    pub(crate) fn concrete(&self) -> Vec<String> {
+        match self {
+            Self::Exact(issuer) => vec![issuer.clone()],
+            Self::Template {
+                prefix,
+                suffix,
+                tenants: Tenants::Only(list),
+                ..
+            } => list
+                .iter()
+                .filter(|t| is_tenant_id(t))
+                .map(|t| format!("{prefix}{t}{suffix}"))
+                .collect(),
+            Self::Template { .. } => Vec::new(),
+        }
+    }
+
     pub(crate) fn is_template(&self) -> bool {
         matches!(self, Self::Template { .. })
     }
@@ -335,6 +353,22 @@ mod tests {
             Some("https://login.example.com/t1/v2.0/extra"),
             Some("t1/v2.0/extra")
         ));
+    }
+
+    #[test]
+    fn only_listed_tenants_make_concrete_issuers() {
+        let t = template(only(&["t1", "a/b", "t2"]));
+        assert_eq!(
+            t.concrete(),
+            [
+                "https://login.example.com/t1/v2.0",
+                "https://login.example.com/t2/v2.0"
+            ]
+        );
+        assert!(template(Tenants::Any).concrete().is_empty());
+        assert!(template(Tenants::Undecided).concrete().is_empty());
+        let exact = IssuerPattern::new("https://iam.test".to_owned());
+        assert_eq!(exact.concrete(), ["https://iam.test"]);
     }
 
     #[test]

@@ -87,6 +87,11 @@ impl TokenLocator {
         self.xsrf = on;
     }
 
+    /// Whether `Authorization: Bearer` is read.
+    pub(crate) fn reads_bearer(&self) -> bool {
+        self.bearer
+    }
+
     /// Finds the single token of a request.
     ///
     /// `Ok(None)` means no token was sent. Two tokens (two `Authorization`

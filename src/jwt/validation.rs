@@ -219,6 +219,14 @@ impl TokenValidation {
         self.issuer.is_template()
     }
 
+    /// The concrete issuers this validation accepts, for what a guard
+    /// publishes about itself (protected resource metadata): the issuer,
+    /// or a template filled with each allowed tenant. A template open to
+    /// any tenant names none, as no list of them exists.
+    pub fn accepted_issuers(&self) -> Vec<String> {
+        self.issuer.concrete()
+    }
+
     pub(crate) fn issuer_pattern(&self) -> &IssuerPattern {
         &self.issuer
     }

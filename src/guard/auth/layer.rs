@@ -344,6 +344,63 @@ impl JwtAuthGuardLayer {
     pub fn issuers(&self) -> impl ExactSizeIterator<Item = &TrustedIssuer> {
         self.config.issuers.iter()
     }
+
+    // RFC 9728 protected resource metadata.
+
+    /// A [protected resource metadata](crate::resource_metadata) document
+    /// for `resource` (this service's resource identifier, an `https`
+    /// URL), prefilled from this guard: its issuers as
+    /// `authorization_servers` (a `{tenantid}` template as each tenant it
+    /// allows) and `["header"]` as
+    /// `bearer_methods_supported` (nothing when
+    /// [`no_bearer`](Self::no_bearer) is set). The token
+    /// [`cookie`](Self::cookie) is not listed: RFC 9728 names only the
+    /// RFC 6750 methods (`header`, `body`, `query`), and a cookie is a
+    /// browser session, not a way an OAuth client sends its token. Add
+    /// `scopes_supported` and the rest, then
+    /// [`build`](crate::resource_metadata::ProtectedResourceMetadataBuilder::build);
+    /// see the [module docs](crate::resource_metadata) for an example.
+    pub fn protected_resource_metadata(
+        &self,
+        resource: &str,
+    ) -> crate::resource_metadata::ProtectedResourceMetadataBuilder {
+        let bearer: &[&str] = if self.config.locator.reads_bearer() {
+            &["header"]
+        } else {
+            &[]
+        };
+        crate::ProtectedResourceMetadata::builder(resource)
+            .authorization_servers(self.issuer_urls())
+            .bearer_methods_supported(bearer.iter().copied())
+    }
+
+    /// Name `url` in every `WWW-Authenticate` challenge this layer sends,
+    /// and the guards and extractors behind it send, as
+    /// `resource_metadata="<url>"` (RFC 9728 §5.1): a client that gets a
+    /// 401 (`Bearer resource_metadata="…"` when it sent no token) or a 403
+    /// learns where the metadata document is, and from it which
+    /// authorization server to ask. Off by default; challenges are then
+    /// `Bearer`, `Bearer error="invalid_token"` and so on, unchanged.
+    /// Usually [`ProtectedResourceMetadata::metadata_url`](crate::ProtectedResourceMetadata::metadata_url).
+    pub fn resource_metadata_url(self, url: crate::resource_metadata::ResourceMetadataUrl) -> Self {
+        self.with_policy(|p| p.resource_metadata = Some(url))
+    }
+
+    /// The issuers this guard trusts, as published in its protected
+    /// resource metadata: every one, since a client may get its token from
+    /// any of them; a template as each tenant it allows (one open to any
+    /// tenant cannot be listed).
+    pub(crate) fn issuer_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for issuer in self.config.issuers.iter() {
+            for url in issuer.verifier().validation().accepted_issuers() {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+        urls
+    }
 }
 
 impl<S> Layer<S> for JwtAuthGuardLayer {
