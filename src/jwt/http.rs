@@ -84,14 +84,8 @@ impl HttpJwksSource {
 
     async fn get(&self, url: &str) -> Result<(Bytes, Option<Duration>), FetchError> {
         let timeout = self.config.timeout;
-        let map = |e: reqwest::Error| {
-            if e.is_timeout() {
-                FetchError::Timeout(timeout)
-            } else {
-                FetchError::Connect(e.to_string())
-            }
-        };
-        let mut res = self
+        let map = |e| transport_error(e, timeout);
+        let res = self
             .client
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -101,25 +95,13 @@ impl HttpJwksSource {
         if !res.status().is_success() {
             return Err(FetchError::Status(res.status().as_u16()));
         }
-        let max = self.config.max_bytes;
-        if res.content_length().is_some_and(|len| len > max as u64) {
-            return Err(FetchError::TooLarge(max));
-        }
         let max_age = res
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(max_age);
-        // Read chunk by chunk so a lying or absent Content-Length cannot
-        // make us buffer more than the cap.
-        let mut body = BytesMut::new();
-        while let Some(chunk) = res.chunk().await.map_err(map)? {
-            if body.len() + chunk.len() > max {
-                return Err(FetchError::TooLarge(max));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((body.freeze(), max_age))
+        let body = read_capped(res, self.config.max_bytes, timeout).await?;
+        Ok((body, max_age))
     }
 
     async fn resolve_jwks_uri(&self) -> Result<&str, FetchError> {
@@ -148,6 +130,37 @@ impl JwksSource for HttpJwksSource {
             Ok(JwksDocument { body, max_age })
         })
     }
+}
+
+/// A reqwest failure as a [`FetchError`]: a timeout, or a connection
+/// problem.
+pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> FetchError {
+    if e.is_timeout() {
+        FetchError::Timeout(timeout)
+    } else {
+        FetchError::Connect(e.to_string())
+    }
+}
+
+/// The body of `res`, refused beyond `max` bytes. Read chunk by chunk so
+/// a lying or absent `Content-Length` cannot make us buffer more than the
+/// cap.
+pub(crate) async fn read_capped(
+    mut res: reqwest::Response,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, FetchError> {
+    if res.content_length().is_some_and(|len| len > max as u64) {
+        return Err(FetchError::TooLarge(max));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| transport_error(e, timeout))? {
+        if body.len() + chunk.len() > max {
+            return Err(FetchError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 pub(crate) fn check_url(url: &str) -> Result<(), FetchError> {

@@ -3,14 +3,13 @@
 
 use std::{fmt, time::Duration};
 
-use bytes::BytesMut;
 use reqwest::{header, StatusCode};
 
 use super::endpoint::{
     CatalogueDocument, CatalogueEndpoint, CatalogueFetchFuture, CatalogueResponse,
 };
 use crate::jwt::{
-    http::{check_url, client, HttpConfig},
+    http::{check_url, client, read_capped, transport_error, HttpConfig},
     source::{max_age, FetchError},
 };
 
@@ -59,13 +58,7 @@ impl HttpCatalogueEndpoint {
 
     async fn get(&self, etag: Option<&str>) -> Result<CatalogueResponse, FetchError> {
         let timeout = self.config.timeout;
-        let map = |e: reqwest::Error| {
-            if e.is_timeout() {
-                FetchError::Timeout(timeout)
-            } else {
-                FetchError::Connect(e.to_string())
-            }
-        };
+        let map = |e| transport_error(e, timeout);
         let mut request = self
             .client
             .get(&self.url)
@@ -76,7 +69,7 @@ impl HttpCatalogueEndpoint {
         if let Some(token) = &self.service_token {
             request = request.bearer_auth(token);
         }
-        let mut res = request.send().await.map_err(map)?;
+        let res = request.send().await.map_err(map)?;
         let max_age = res
             .headers()
             .get(header::CACHE_CONTROL)
@@ -88,26 +81,14 @@ impl HttpCatalogueEndpoint {
         if !res.status().is_success() {
             return Err(FetchError::Status(res.status().as_u16()));
         }
-        let max = self.config.max_bytes;
-        if res.content_length().is_some_and(|len| len > max as u64) {
-            return Err(FetchError::TooLarge(max));
-        }
         let etag = res
             .headers()
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // Read chunk by chunk so a lying or absent Content-Length cannot
-        // make us buffer more than the cap.
-        let mut body = BytesMut::new();
-        while let Some(chunk) = res.chunk().await.map_err(map)? {
-            if body.len() + chunk.len() > max {
-                return Err(FetchError::TooLarge(max));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(res, self.config.max_bytes, timeout).await?;
         Ok(CatalogueResponse::Modified(CatalogueDocument {
-            body: body.freeze(),
+            body,
             etag,
             max_age,
         }))
