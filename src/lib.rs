@@ -54,7 +54,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `jwks-http` | yes | fetching JWKS and OIDC discovery with reqwest + rustls; [`JwtAuthGuardLayer::issuer`]; `RemoteSource` |
+//! | `jwks-http` | yes | fetching JWKS, OIDC discovery and the IAM's catalogue with reqwest + rustls; [`JwtAuthGuardLayer::issuer`], [`TrustedIssuer::discover`]; `RemoteSource`; `CatalogueFetcher::url` |
 //! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `full` | no | all of the above |
