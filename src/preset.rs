@@ -253,7 +253,10 @@ impl Preset {
     }
 
     /// Another issuer URL: a custom domain, a sovereign cloud
-    /// (`login.microsoftonline.us`), a test server.
+    /// (`login.microsoftonline.us`), a test server. A preset whose
+    /// discovery document is not under its issuer
+    /// ([`entra_multi_tenant`](Self::entra_multi_tenant)) needs
+    /// [`discovery`](Self::discovery) moved with it.
     pub fn issuer(mut self, issuer: &str) -> Self {
         self.issuer = issuer.to_owned();
         self
