@@ -18,11 +18,10 @@
 
 use std::{collections::BTreeSet, fmt};
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::validation::VerifyError;
+use super::{validation::VerifyError, verify::json_object_segment};
 use crate::principal::ClaimPath;
 
 /// The placeholder a multi-tenant issuer template holds.
@@ -262,18 +261,7 @@ struct IssuerClaims {
 /// base64url JSON-object payload. An `iss` that is not a string yields no
 /// issuer, which no configured issuer admits.
 pub(crate) fn peek(token: &str, full: bool) -> Result<Peeked, VerifyError> {
-    let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(VerifyError::Malformed);
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| VerifyError::Malformed)?;
-    if raw.trim_ascii_start().first() != Some(&b'{') {
-        return Err(VerifyError::Malformed);
-    }
+    let raw = json_object_segment(token, 1)?;
     let present = |v: &Option<Value>| !matches!(v, None | Some(Value::Null));
     let as_string = |v: Option<Value>| match v {
         Some(Value::String(s)) => Some(s),
@@ -302,6 +290,7 @@ pub(crate) fn peek(token: &str, full: bool) -> Result<Peeked, VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use serde_json::json;
 
     fn template(tenants: Tenants) -> IssuerPattern {

@@ -497,21 +497,7 @@ impl Verifier {
     /// The header checks; returns the kid (always present unless the
     /// algorithm is HMAC) and the accepted algorithm.
     fn check_header(&self, token: &str) -> Result<(Option<String>, Algorithm), VerifyError> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(_), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(VerifyError::Malformed);
-        };
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| VerifyError::Malformed)?;
-        // serde reads a struct from a JSON array too, by position, so
-        // `["RS256","k"]` would pass our checks; a JOSE header is an object
-        // (RFC 7515 §4), the only shape our checks and jsonwebtoken agree on.
-        if raw.trim_ascii_start().first() != Some(&b'{') {
-            return Err(VerifyError::Malformed);
-        }
+        let raw = json_object_segment(token, 0)?;
         let header: Header = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
@@ -637,6 +623,31 @@ impl Verifier {
         }
         Ok(verified)
     }
+}
+
+/// Segment `index` (0 the header, 1 the payload) of a token of exactly
+/// three segments, decoded from strict unpadded base64url, when it holds a
+/// JSON object.
+///
+/// serde reads a struct from a JSON array too, by position, so
+/// `["RS256","k"]` would pass our checks; a JOSE header and a claims set
+/// are objects (RFC 7515 §4, RFC 7519 §7.2), the only shape our checks and
+/// jsonwebtoken agree on.
+pub(super) fn json_object_segment(token: &str, index: usize) -> Result<Vec<u8>, VerifyError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::Malformed);
+    };
+    let segment = if index == 0 { header } else { payload };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| VerifyError::Malformed)?;
+    if raw.trim_ascii_start().first() != Some(&b'{') {
+        return Err(VerifyError::Malformed);
+    }
+    Ok(raw)
 }
 
 /// The registered name of `alg` (RFC 7518 §3.1), as serde writes it.
