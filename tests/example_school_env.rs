@@ -1,7 +1,7 @@
 //! The school example configured through its environment, run as the
 //! binary `cargo test` builds: `IAM_ISSUER` with several issuers trusts
-//! each with its own keys, and a bad list exits with code 2 naming the
-//! variable.
+//! each with its own keys and publishes them in its RFC 9728 metadata, and
+//! a bad list exits with code 2 naming the variable.
 #![cfg(feature = "test-util")]
 
 use std::{
@@ -103,6 +103,29 @@ async fn iam_issuer_takes_a_comma_separated_list_and_trusts_each() {
     let school = tokio::task::spawn_blocking(move || start(&[("IAM_ISSUER", &list)]))
         .await
         .expect("the example starts");
+
+    // RFC 9728: the 401 names the metadata, which names both issuers.
+    let res = reqwest::get(format!("{}/students/s-1", school.base))
+        .await
+        .expect("the example answers");
+    assert_eq!(res.status(), 401);
+    let metadata_url = format!("{}/.well-known/oauth-protected-resource", school.base);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        format!("Bearer resource_metadata=\"{metadata_url}\"").as_str()
+    );
+    let body = reqwest::get(&metadata_url)
+        .await
+        .expect("the metadata is served")
+        .bytes()
+        .await
+        .expect("a body");
+    let metadata: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(metadata["resource"], school.base.as_str());
+    assert_eq!(
+        metadata["authorization_servers"],
+        json!([old.issuer(), new.issuer()])
+    );
 
     assert_eq!(get_student(&school, &admin_of(&old)).await, 200);
     assert_eq!(get_student(&school, &admin_of(&new)).await, 200);

@@ -1,5 +1,7 @@
 //! The reference service: a school's students API guarded by iam-guard's
-//! `ProtectedResource` bundle, with its counters on `GET /metrics`.
+//! `ProtectedResource` bundle, with its counters on `GET /metrics` and its
+//! RFC 9728 protected resource metadata at
+//! `/.well-known/oauth-protected-resource` (named in every 401).
 //!
 //! ```text
 //! cargo run --example school
@@ -266,6 +268,13 @@ async fn main() -> ExitCode {
         Err(e) => return fail(Invalid("BIND_ADDR", e.to_string())),
     };
     let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    // RFC 9728: a client that meets a 401 finds `resource_metadata` in the
+    // challenge, and in that document which IAMs issue tokens for us.
+    let metadata = match auth.protected_resource_metadata(&base).build() {
+        Ok(m) => m,
+        Err(e) => return fail(Invalid("BIND_ADDR", e.to_string())),
+    };
+    let auth = auth.resource_metadata_url(metadata.metadata_url());
     for line in app::students().report() {
         println!("  {line}");
     }
@@ -277,6 +286,10 @@ async fn main() -> ExitCode {
             iam.add_user(name, claims);
         }
         print_walkthrough(iam, &base, &config.audiences[0]);
+        println!(
+            "# where a client learns which IAM to ask for a token (RFC 9728)\ncurl -s {}\n",
+            metadata.metadata_url()
+        );
     } else {
         println!("\nstudents API on {base}, trusting {}", issuers.join(", "));
     }
@@ -298,7 +311,9 @@ async fn main() -> ExitCode {
             app::router_with(auth, app::Store::demo(), app::BareRoutes::On)
         }
     };
-    let router = router.merge(app::metrics_route(metrics));
+    let router = router
+        .merge(metadata.router())
+        .merge(app::metrics_route(metrics));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await;
