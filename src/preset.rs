@@ -31,6 +31,7 @@
 
 use crate::{
     jwt::{
+        issuer::Tenants,
         jwks::JwksFetcher,
         verify::{TokenValidation, Verifier},
     },
@@ -58,8 +59,8 @@ pub struct Preset {
     mapping: ClaimMapping,
     /// Where the discovery document is, when not under the issuer.
     discovery: Option<String>,
-    /// For a `{tenantid}` issuer: the tenants allowed, `None` for any.
-    tenants: Option<Option<Vec<String>>>,
+    /// For a `{tenantid}` issuer: which tenants it admits.
+    tenants: Tenants,
 }
 
 /// A JSON Pointer segment for a name that may hold `/` or `~` (RFC 6901
@@ -79,7 +80,7 @@ impl Preset {
             algorithms: vec![Algorithm::RS256],
             mapping,
             discovery: None,
-            tenants: None,
+            tenants: Tenants::Undecided,
         }
     }
 
@@ -184,14 +185,14 @@ impl Preset {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.tenants = Some(Some(tenants.into_iter().map(Into::into).collect()));
+        self.tenants = Tenants::Only(tenants.into_iter().map(Into::into).collect());
         self
     }
 
     /// For a preset whose issuer is a `{tenantid}` template: tokens of
     /// every tenant are accepted.
     pub fn any_tenant(mut self) -> Self {
-        self.tenants = Some(None);
+        self.tenants = Tenants::Any;
         self
     }
 
@@ -312,11 +313,7 @@ impl Preset {
         for check in &self.checks {
             validation = validation.claim_equals(check.claim, check.allowed.iter().cloned());
         }
-        match &self.tenants {
-            Some(Some(tenants)) => validation = validation.tenants(tenants.iter().cloned()),
-            Some(None) => validation = validation.any_tenant(),
-            None => {}
-        }
+        validation.set_tenants(self.tenants.clone());
         if let Some(clients) = &self.client_ids {
             validation = validation
                 .client_id_instead_of_audience(clients.claim, clients.allowed.iter().cloned());

@@ -262,16 +262,18 @@ impl Rejection {
     }
 }
 
-/// Scope tokens separated by single spaces (RFC 6749 §3.3:
-/// `%x21 / %x23-5B / %x5D-7E`), safe inside a quoted header attribute.
+/// Scope tokens separated by single spaces, safe inside a quoted header
+/// attribute.
 fn is_scope_list(scopes: &str) -> bool {
-    !scopes.is_empty()
-        && scopes.split(' ').all(|token| {
-            !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-        })
+    !scopes.is_empty() && scopes.split(' ').all(is_scope_token)
+}
+
+/// RFC 6749 §3.3 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, at least one.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 impl fmt::Display for Rejection {

@@ -97,14 +97,10 @@ async fn an_issuer_that_is_not_configured_is_refused_without_any_fetch() {
 
     // One trusted issuer: a token claiming another with a kid never seen
     // is refused before its kid could cause a fetch.
-    let single = app_with(JwtAuthGuardLayer::new(a.verifier()));
+    let single = common::app(JwtAuthGuardLayer::new(a.verifier()));
     let message = assert_invalid_token(&single, &rogue_token, "single issuer").await;
     assert_eq!(message, "the token's issuer is not accepted");
     assert_eq!((hits(&a), hits(&rogue)), (0, 0));
-}
-
-fn app_with(layer: JwtAuthGuardLayer) -> Router {
-    app(layer)
 }
 
 #[tokio::test]

@@ -1098,7 +1098,7 @@ async fn two_providers_at_once_each_token_is_checked_with_its_own_providers_keys
     assert_accepted(&app, &ta, RS256).await;
     let tb2 = b.token(RS256).await;
     assert_accepted(&app, &tb2, RS256).await;
-    let cold_a = verifier(&va_issuer(&va), &[RS256], &[Algorithm::RS256]);
+    let cold_a = verifier(va.validation().issuer(), &[RS256], &[Algorithm::RS256]);
     let cold_b = verifier(&b.issuer, &[RS256], &[Algorithm::RS256]);
     let cold = Router::new()
         .route("/me", get(who))
@@ -1108,8 +1108,4 @@ async fn two_providers_at_once_each_token_is_checked_with_its_own_providers_keys
     assert_eq!(body["code"], "IAM_UNAVAILABLE");
     assert_accepted(&cold, &tb2, RS256).await;
     assert_eq!(cold_b.jwks().fetch_count(), 1);
-}
-
-fn va_issuer(verifier: &Verifier) -> String {
-    verifier.validation().issuer().to_owned()
 }

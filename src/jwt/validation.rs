@@ -227,6 +227,11 @@ impl TokenValidation {
         self.issuer.concrete()
     }
 
+    /// Which tenants an issuer template admits, as a preset records it.
+    pub(crate) fn set_tenants(&mut self, tenants: Tenants) {
+        self.issuer.set_tenants(tenants);
+    }
+
     pub(crate) fn issuer_pattern(&self) -> &IssuerPattern {
         &self.issuer
     }

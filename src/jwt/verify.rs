@@ -76,6 +76,16 @@ pub(crate) enum Attempt {
     NeedsKey(PendingKey),
 }
 
+/// Whether a token's unverified `iss` has been matched to the verifier
+/// before it is asked to verify the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IssuerClaim {
+    /// Not yet: checked before any key is fetched.
+    Unchecked,
+    /// The caller chose this verifier by it.
+    Matched,
+}
+
 /// A token whose header passed every check, waiting for its key.
 #[derive(Debug)]
 pub(crate) struct PendingKey {
@@ -407,11 +417,18 @@ impl Verifier {
         if let Some(hit) = self.cached(token) {
             return Ok(Attempt::Verified(hit));
         }
-        self.verify_uncached(token)
+        self.verify_uncached(token, IssuerClaim::Unchecked)
     }
 
     /// [`verify_now`](Self::verify_now) after a token-cache miss.
-    pub(crate) fn verify_uncached(&self, token: &str) -> Result<Attempt, VerifyError> {
+    /// `issuer` says whether the token's unverified `iss` is already known
+    /// to be this verifier's (a guard trusting several issuers chose this
+    /// one by it), so the payload is not read twice before a fetch.
+    pub(crate) fn verify_uncached(
+        &self,
+        token: &str,
+        issuer: IssuerClaim,
+    ) -> Result<Attempt, VerifyError> {
         let (kid, alg) = self.check_header(token)?;
         // The token's alg decides the family, before any key is looked up:
         // an HMAC token never reaches the JWKS, an asymmetric one never a
@@ -434,7 +451,9 @@ impl Verifier {
             // anyone for keys. (What it claims is checked again, verified,
             // after the signature.)
             None => {
-                self.claims_our_issuer(token)?;
+                if issuer == IssuerClaim::Unchecked {
+                    self.claims_our_issuer(token)?;
+                }
                 Ok(Attempt::NeedsKey(PendingKey { kid, alg }))
             }
         }

@@ -18,7 +18,7 @@ use crate::{
     jwt::{
         issuer::peek,
         secret::SharedSecret,
-        verify::{Algorithm, Attempt, TokenValidation, Verifier, VerifyError},
+        verify::{Algorithm, Attempt, IssuerClaim, TokenValidation, Verifier, VerifyError},
     },
     metrics,
     permissions::source::PermissionSource,
@@ -328,7 +328,7 @@ impl Issuers {
         self.entries[index]
             .trusted
             .verifier
-            .verify_uncached(token)
+            .verify_uncached(token, IssuerClaim::Matched)
             .map(|a| (index, a))
     }
 

@@ -10,13 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
-
-use super::endpoint::{CatalogueDocument, CatalogueEndpoint, CatalogueResponse};
+use super::{
+    endpoint::{CatalogueDocument, CatalogueEndpoint, CatalogueResponse},
+    version::{CatalogueFetchError, CatalogueVersion},
+};
 use crate::{
     jwt::source::FetchError,
     metrics::{self, CatalogueFetchResult},
-    model::{CatalogueError, TenantCatalogues},
+    model::TenantCatalogues,
 };
 
 /// Default freshness of a catalogue when the IAM sends no
@@ -29,74 +30,6 @@ pub const DEFAULT_CATALOGUE_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 
 pub const DEFAULT_CATALOGUE_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Default cap on a catalogue document.
 pub const DEFAULT_MAX_CATALOGUE_BYTES: usize = 4 * 1024 * 1024;
-
-/// Fetching the catalogue failed, or what was fetched was refused.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum CatalogueFetchError {
-    /// The IAM could not be asked, answered an error status, or sent a
-    /// document over the size cap ([`FetchError::TooLarge`]).
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    /// The document is not a valid catalogue; the error names the problem.
-    #[error("the catalogue is invalid: {0}")]
-    Invalid(Arc<CatalogueError>),
-    /// The IAM answered 304 Not Modified although no version is held to
-    /// be current.
-    #[error("the IAM answered 304 Not Modified but no catalogue is held")]
-    UnexpectedNotModified,
-    /// Nothing has been fetched yet, and the retry pause after a failure
-    /// has not passed.
-    #[error("no catalogue has been fetched yet")]
-    NotFetched,
-}
-
-impl CatalogueFetchError {
-    /// Whether the IAM answered, but with something that must not be used
-    /// (as opposed to not answering at all).
-    fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Self::Invalid(_) | Self::UnexpectedNotModified | Self::Fetch(FetchError::TooLarge(_))
-        )
-    }
-}
-
-/// One validated version of the catalogue, as installed by a
-/// [`CatalogueFetcher`].
-#[derive(Debug)]
-pub struct CatalogueVersion {
-    number: u64,
-    etag: Option<String>,
-    catalogues: TenantCatalogues,
-    /// What it was parsed from, to recognise the same document served
-    /// again without an ETag.
-    body: Bytes,
-}
-
-impl CatalogueVersion {
-    /// The fetcher's number for this version: 1 for the first catalogue
-    /// installed, one more for each document with different contents. A
-    /// 304, or the same document again, keeps the number.
-    pub fn number(&self) -> u64 {
-        self.number
-    }
-
-    /// The entity tag the IAM sent with it, if any.
-    pub fn etag(&self) -> Option<&str> {
-        self.etag.as_deref()
-    }
-
-    /// The document's own `version` field, if it has one.
-    pub fn document_version(&self) -> Option<&str> {
-        self.catalogues.version()
-    }
-
-    /// The catalogues of this version.
-    pub fn catalogues(&self) -> &TenantCatalogues {
-        &self.catalogues
-    }
-}
 
 /// Builds a [`CatalogueFetcher`]. See the [module docs](super) for the
 /// defaults.
@@ -599,6 +532,7 @@ fn millis(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::permissions::hosted_catalogue::endpoint::CatalogueFetchFuture;
+    use bytes::Bytes;
     use std::sync::atomic::AtomicUsize;
 
     /// An endpoint answering from a script, counting calls and recording

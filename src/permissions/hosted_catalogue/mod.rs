@@ -72,14 +72,15 @@ mod fetcher;
 #[cfg(feature = "jwks-http")]
 mod http;
 mod source;
+mod version;
 
 pub use endpoint::{CatalogueDocument, CatalogueEndpoint, CatalogueFetchFuture, CatalogueResponse};
 pub use fetcher::{
-    CatalogueFetchError, CatalogueFetcher, CatalogueFetcherBuilder, CatalogueVersion,
-    DEFAULT_CATALOGUE_RETRY_AFTER_FAILURE, DEFAULT_CATALOGUE_STALE_IF_ERROR, DEFAULT_CATALOGUE_TTL,
-    DEFAULT_MAX_CATALOGUE_BYTES,
+    CatalogueFetcher, CatalogueFetcherBuilder, DEFAULT_CATALOGUE_RETRY_AFTER_FAILURE,
+    DEFAULT_CATALOGUE_STALE_IF_ERROR, DEFAULT_CATALOGUE_TTL, DEFAULT_MAX_CATALOGUE_BYTES,
 };
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub use http::HttpCatalogueEndpoint;
 pub use source::HostedCatalogueSource;
+pub use version::{CatalogueFetchError, CatalogueVersion};

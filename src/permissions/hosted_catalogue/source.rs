@@ -9,7 +9,7 @@ use std::{
     },
 };
 
-use super::fetcher::{CatalogueFetcher, CatalogueVersion};
+use super::{fetcher::CatalogueFetcher, version::CatalogueVersion};
 use crate::{
     metrics::{self, Builtin, CacheLevel},
     model::CompiledPermissions,

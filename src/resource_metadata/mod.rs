@@ -82,8 +82,15 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, Uri};
+use http::{header, HeaderValue, Response};
 use serde::Serialize;
+
+mod url;
+
+use url::{check_url, well_known_path};
+
+use crate::rejection::is_scope_token;
+pub use url::ResourceMetadataUrl;
 
 /// The well-known path of protected resource metadata (RFC 9728 §3.1), for
 /// a resource identifier without a path.
@@ -114,61 +121,6 @@ pub enum ResourceMetadataError {
         /// The scope as given.
         scope: String,
     },
-}
-
-/// The URL of a protected resource metadata document, checked to be an
-/// absolute http(s) URL whose characters can stand in a quoted
-/// `WWW-Authenticate` attribute: no quote, backslash, space, control or
-/// non-ASCII character can reach the header.
-///
-/// Usually taken from [`ProtectedResourceMetadata::metadata_url`]; build one
-/// with [`new`](Self::new) when the document is served elsewhere (by a
-/// gateway, say).
-///
-/// ```
-/// use iam_guard::resource_metadata::ResourceMetadataUrl;
-///
-/// let url = ResourceMetadataUrl::new(
-///     "https://api.example.com/.well-known/oauth-protected-resource",
-/// )?;
-/// assert_eq!(url.as_str(), "https://api.example.com/.well-known/oauth-protected-resource");
-/// assert!(ResourceMetadataUrl::new("https://api.example.com/\", error=\"x").is_err());
-/// # Ok::<(), iam_guard::resource_metadata::ResourceMetadataError>(())
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ResourceMetadataUrl(Arc<str>);
-
-impl ResourceMetadataUrl {
-    /// Checks `url`.
-    ///
-    /// # Errors
-    ///
-    /// [`ResourceMetadataError::InvalidUrl`] when `url` is not an absolute
-    /// http(s) URL, has a fragment or user credentials, or holds a
-    /// character a URL cannot carry unencoded.
-    pub fn new(url: &str) -> Result<Self, ResourceMetadataError> {
-        check_url("resource_metadata", url)?;
-        Ok(Self(url.into()))
-    }
-
-    /// The URL.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ResourceMetadataUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ResourceMetadataUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ResourceMetadataUrl")
-            .field(&&*self.0)
-            .finish()
-    }
 }
 
 /// The document's members, in RFC 9728 §2's order and names. Empty lists
@@ -331,7 +283,7 @@ impl ProtectedResourceMetadataBuilder {
         let query = resource.query().map_or(String::new(), |q| format!("?{q}"));
         let metadata_url = format!("{scheme}://{authority}{well_known_path}{query}");
         // Made of the resource's checked characters and fixed ASCII.
-        let metadata_url = ResourceMetadataUrl(metadata_url.into());
+        let metadata_url = ResourceMetadataUrl::checked(metadata_url);
 
         let json = serde_json::to_vec(&fields).expect("a document of strings always serializes");
         let cache_control =
@@ -481,102 +433,6 @@ fn dedup(list: Vec<String>) -> Vec<String> {
     out
 }
 
-/// `url` as an absolute http(s) URL fit to publish: only the characters
-/// RFC 3986 allows unencoded (so it can also stand in a quoted header
-/// attribute), no fragment (RFC 9728 §1.2), no user credentials.
-fn check_url(field: &'static str, url: &str) -> Result<Uri, ResourceMetadataError> {
-    let invalid = |reason| ResourceMetadataError::InvalidUrl {
-        field,
-        url: url.to_owned(),
-        reason,
-    };
-    if !is_uri_text(url) {
-        return Err(invalid(
-            "it holds a character a URL cannot carry unencoded \
-             (space, quote, backslash, control, non-ASCII or a bad %-escape)",
-        ));
-    }
-    // Checked before parsing: the http crate drops a fragment silently.
-    if url.contains('#') {
-        return Err(invalid("it has a fragment"));
-    }
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| invalid("it is not an absolute http(s) URL"))?;
-    let scheme_ok = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("http"));
-    let Some(authority) = uri.authority().filter(|_| scheme_ok) else {
-        return Err(invalid("it is not an absolute http(s) URL"));
-    };
-    if authority.as_str().contains('@') {
-        return Err(invalid("it carries user credentials"));
-    }
-    if authority.host().is_empty() {
-        return Err(invalid("it has no host"));
-    }
-    Ok(uri)
-}
-
-/// The well-known path of a resource whose path is `path` (RFC 9728 §3.1:
-/// inserted between host and path; the lone `/` of a resource without a
-/// path is dropped).
-fn well_known_path(resource: &str, path: &str) -> Result<String, ResourceMetadataError> {
-    let invalid = |reason| ResourceMetadataError::InvalidUrl {
-        field: "resource",
-        url: resource.to_owned(),
-        reason,
-    };
-    for segment in path.split('/') {
-        if segment == "." || segment == ".." {
-            return Err(invalid("a path segment is `.` or `..`"));
-        }
-        if segment.starts_with(':') || segment.starts_with('*') {
-            return Err(invalid(
-                "a path segment starts with `:` or `*`, which cannot be routed",
-            ));
-        }
-    }
-    Ok(match path {
-        "" | "/" => WELL_KNOWN_PATH.to_owned(),
-        path => format!("{WELL_KNOWN_PATH}{path}"),
-    })
-}
-
-/// Only RFC 3986 characters (unreserved, reserved, and `%` followed by two
-/// hex digits): none of them needs escaping inside a quoted-string.
-fn is_uri_text(url: &str) -> bool {
-    let bytes = url.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let escape = bytes.get(i + 1..i + 3);
-                if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => {}
-            b'-' | b'.' | b'_' | b'~' => {}
-            b':' | b'/' | b'?' | b'#' | b'[' | b']' | b'@' => {}
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
-            _ => return false,
-        }
-        i += 1;
-    }
-    true
-}
-
-/// RFC 6749 §3.3 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, at least one.
-fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,23 +577,6 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(metadata.scopes_supported(), ["x", "y", "z"]);
-    }
-
-    #[test]
-    fn metadata_urls_that_would_break_the_header_are_refused() {
-        for bad in [
-            "https://api.example.com/\", error=\"forged",
-            "https://api.example.com/a\r\nSet-Cookie: x=1",
-            "https://api.example.com/a\\",
-            "not a url",
-            "https://api.example.com/#frag",
-        ] {
-            let err = ResourceMetadataUrl::new(bad).expect_err(bad);
-            assert!(
-                err.to_string().starts_with("resource_metadata "),
-                "{bad:?}: {err}"
-            );
-        }
     }
 
     #[test]
