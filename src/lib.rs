@@ -73,6 +73,11 @@ pub mod principal;
 pub mod record_access;
 pub mod rejection;
 pub mod resource_metadata;
+pub mod revocation;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod replicas;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -135,6 +140,8 @@ pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPoli
 pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
 #[doc(inline)]
 pub use resource_metadata::ProtectedResourceMetadata;
+#[doc(inline)]
+pub use revocation::{Revocation, Revocations};
 
 /// What most services import: `use iam_guard::prelude::*;`.
 pub mod prelude {

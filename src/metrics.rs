@@ -48,12 +48,20 @@ pub const PERMISSION_LOADS: &str = "iam_guard_permission_loads_total";
 /// Scope groups removed from responses, by entity.
 pub const FIELDS_REMOVED: &str = "iam_guard_field_filter_removed_total";
 
+/// Counter: messages a replica read from the Redis channel (and stored
+/// revocations it loaded), by `result` (`applied`, `ignored`).
+pub const REPLICA_MESSAGES: &str = "iam_guard_replica_messages_total";
+/// Counter: times a replica lost its Redis subscription.
+pub const REPLICA_SUBSCRIPTIONS_LOST: &str = "iam_guard_replica_subscriptions_lost_total";
+
 /// Where a permission load was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CacheLevel {
     /// A cache of this replica (moka) had the answer.
     Local,
+    /// The cache the replicas share (Redis) had the answer.
+    Shared,
     /// The answer was computed from the token or catalogue, or fetched from
     /// the IAM.
     Source,
@@ -64,6 +72,7 @@ impl CacheLevel {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
+            Self::Shared => "shared",
             Self::Source => "source",
         }
     }
@@ -97,6 +106,9 @@ pub(crate) enum Builtin {
     Catalogue,
     #[cfg(feature = "jwks-http")]
     Remote,
+    /// A [`CachedSource`](crate::permissions::cache::CachedSource): its
+    /// cache levels (the source it wraps counts its own loads).
+    Cached,
 }
 
 macro_rules! load_counter {
@@ -113,14 +125,32 @@ macro_rules! load_counter {
 pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
     match (source, level) {
         (Builtin::Claims, CacheLevel::Local) => load_counter!("claims", "local"),
+        (Builtin::Claims, CacheLevel::Shared) => load_counter!("claims", "shared"),
         (Builtin::Claims, CacheLevel::Source) => load_counter!("claims", "source"),
         (Builtin::Catalogue, CacheLevel::Local) => load_counter!("catalogue", "local"),
+        (Builtin::Catalogue, CacheLevel::Shared) => load_counter!("catalogue", "shared"),
         (Builtin::Catalogue, CacheLevel::Source) => load_counter!("catalogue", "source"),
         #[cfg(feature = "jwks-http")]
         (Builtin::Remote, CacheLevel::Local) => load_counter!("remote", "local"),
         #[cfg(feature = "jwks-http")]
+        (Builtin::Remote, CacheLevel::Shared) => load_counter!("remote", "shared"),
+        #[cfg(feature = "jwks-http")]
         (Builtin::Remote, CacheLevel::Source) => load_counter!("remote", "source"),
+        (Builtin::Cached, CacheLevel::Local) => load_counter!("cached", "local"),
+        (Builtin::Cached, CacheLevel::Shared) => load_counter!("cached", "shared"),
+        (Builtin::Cached, CacheLevel::Source) => load_counter!("cached", "source"),
     }
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn replica_message(applied: bool) {
+    let result = if applied { "applied" } else { "ignored" };
+    ::metrics::counter!("iam_guard_replica_messages_total", "result" => result).increment(1);
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn replica_subscription_lost() {
+    ::metrics::counter!("iam_guard_replica_subscriptions_lost_total").increment(1);
 }
 
 pub(crate) fn token_cache(hit: bool) {
@@ -315,7 +345,16 @@ mod tests {
             auth_anonymous();
             requirement_allowed();
             permission_load("ldap", CacheLevel::Local);
+            #[cfg(feature = "redis")]
+            {
+                replica_message(true);
+                replica_subscription_lost();
+            }
         });
+        #[cfg(feature = "redis")]
+        let replicas = [REPLICA_MESSAGES, REPLICA_SUBSCRIPTIONS_LOST];
+        #[cfg(not(feature = "redis"))]
+        let replicas: [&str; 0] = [];
         let documented = [
             DECISIONS,
             JWKS_FETCHES,
@@ -330,7 +369,11 @@ mod tests {
         ];
         assert_eq!(
             names,
-            documented.iter().map(|n| (*n).to_owned()).collect(),
+            documented
+                .iter()
+                .chain(&replicas)
+                .map(|n| (*n).to_owned())
+                .collect(),
             "a counter recorded under a name the docs do not list, or the reverse"
         );
     }

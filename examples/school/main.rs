@@ -18,17 +18,31 @@
 //! | `IAM_AUDIENCE` | comma-separated audiences, one of which tokens must carry | `students-api` |
 //! | `IAM_ALGORITHMS` | comma-separated accepted algorithms | `RS256` |
 //! | `BIND_ADDR` | where the service listens | `127.0.0.1:3000` |
-//! | `PERMISSIONS_SOURCE` | `catalogue`, `claims`, or the URL of the IAM's `GET /permissions` | `catalogue` |
-//! | `CATALOGUE_URL` | with `PERMISSIONS_SOURCE=catalogue`: fetch the catalogue (per-tenant roles included) from this URL, refreshed in the background | the embedded dev IAM's `GET /catalogue`; with `IAM_ISSUER`, the bundled students catalogue |
+//! | `PERMISSIONS_SOURCE` | `catalogue` (the token's roles compiled against the catalogue), `claims` (permissions carried in the token), or the URL of the IAM's `GET /permissions` (asked per user and tenant, cached) | `catalogue`; with `REDIS_URL`, the embedded dev IAM's `GET /permissions`, and with `REDIS_URL` and `IAM_ISSUER` it must be set |
+//! | `CATALOGUE_URL` | with `PERMISSIONS_SOURCE=catalogue` (set explicitly with `REDIS_URL`): fetch the catalogue (per-tenant roles included) from this URL, refreshed in the background | the embedded dev IAM's `GET /catalogue`; with `IAM_ISSUER`, the bundled students catalogue |
+//! | `REDIS_URL` | run as one of several replicas sharing this Redis (`redis://host:port/`): revocations reach every replica and, with the IAM's `GET /permissions` as the source, the permission sets it answers are cached in Redis for all of them and its invalidations reach every replica. With `catalogue` or `claims`, computed from each token, only revocations are shared: there is nothing to cache across requests. The service listens only once synced, and exits with code 2 when Redis cannot be reached | off: one replica, revocations in this process only |
+//! | `DEV_IAM_ADDR` | without `IAM_ISSUER`: where the embedded dev IAM listens, so that other replicas can trust it (`IAM_ISSUER=http://<DEV_IAM_ADDR>`) | a free loopback port |
 //! | `SCHOOL_BARE_ROUTES` | `1` also serves `GET /bare/students/{id}` with **no guard at all**, for `benches/http_load.sh`; never in a real deployment | off |
 //!
 //! A bad value exits with code 2 and one line naming the variable.
+//!
+//! The embedded dev IAM also answers `POST /revoke` (`{"user": ...}`,
+//! `{"jti": ...}`), `GET /permissions?userId=...&tenantId=...` (a demo
+//! user's roles compiled against its catalogue) and `PUT /users/{name}`
+//! (a demo user's claims, roles included, replaced) and, with
+//! `REDIS_URL`, `POST /invalidate`: on one replica a revocation is applied
+//! in-process; on several it is published through Redis to every
+//! replica, and so is the invalidation that follows a `PUT /users/{name}`
+//! or a catalogue change. Several replicas trust one IAM: start the first
+//! with `DEV_IAM_ADDR`, the others with `IAM_ISSUER` and
+//! `PERMISSIONS_SOURCE=<that IAM>/permissions`; see the README's "Running
+//! several replicas".
 
 mod app;
 mod catalogue;
 mod users;
 
-use std::{net::SocketAddr, process::ExitCode, str::FromStr};
+use std::{net::SocketAddr, process::ExitCode, str::FromStr, sync::Arc};
 
 use iam_guard::{
     model::Catalogue,
@@ -37,17 +51,26 @@ use iam_guard::{
         remote::RemoteSource,
         source::{CatalogueSource, ClaimsSource, PermissionSource},
     },
-    test_util::TestIam,
+    replicas::RedisReplicas,
+    revocation::Revocations,
+    test_util::{TestIam, TestKey},
     Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
 };
 use serde_json::json;
 
 const AUDIENCE: &str = "students-api";
 
+/// Where permissions come from.
 enum Source {
+    /// The token's roles, compiled against the catalogue.
     Catalogue,
+    /// Permissions the token carries.
     Claims,
+    /// The IAM's `GET /permissions` at this URL.
     Remote(String),
+    /// The embedded dev IAM's `GET /permissions` (its URL is known once it
+    /// listens): the default with `REDIS_URL`.
+    DevIam,
 }
 
 struct Config {
@@ -61,7 +84,16 @@ struct Config {
     source: Source,
     bare: app::BareRoutes,
     catalogue_url: Option<String>,
+    /// Redis, when this is one of several replicas.
+    redis_url: Option<String>,
+    /// Where the embedded development IAM listens (ephemeral by default).
+    dev_iam_addr: Option<SocketAddr>,
 }
+
+/// Why `REDIS_URL` with `IAM_ISSUER` needs `PERMISSIONS_SOURCE`: where a
+/// real IAM answers `GET /permissions` is not guessed.
+const NAME_THE_PERMISSIONS_URL: &str = "with REDIS_URL and IAM_ISSUER, set it to the URL of the \
+     IAM's GET /permissions (such as http://127.0.0.1:4000/permissions), or to catalogue or claims";
 
 /// A configuration error: the variable and what is wrong with it.
 struct Invalid(&'static str, String);
@@ -140,7 +172,25 @@ fn config() -> Result<Config, Invalid> {
             )
         })?,
     };
+    let redis_url = var("REDIS_URL");
+    if let Some(url) = &redis_url {
+        if !url.starts_with("redis://") {
+            return Err(Invalid(
+                "REDIS_URL",
+                format!("{url:?} is not a URL like redis://127.0.0.1:6379/"),
+            ));
+        }
+    }
     let source = match var("PERMISSIONS_SOURCE").as_deref() {
+        // Replicas share what the IAM answers per user: the embedded
+        // IAM's, or the one named explicitly.
+        None if redis_url.is_some() && issuers.is_empty() => Source::DevIam,
+        None if redis_url.is_some() => {
+            return Err(Invalid(
+                "PERMISSIONS_SOURCE",
+                NAME_THE_PERMISSIONS_URL.into(),
+            ))
+        }
         None | Some("catalogue") => Source::Catalogue,
         Some("claims") => Source::Claims,
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -164,7 +214,9 @@ fn config() -> Result<Config, Invalid> {
         if !matches!(source, Source::Catalogue) {
             return Err(Invalid(
                 "CATALOGUE_URL",
-                "needs PERMISSIONS_SOURCE=catalogue".into(),
+                "needs PERMISSIONS_SOURCE=catalogue (with REDIS_URL, the default source is the \
+                 IAM's GET /permissions)"
+                    .into(),
             ));
         }
     }
@@ -178,6 +230,21 @@ fn config() -> Result<Config, Invalid> {
             ))
         }
     };
+    let dev_iam_addr = match var("DEV_IAM_ADDR") {
+        None => None,
+        Some(_) if !issuers.is_empty() => {
+            return Err(Invalid(
+                "DEV_IAM_ADDR",
+                "places the embedded dev IAM, which IAM_ISSUER turns off".into(),
+            ))
+        }
+        Some(v) => Some(v.parse().map_err(|_| {
+            Invalid(
+                "DEV_IAM_ADDR",
+                format!("{v:?} is not an address like 127.0.0.1:4000"),
+            )
+        })?),
+    };
     Ok(Config {
         issuers,
         jwks_uri,
@@ -187,6 +254,8 @@ fn config() -> Result<Config, Invalid> {
         source,
         bare,
         catalogue_url,
+        redis_url,
+        dev_iam_addr,
     })
 }
 
@@ -215,11 +284,49 @@ async fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
 
-    // No external IAM configured: start the development one.
-    let embedded = match config.issuers.is_empty() {
-        false => None,
-        true => Some(TestIam::start().await),
+    // Several replicas: synced with Redis before anything is served.
+    let replicas = match &config.redis_url {
+        None => None,
+        Some(url) => match RedisReplicas::builder(url).connect().await {
+            Ok(replicas) => Some(replicas),
+            Err(e) => return fail(Invalid("REDIS_URL", format!("cannot use {url}: {e}"))),
+        },
     };
+    // What is revoked: kept current from Redis, or this process's own.
+    let revocations = replicas
+        .as_ref()
+        .map_or_else(Revocations::new, RedisReplicas::revocations);
+
+    // No external IAM configured: start the development one.
+    let embedded = match (config.issuers.is_empty(), config.dev_iam_addr) {
+        (false, _) => None,
+        (true, None) => Some(TestIam::start().await),
+        (true, Some(addr)) => match TestIam::start_at(addr, vec![TestKey::rsa("rsa-1")]).await {
+            Ok(iam) => Some(iam),
+            Err(e) => return fail(Invalid("DEV_IAM_ADDR", format!("cannot bind {addr}: {e}"))),
+        },
+    };
+    if let Some(iam) = &embedded {
+        // Its `POST /revoke` reaches every replica, or this one; with
+        // replicas, so do the invalidations of `PUT /users/{name}` and of
+        // catalogue changes.
+        match &replicas {
+            Some(replicas) => iam.publish_to(replicas.clone()),
+            None => iam.revoke_into(revocations.clone()),
+        }
+        // The presets and the demo school's custom role, with a short
+        // freshness so that a change made with the printed curl shows
+        // quickly where the catalogue is fetched.
+        iam.set_catalogue(catalogue::school_catalogue());
+        iam.set_catalogue_cache_control(Some("max-age=10"));
+        // Demo users for the IAM's `POST /token` and `GET /permissions`,
+        // as dev_iam registers them.
+        for (name, _, _) in users::DEMO_USERS {
+            let mut claims = users::demo_claims(name).expect("a demo user");
+            claims["aud"] = json!(config.audiences[0]);
+            iam.add_user(name, claims);
+        }
+    }
     let issuers = match &embedded {
         Some(iam) => vec![iam.issuer().to_owned()],
         None => config.issuers.clone(),
@@ -250,17 +357,39 @@ async fn main() -> ExitCode {
     }
     let mut trusted = trusted.into_iter();
     let first = trusted.next().expect("at least one issuer");
-    let auth = trusted.fold(JwtAuthGuardLayer::new(first), JwtAuthGuardLayer::trust);
-    let auth = match &config.source {
-        Source::Catalogue => match catalogue_source(&config, embedded.as_ref()).await {
+    let auth = trusted
+        .fold(JwtAuthGuardLayer::new(first), JwtAuthGuardLayer::trust)
+        .revocations(revocations);
+    // What the IAM answers per user is cached (5 min); with replicas, in
+    // Redis too, and the IAM's invalidations reach every replica. What is
+    // computed from the token is never cached across requests: a new token
+    // with other roles must not get the old one's permissions.
+    let permissions_url = match (&config.source, &embedded) {
+        (Source::Remote(url), _) => Some(url.clone()),
+        (Source::DevIam, Some(iam)) => Some(iam.permissions_url()),
+        _ => None,
+    };
+    let auth = match (&config.source, &permissions_url) {
+        (_, Some(url)) => {
+            let remote = RemoteSource::builder(url);
+            let remote = match &replicas {
+                Some(replicas) => remote.shared(replicas),
+                None => remote,
+            };
+            match remote.build() {
+                Ok(remote) => auth.permissions(remote),
+                Err(e) => return fail(Invalid("PERMISSIONS_SOURCE", e.to_string())),
+            }
+        }
+        (Source::Claims, None) => auth.permissions(ClaimsSource::new()),
+        (_, None) => match catalogue_source(&config, embedded.as_ref()).await {
             Ok(source) => auth.permissions(source),
             Err(e) => return fail(e),
         },
-        Source::Claims => auth.permissions(ClaimsSource::new()),
-        Source::Remote(url) => match RemoteSource::builder(url).build() {
-            Ok(remote) => auth.permissions(remote),
-            Err(e) => return fail(Invalid("PERMISSIONS_SOURCE", e.to_string())),
-        },
+    };
+    let sharing = Sharing {
+        redis_url: config.redis_url.as_deref(),
+        permissions_url: permissions_url.as_deref(),
     };
 
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
@@ -279,19 +408,14 @@ async fn main() -> ExitCode {
         println!("  {line}");
     }
     if let Some(iam) = &embedded {
-        // Demo users for the IAM's `POST /token`, as dev_iam registers them.
-        for (name, _, _) in users::DEMO_USERS {
-            let mut claims = users::demo_claims(name).expect("a demo user");
-            claims["aud"] = json!(config.audiences[0]);
-            iam.add_user(name, claims);
-        }
-        print_walkthrough(iam, &base, &config.audiences[0]);
+        print_walkthrough(iam, &base, &config.audiences[0], &sharing);
         println!(
             "# where a client learns which IAM to ask for a token (RFC 9728)\ncurl -s {}\n",
             metadata.metadata_url()
         );
     } else {
         println!("\nstudents API on {base}, trusting {}", issuers.join(", "));
+        println!("{}", sharing.line());
     }
 
     let router = match config.bare {
@@ -327,24 +451,18 @@ async fn main() -> ExitCode {
 }
 
 /// The catalogue permissions: fetched from `CATALOGUE_URL`, else from the
-/// embedded IAM (which then serves the demo school's custom role), else
-/// the bundled students catalogue.
+/// embedded IAM, else the bundled students catalogue.
 async fn catalogue_source(
     config: &Config,
     embedded: Option<&TestIam>,
-) -> Result<std::sync::Arc<dyn PermissionSource>, Invalid> {
+) -> Result<Arc<dyn PermissionSource>, Invalid> {
     let url = match (&config.catalogue_url, embedded) {
         (Some(url), _) => url.clone(),
-        (None, Some(iam)) => {
-            iam.set_catalogue(catalogue::school_catalogue());
-            // Short, so a change made with the printed curl shows quickly.
-            iam.set_catalogue_cache_control(Some("max-age=10"));
-            iam.catalogue_url()
-        }
+        (None, Some(iam)) => iam.catalogue_url(),
         (None, None) => {
-            return Ok(std::sync::Arc::new(CatalogueSource::new(
-                Catalogue::students_fixture(),
-            )))
+            return Ok(Arc::new(
+                CatalogueSource::new(Catalogue::students_fixture()),
+            ))
         }
     };
     let fetcher =
@@ -358,7 +476,7 @@ async fn catalogue_source(
         // Not fatal: requests answer 503 until a valid catalogue arrives.
         Err(e) => tracing::warn!("no catalogue from {url} yet: {e}"),
     }
-    Ok(std::sync::Arc::new(HostedCatalogueSource::new(fetcher)))
+    Ok(Arc::new(HostedCatalogueSource::new(fetcher)))
 }
 
 async fn shutdown() {
@@ -383,7 +501,37 @@ async fn shutdown() {
     println!("shutting down");
 }
 
-fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
+/// What this replica shares with the others, for the startup output.
+struct Sharing<'a> {
+    /// Redis, once connected.
+    redis_url: Option<&'a str>,
+    /// The IAM's `GET /permissions`, when that is the source; else
+    /// permissions are computed from the token alone.
+    permissions_url: Option<&'a str>,
+}
+
+impl Sharing<'_> {
+    /// The `replicas: ...` line (printed last before serving).
+    fn line(&self) -> String {
+        match (self.redis_url, self.permissions_url) {
+            (None, _) => {
+                "replicas: off (no REDIS_URL): revocations apply to this process only".into()
+            }
+            (Some(url), Some(permissions)) => format!(
+                "replicas: on, through Redis at {url}: revocations and permission invalidations \
+                 reach every replica; the permission sets {permissions} answers are cached in \
+                 Redis for all of them"
+            ),
+            (Some(url), None) => format!(
+                "replicas: on, through Redis at {url}: revocations reach every replica; \
+                 permissions are computed from each token, so no permission set is cached"
+            ),
+        }
+    }
+}
+
+fn print_walkthrough(iam: &TestIam, base: &str, audience: &str, sharing: &Sharing<'_>) {
+    let replicas = sharing.redis_url.is_some();
     let exp = iam.default_claims()["iat"].as_u64().unwrap_or(0) + 3600;
     let token = |user: &str| {
         let mut claims = users::demo_claims(user).expect("a demo user");
@@ -396,7 +544,8 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
         "\nDevelopment IAM (do not use in production): {}",
         iam.issuer()
     );
-    println!("students API: {base}   (tokens below are valid for one hour)\n");
+    println!("students API: {base}   (tokens below are valid for one hour)");
+    println!("{}\n", sharing.line());
     println!("# admin lists every student (200, paginated, all scope groups)");
     println!("curl -s {base}/students {}\n", auth("admin"));
     println!("# a teacher reads a student: sensitive, financial and documents are stripped (200)");
@@ -421,9 +570,14 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
         "# the catalogue as the IAM serves it (presets + school-1's custom role, with an ETag)"
     );
     println!("curl -s -i {}\n", iam.catalogue_url());
-    println!(
-        "# the school admin edits the custom role at the IAM: no more sensitive data, within ~10 s"
-    );
+    let when = match (sharing.permissions_url, replicas) {
+        // The IAM invalidates every cached permission set.
+        (Some(_), true) => "at once, on every replica",
+        (Some(_), false) => "once the cached permissions expire (5 min)",
+        // Each replica refreshes the catalogue (max-age=10).
+        (None, _) => "within ~10 s",
+    };
+    println!("# the school admin edits the custom role at the IAM: no more sensitive data, {when}");
     println!(
         "curl -s -X PUT {}/tenants/{}/roles/{} -H 'Content-Type: application/json' -d '{}'\n",
         iam.catalogue_url(),
@@ -442,4 +596,39 @@ fn print_walkthrough(iam: &TestIam, base: &str, audience: &str) {
         "curl -s -X POST {}/token -H 'Content-Type: application/json' -d '{{\"user\":\"parent\"}}'\n",
         iam.issuer()
     );
+    let everywhere = if replicas { " on every replica" } else { "" };
+    println!(
+        "# log the parent out{everywhere}: each of their tokens issued until now answers 401 from now on"
+    );
+    println!(
+        "curl -s -X POST {}/revoke -H 'Content-Type: application/json' -d '{{\"user\":\"u-parent\"}}'\n",
+        iam.issuer()
+    );
+    if let Some(permissions) = sharing.permissions_url {
+        let cached = if replicas {
+            "cached in Redis for every replica"
+        } else {
+            "cached here"
+        };
+        println!("# what the IAM answers for the teacher ({cached})");
+        println!(
+            "curl -s '{permissions}?userId=u-teacher&tenantId={}'\n",
+            users::TENANT
+        );
+        let mut claims = users::demo_claims("teacher").expect("a demo user");
+        claims["roles"] = json!(["accountant"]);
+        claims["aud"] = json!(audience);
+        let everywhere = if replicas {
+            ": every replica drops their cached permissions, and"
+        } else {
+            " (this replica sees it when its cache expires):"
+        };
+        println!(
+            "# the IAM makes the teacher an accountant{everywhere} the teacher's token above reads financial data and may no longer write attendance"
+        );
+        println!(
+            "curl -s -X PUT {}/users/teacher -H 'Content-Type: application/json' -d '{claims}'\n",
+            iam.issuer()
+        );
+    }
 }

@@ -123,7 +123,11 @@ pub(crate) struct VerifiedToken {
     pub(crate) identity: Arc<Identity>,
     signer: Signer,
     /// Whole seconds, rounded down from the token's NumericDate.
-    pub(super) exp: u64,
+    pub(crate) exp: u64,
+    /// The revocation generation this token was last found clean at (0:
+    /// never checked), so that a cached token is looked up again only
+    /// after something new was revoked.
+    pub(crate) revocation_checked: AtomicU64,
 }
 
 impl fmt::Debug for VerifiedToken {
@@ -634,6 +638,7 @@ impl Verifier {
             identity: Arc::new(identity),
             signer,
             exp,
+            revocation_checked: AtomicU64::new(0),
         });
         if let Some(cache) = &self.inner.cache {
             if exp > unix_now() {

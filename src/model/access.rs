@@ -99,6 +99,9 @@ pub struct CompiledPermissions {
     actions: BTreeMap<String, BTreeSet<String>>,
     permissions: BTreeSet<String>,
     modules: BTreeSet<String>,
+    /// The first second (unix) at which these permissions are no longer
+    /// what the caller holds; `None` while nothing scheduled changes them.
+    valid_until: Option<u64>,
 }
 
 impl CompiledPermissions {
@@ -109,7 +112,32 @@ impl CompiledPermissions {
             actions: BTreeMap::new(),
             permissions: BTreeSet::new(),
             modules: BTreeSet::new(),
+            valid_until: None,
         }
+    }
+
+    /// The first second (unix time) at which these permissions stop being
+    /// the caller's: the earliest end of a temporal role assignment they
+    /// were compiled from, or the earliest start of one not yet active.
+    /// `None` when no scheduled change is known. Caches never keep
+    /// permissions past this instant.
+    pub fn valid_until(&self) -> Option<u64> {
+        self.valid_until
+    }
+
+    /// Ends the validity at `unix_seconds` (or earlier, if an earlier end is
+    /// already set): the earliest end wins.
+    pub fn expire_at(&mut self, unix_seconds: u64) -> &mut Self {
+        self.valid_until = Some(
+            self.valid_until
+                .map_or(unix_seconds, |v| v.min(unix_seconds)),
+        );
+        self
+    }
+
+    /// Whether these permissions are still valid at `now` (unix seconds).
+    pub fn is_valid_at(&self, now: u64) -> bool {
+        self.valid_until.is_none_or(|until| now < until)
     }
 
     /// Whether nothing at all is granted.
@@ -188,6 +216,9 @@ impl CompiledPermissions {
         }
         self.permissions.extend(other.permissions.iter().cloned());
         self.modules.extend(other.modules.iter().cloned());
+        if let Some(until) = other.valid_until {
+            self.expire_at(until);
+        }
         self
     }
 

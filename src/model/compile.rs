@@ -71,6 +71,16 @@ impl RoleAssignment {
         self.valid_from.is_none_or(|from| from <= now)
             && self.valid_until.is_none_or(|until| now < until)
     }
+
+    /// The first second after `now` at which [`is_active`](Self::is_active)
+    /// changes: its start if still to come, else its end if still to come.
+    pub fn next_change(&self, now: u64) -> Option<u64> {
+        match (self.valid_from, self.valid_until) {
+            (Some(from), _) if from > now => Some(from),
+            (_, Some(until)) if until > now => Some(until),
+            _ => None,
+        }
+    }
 }
 
 impl Catalogue {
@@ -78,13 +88,27 @@ impl Catalogue {
     ///
     /// Inactive assignments and role ids the catalogue does not define
     /// contribute nothing. See the [module docs](self) for the rules.
+    ///
+    /// The result is valid until the first scheduled change among the
+    /// assignments of roles the catalogue defines
+    /// ([`CompiledPermissions::valid_until`]): the end of an active one or
+    /// the start of one still to come.
     pub fn compile(&self, assignments: &[RoleAssignment], now: u64) -> CompiledPermissions {
-        self.compile_active(
+        let mut compiled = self.compile_active(
             assignments
                 .iter()
                 .filter(|assignment| assignment.is_active(now))
                 .map(|assignment| assignment.role.as_str()),
-        )
+        );
+        for assignment in assignments {
+            if self.role(&assignment.role).is_none() {
+                continue;
+            }
+            if let Some(change) = assignment.next_change(now) {
+                compiled.expire_at(change);
+            }
+        }
+        compiled
     }
 
     /// Compiles permanent assignments of the given role ids, as carried by a
@@ -383,9 +407,28 @@ mod tests {
             NOW,
         );
         assert_eq!(
-            perms,
-            catalogue.compile_roles(["external_staff", "accountant"])
+            perms.scopes(),
+            catalogue
+                .compile_roles(["external_staff", "accountant"])
+                .scopes()
         );
+        // Valid until the accountant cover ends; the expired admin
+        // assignment changes nothing any more.
+        assert_eq!(perms.valid_until(), Some(NOW + 10));
+        let later = catalogue.compile(&[RoleAssignment::new("admin").valid_from(NOW + 60)], NOW);
+        assert!(later.is_empty());
+        assert_eq!(
+            later.valid_until(),
+            Some(NOW + 60),
+            "until the admin cover begins"
+        );
+        let unknown = catalogue.compile(&[RoleAssignment::new("ghost").valid_until(NOW + 5)], NOW);
+        assert_eq!(
+            unknown.valid_until(),
+            None,
+            "a role the catalogue lacks changes nothing"
+        );
+        assert_eq!(catalogue.compile_roles(["admin"]).valid_until(), None);
         assert!(!perms.has_action("students", "create"));
     }
 

@@ -30,6 +30,10 @@
 //!   strings: flat permission strings and module names. Those two keys are
 //!   reserved, which is why a [`Catalogue`](super::Catalogue) refuses
 //!   entities named like them.
+//! - The top-level `"validUntil"` key, when present, is a whole number of
+//!   unix seconds: the instant these permissions stop being the caller's
+//!   (a temporal role assignment ends or begins). Caches drop the document
+//!   then ([`CompiledPermissions::valid_until`]).
 //!
 //! When written, NONE scopes are omitted, every listed action is `true`, an
 //! entity without actions has `"actions": {}`, and the two arrays appear
@@ -49,6 +53,9 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::access::{CompiledPermissions, ScopeAccess};
+
+/// The top-level key of the validity bound.
+const VALID_UNTIL: &str = "validUntil";
 
 impl CompiledPermissions {
     /// The permissions document for these permissions, as
@@ -116,6 +123,9 @@ impl CompiledPermissions {
                 self.modules().iter().cloned().collect(),
             );
         }
+        if let Some(until) = self.valid_until() {
+            doc.insert(VALID_UNTIL.to_owned(), Value::from(until));
+        }
         Value::Object(doc)
     }
 
@@ -157,6 +167,13 @@ impl CompiledPermissions {
                         }
                     }
                 }
+                Value::Number(until) if key == VALID_UNTIL => match until.as_u64() {
+                    Some(until) => {
+                        perms.expire_at(until);
+                    }
+                    None => return Err(PermissionsDocumentError::InvalidValidUntil),
+                },
+                _ if key == VALID_UNTIL => return Err(PermissionsDocumentError::InvalidValidUntil),
                 _ => return Err(PermissionsDocumentError::NotAnObject { path: key.clone() }),
             }
         }
@@ -249,6 +266,9 @@ pub enum PermissionsDocumentError {
         /// `permissions` or `modules`.
         key: String,
     },
+    /// `validUntil` is not a whole, non-negative number of unix seconds.
+    #[error("permissions document: `validUntil` is not a whole number of unix seconds")]
+    InvalidValidUntil,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! [`PermissionError`](source::PermissionError) and the guards decide what
 //! the client is told.
 
+pub mod cache;
 pub mod hosted_catalogue;
 pub(crate) mod memo;
 pub mod oauth_scopes;

@@ -12,7 +12,7 @@ use super::{ResourceMetadataError, WELL_KNOWN_PATH};
 /// `WWW-Authenticate` attribute: no quote, backslash, space, control or
 /// non-ASCII character can reach the header.
 ///
-/// Usually taken from [`ProtectedResourceMetadata::metadata_url`]; build one
+/// Usually taken from [`ProtectedResourceMetadata::metadata_url`](super::ProtectedResourceMetadata::metadata_url); build one
 /// with [`new`](Self::new) when the document is served elsewhere (by a
 /// gateway, say).
 ///

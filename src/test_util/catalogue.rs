@@ -13,6 +13,14 @@
 //! answer 400 with the problem named otherwise; the test methods publish
 //! whatever they are given, so tests can serve what a real IAM must never
 //! serve.
+//!
+//! With [`TestIam::publish_to`], a change made through the development
+//! endpoints also invalidates every cached permission set on every
+//! replica (the IAM knows its catalogue changed, so the permissions it
+//! answers on `GET /permissions` did too). The answer keeps its status and
+//! says so in an `x-invalidated` header: `all` when published, `failed`
+//! when Redis refused (logged; replicas may serve the old permissions
+//! until their TTL). The test methods publish no invalidation.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -88,7 +96,12 @@ impl CatalogueState {
     }
 
     fn document(&self) -> Option<Value> {
-        serde_json::from_slice(&self.published.lock().expect("lock").body).ok()
+        serde_json::from_slice(&self.body()).ok()
+    }
+
+    /// The document served, byte for byte.
+    pub(super) fn body(&self) -> Bytes {
+        self.published.lock().expect("lock").body.clone()
     }
 }
 
@@ -114,9 +127,12 @@ impl TestIam {
     /// | `DELETE /catalogue/tenants/{tenant}/roles/{role}` | removes it |
     ///
     /// The development endpoints publish only documents that validate,
-    /// and answer 400 naming the problem otherwise. Development only, like
-    /// `POST /token`: whoever reaches the port changes what every service
-    /// trusting this IAM grants.
+    /// and answer 400 naming the problem otherwise; with
+    /// [`publish_to`](Self::publish_to) they also invalidate every cached
+    /// permission set on every replica (header `x-invalidated: all`, or
+    /// `failed` when Redis refused). Development only, like `POST /token`:
+    /// whoever reaches the port changes what every service trusting this
+    /// IAM grants.
     pub fn catalogue_url(&self) -> String {
         format!("{}/catalogue", self.shared.issuer)
     }
@@ -262,8 +278,27 @@ fn invalid(why: String) -> Response {
         .into_response()
 }
 
-fn published(etag: String) -> Response {
-    Json(json!({"etag": etag})).into_response()
+/// The answer to a change published as `etag`, after invalidating every
+/// replica's cached permissions when there are replicas to reach.
+async fn published(shared: &Shared, etag: String) -> Response {
+    let invalidated = match shared.dev.revoke.invalidate_all().await {
+        Ok(false) => None,
+        Ok(true) => Some("all"),
+        Err(why) => {
+            tracing::warn!(
+                target: "iam_guard::test_util",
+                %etag,
+                "catalogue changed, but the invalidation was not published: {why}"
+            );
+            Some("failed")
+        }
+    };
+    let mut res = Json(json!({"etag": etag})).into_response();
+    if let Some(value) = invalidated {
+        res.headers_mut()
+            .insert("x-invalidated", HeaderValue::from_static(value));
+    }
+    res
 }
 
 /// `GET /catalogue`.
@@ -326,7 +361,7 @@ async fn replace(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => return invalid(format!("not JSON: {e}")),
     };
     match shared.catalogue.publish_valid(&doc) {
-        Ok(etag) => published(etag),
+        Ok(etag) => published(&shared, etag).await,
         Err(why) => invalid(why),
     }
 }
@@ -342,7 +377,7 @@ async fn put_role(
         Err(e) => return invalid(format!("not JSON: {e}")),
     };
     match shared.put_role(&tenant, &role, doc) {
-        Ok(etag) => published(etag),
+        Ok(etag) => published(&shared, etag).await,
         Err(why) => invalid(why),
     }
 }
@@ -353,7 +388,7 @@ async fn delete_role(
     Path((tenant, role)): Path<(String, String)>,
 ) -> Response {
     match shared.delete_role(&tenant, &role) {
-        Ok(Some(etag)) => published(etag),
+        Ok(Some(etag)) => published(&shared, etag).await,
         Ok(None) => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "unknown_role"})),

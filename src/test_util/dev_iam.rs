@@ -1,9 +1,11 @@
-//! The development IAM endpoints: `POST /token` and `POST /rotate`.
+//! The development IAM endpoints: `POST /token`, `POST /rotate` and
+//! `PUT /users/{name}` (and, from the `revoke` module, `POST /revoke` and
+//! `POST /invalidate`; from the `permissions` module, `GET /permissions`).
 //!
 //! They let a frontend or `curl` get tokens from a locally running test IAM
 //! (as `examples/dev_iam.rs` does), which is also why the test kit must
 //! never run in production: whoever reaches the port gets a valid token
-//! carrying any claims they ask for.
+//! carrying any claims they ask for, and may change any demo user's roles.
 
 use std::{
     collections::HashMap,
@@ -15,10 +17,10 @@ use std::{
 };
 
 use axum::{
-    extract::State,
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{post, put},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -29,22 +31,80 @@ use super::{merge, TestIam, TestKey, TEST_AUDIENCE};
 /// What only the development endpoints keep.
 #[derive(Default)]
 pub(super) struct DevState {
-    /// Named demo users for `POST /token`: name → claims.
+    /// Named demo users for `POST /token` and `GET /permissions`: name →
+    /// claims.
     users: Mutex<HashMap<String, Value>>,
     /// Rotations so far, numbering the kids of the keys they publish.
     rotations: AtomicUsize,
+    /// Where `POST /revoke` and `POST /invalidate` send what they are
+    /// asked, and `PUT /users/{name}` and the catalogue endpoints their
+    /// invalidations.
+    pub(super) revoke: super::revoke::RevokeState,
+    /// What `GET /permissions` keeps.
+    pub(super) permissions: super::permissions::PermissionsState,
 }
 
-/// `POST /token` and `POST /rotate`, merged into the loopback IAM's router.
+/// The subject of tokens minted without one, as [`TestIam::mint`] and
+/// `POST /token` default it.
+const DEFAULT_SUB: &str = "user-1";
+
+impl DevState {
+    /// The claims of the demo user whose tokens carry `sub` (`user-1` when
+    /// their claims have none), with `sub` filled in; the first by name
+    /// when several do.
+    pub(super) fn claims_of_sub(&self, sub: &str) -> Option<Value> {
+        let users = self.users.lock().expect("lock");
+        let mut names: Vec<&String> = users.keys().collect();
+        names.sort();
+        names.into_iter().find_map(|name| {
+            let claims = with_default_sub(users[name].clone());
+            (claims.get("sub").and_then(Value::as_str) == Some(sub)).then_some(claims)
+        })
+    }
+}
+
+/// `claims` over `{"sub": "user-1"}`, as tokens are minted.
+fn with_default_sub(claims: Value) -> Value {
+    merge(json!({ "sub": DEFAULT_SUB }), claims)
+}
+
+/// Whose cached permissions a change of `claims` concerns: their subject
+/// (as minted) and tenant (the default claim mapping's `tenantId`, a
+/// string or a number).
+fn cache_subject(claims: &Value) -> Option<(String, Option<String>)> {
+    let claims = with_default_sub(claims.clone());
+    let sub = claims.get("sub").and_then(Value::as_str)?.to_owned();
+    let tenant = match claims.get("tenantId") {
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some((sub, tenant))
+}
+
+/// `POST /token`, `POST /rotate`, `PUT /users/{name}`, `POST /revoke`,
+/// `POST /invalidate` and `GET /permissions`, merged into the loopback
+/// IAM's router.
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/token", post(token))
         .route("/rotate", post(rotate))
+        .route("/users/{name}", put(put_user))
+        .merge(super::revoke::routes())
+        .merge(super::permissions::routes())
 }
 
 impl TestIam {
-    /// Registers a named demo user for `POST /token`: `claims` are merged
-    /// over the default claims when a token is minted for `name`.
+    /// Registers a named demo user for `POST /token` and
+    /// `GET /permissions` (replacing any user of that name): `claims` are
+    /// merged over the default claims when a token is minted for `name`,
+    /// and their `roles` (or `role_assignments`) are what
+    /// [`permissions_url`](Self::permissions_url) compiles for their `sub`.
+    ///
+    /// `PUT /users/{name}` does the same over HTTP, and also invalidates
+    /// the user's cached permissions on every replica when
+    /// [`publish_to`](Self::publish_to) is set; this method publishes
+    /// nothing.
     pub fn add_user(&self, name: &str, claims: Value) {
         self.shared
             .dev
@@ -88,7 +148,7 @@ impl Shared {
             .as_secs();
         let base = json!({
             "iss": self.issuer,
-            "sub": "user-1",
+            "sub": DEFAULT_SUB,
             "aud": TEST_AUDIENCE,
             "iat": now,
             "exp": now + ttl,
@@ -102,6 +162,80 @@ impl Shared {
             .expect("a published key");
         key.sign(&merge(base, patch))
     }
+}
+
+/// `PUT /users/{name}` with a JSON object: the claims of the demo user
+/// `name` from now on (created if new), answered 200 with those claims; 400
+/// for a body that is not a JSON object. Development only, like
+/// `POST /token`.
+///
+/// With [`TestIam::publish_to`], the user's cached permissions are then
+/// invalidated on every replica, under this IAM's issuer, for their `sub`
+/// in their `tenantId` (and in the tenant of their previous claims when
+/// that differs), so the next request of any replica asks
+/// `GET /permissions` again. When Redis refuses, the claims stay replaced
+/// and the answer is 503: replicas may serve the old permissions until
+/// their TTL.
+async fn put_user(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let claims = match serde_json::from_slice::<Value>(&body) {
+        Ok(claims @ Value::Object(_)) => claims,
+        Ok(_) => return invalid_request("the body must be a JSON object of claims"),
+        Err(e) => return invalid_request(&format!("the body is not JSON: {e}")),
+    };
+    let previous = shared
+        .dev
+        .users
+        .lock()
+        .expect("lock")
+        .insert(name.clone(), claims.clone());
+    // Invalidated after the change, so a replica that asks again learns
+    // the new roles.
+    let mut subjects: Vec<(String, Option<String>)> = Vec::new();
+    for subject in [previous.as_ref(), Some(&claims)]
+        .into_iter()
+        .flatten()
+        .filter_map(cache_subject)
+    {
+        if !subjects.contains(&subject) {
+            subjects.push(subject);
+        }
+    }
+    let published = shared
+        .dev
+        .revoke
+        .invalidate_users(&shared.issuer, &subjects)
+        .await;
+    if let Err(why) = published {
+        tracing::warn!(
+            target: "iam_guard::test_util",
+            user = %name,
+            "the claims were replaced, but the invalidation was not published: {why}"
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "error": "temporarily_unavailable",
+                "error_description": format!(
+                    "the claims of {name:?} were replaced, but their cached permissions could \
+                     not be invalidated: {why}"
+                ),
+            })),
+        )
+            .into_response();
+    }
+    Json(claims).into_response()
+}
+
+fn invalid_request(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "invalid_request", "error_description": why})),
+    )
+        .into_response()
 }
 
 /// Lifetime of tokens minted by `POST /token`.

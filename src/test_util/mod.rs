@@ -30,12 +30,22 @@
 //! - [`TestIam`] serves the JWKS and the discovery document on loopback,
 //!   with the faults of [`IamMode`], fetch counters and key rotation.
 //! - As a development IAM it also answers `POST /token` (demo users
-//!   registered with [`TestIam::add_user`], or arbitrary claims) and
-//!   `POST /rotate`.
+//!   registered with [`TestIam::add_user`], or arbitrary claims),
+//!   `PUT /users/{name}` (a demo user's claims, roles included, replaced)
+//!   and `POST /rotate`.
 //! - It serves an RBAC catalogue too (`GET /catalogue`, with ETags;
 //!   [`TestIam::set_catalogue`], [`TestIam::catalogue_fetches`]), which
 //!   `PUT /catalogue/tenants/{tenant}/roles/{role}` changes; see
 //!   [`TestIam::catalogue_url`].
+//! - It answers `GET /permissions?userId=…&tenantId=…` as an IAM answers a
+//!   [`RemoteSource`](crate::permissions::remote::RemoteSource): the demo
+//!   user's roles compiled against the catalogue it serves; see
+//!   [`TestIam::permissions_url`] and [`TestIam::permissions_fetches`].
+//! - `POST /revoke` and `POST /invalidate` revoke tokens and invalidate
+//!   cached permissions, in one process ([`TestIam::revoke_into`]) or on
+//!   every replica through Redis (`TestIam::publish_to`, feature
+//!   `redis`), which also makes `PUT /users/{name}` and the catalogue
+//!   changes invalidate what they change.
 //! - [`principal`], [`merge`] and [`claims`] build principals and claims
 //!   without a token.
 
@@ -43,6 +53,8 @@ mod catalogue;
 mod dev_iam;
 mod keys;
 mod loopback;
+mod permissions;
+mod revoke;
 
 use std::sync::Arc;
 

@@ -1,6 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+/// A real `redis-server` per test. Under `use common::*;` this module
+/// shadows the `redis` crate: name the crate `::redis` there.
+pub mod redis;
+/// A real Redis Cluster (several `redis-server --cluster-enabled yes`).
+pub mod redis_cluster;
+
 use axum::{body::Body, routing::get, Router};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;

@@ -20,6 +20,7 @@ use crate::{
     permissions::source::PermissionSource,
     principal::{ClaimMapping, ClaimPath},
     rejection::ErrorRenderer,
+    revocation::Revocations,
 };
 
 /// Applies [`JwtAuthGuard`]. See the [module docs](super) for an example.
@@ -39,6 +40,8 @@ pub(super) struct Config {
     pub(super) locator: TokenLocator,
     pub(super) tenant_header: Option<HeaderName>,
     pub(super) optional: bool,
+    /// Checked on every admitted request, cached tokens included.
+    pub(super) revocations: Option<Revocations>,
     /// Shared by the context of every request this layer admits.
     pub(super) policy: Arc<Policy>,
 }
@@ -51,6 +54,7 @@ impl fmt::Debug for JwtAuthGuardLayer {
             .field("locator", &config.locator)
             .field("tenant_header", &config.tenant_header)
             .field("optional", &config.optional)
+            .field("revocations", &config.revocations)
             .field("policy", &config.policy)
             .finish()
     }
@@ -68,6 +72,7 @@ impl JwtAuthGuardLayer {
                 locator: TokenLocator::default(),
                 tenant_header: None,
                 optional: false,
+                revocations: None,
                 policy,
             }),
         }
@@ -325,6 +330,17 @@ impl JwtAuthGuardLayer {
     /// must still be valid.
     pub fn optional(mut self) -> Self {
         self.config_mut().optional = true;
+        self
+    }
+
+    /// Refuse revoked tokens: every admitted request, a cached token's too,
+    /// is checked against `revocations` (see the
+    /// [`revocation`](crate::revocation) module). A revoked token is a 401
+    /// `invalid_token`; while the view cannot be trusted (a replica cut off
+    /// from Redis past its outage window) every token is a 503
+    /// `IAM_UNAVAILABLE`.
+    pub fn revocations(mut self, revocations: Revocations) -> Self {
+        self.config_mut().revocations = Some(revocations);
         self
     }
 

@@ -112,6 +112,10 @@ impl Config {
                 }
             }
         };
+        if let Some(revocations) = &self.revocations {
+            let tenant = active.as_deref().or(identity.tenant.as_deref());
+            revocations.check(identity, tenant, verified.exp, &verified.revocation_checked)?;
+        }
         let principal = Principal::new(identity.clone(), active);
         let policy = self.issuers.entry(issuer).policy.clone();
         RequestContext::admitted(policy, principal).plant(req.extensions_mut());

@@ -14,7 +14,7 @@ use crate::model::access::{CompiledPermissions, ScopeAccess};
 
 /// Top-level keys of the permissions document that are not entities (see
 /// [`permissions_document`](crate::model::permissions_document)).
-const RESERVED_ENTITY_KEYS: [&str; 2] = ["permissions", "modules"];
+const RESERVED_ENTITY_KEYS: [&str; 3] = ["permissions", "modules", "validUntil"];
 
 impl Catalogue {
     /// Parses and validates a catalogue from JSON text.

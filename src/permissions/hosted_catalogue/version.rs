@@ -43,7 +43,7 @@ impl CatalogueFetchError {
 }
 
 /// One validated version of the catalogue, as installed by a
-/// [`CatalogueFetcher`].
+/// [`CatalogueFetcher`](super::CatalogueFetcher).
 #[derive(Debug)]
 pub struct CatalogueVersion {
     pub(super) number: u64,
