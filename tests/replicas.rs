@@ -9,39 +9,25 @@
 mod common;
 
 use std::{
-    future::Future,
-    process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
-use axum::Router;
-use common::{app, assert_invalid_token, bearer, call, call_json, redis::RedisServer};
+use common::{
+    assert_invalid_token, bearer, call_json,
+    redis::RedisServer,
+    replicas::{
+        documented_key, eventually, guarded, holds, now, shared, status, Grants, CHANNEL, ISSUER,
+    },
+};
 use http::StatusCode;
 use iam_guard::{
-    permissions::{
-        cache::CachedSource,
-        source::{PermissionError, PermissionFuture},
-    },
+    permissions::{cache::CachedSource, source::PermissionError},
     replicas::{OutagePolicy, RedisReplicas},
     test_util::{principal, TestIam},
-    Catalogue, CatalogueSource, CompiledPermissions, JwtAuthGuardLayer, PermissionSource,
-    Principal,
+    Catalogue, CatalogueSource, CompiledPermissions, PermissionSource, Principal,
 };
 use serde_json::{json, Value};
-
-const ISSUER: &str = "https://iam.example.com";
-const CHANNEL: &str = "iam-guard:events";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 async fn replica(redis: &RedisServer) -> RedisReplicas {
     replica_with(redis, OutagePolicy::default()).await
@@ -57,102 +43,8 @@ async fn replica_with(redis: &RedisServer, policy: OutagePolicy) -> RedisReplica
         .expect("a replica connects to the test redis-server")
 }
 
-/// Polls `check` until it holds, for at most 10 s: propagation is awaited,
-/// never timed.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn guarded(iam: &TestIam, replicas: &RedisReplicas) -> Router {
-    app(JwtAuthGuardLayer::new(iam.verifier()).revocations(replicas.revocations()))
-}
-
-async fn status(app: &Router, token: &str) -> StatusCode {
-    call(app, bearer(token)).await.0
-}
-
-/// A permission source whose answer the test changes, counting its loads.
-#[derive(Default)]
-struct Grants {
-    permission: Mutex<String>,
-    loads: AtomicUsize,
-    /// How long a load takes, so that concurrent misses overlap.
-    delay: Duration,
-}
-
-impl Grants {
-    fn new(permission: &str) -> Arc<Self> {
-        Self::slow(permission, Duration::ZERO)
-    }
-
-    fn slow(permission: &str, delay: Duration) -> Arc<Self> {
-        let grants = Arc::new(Self {
-            delay,
-            ..Self::default()
-        });
-        grants.set(permission);
-        grants
-    }
-
-    fn set(&self, permission: &str) {
-        *self.permission.lock().unwrap() = permission.to_owned();
-    }
-
-    fn loads(&self) -> usize {
-        self.loads.load(Ordering::SeqCst)
-    }
-}
-
-impl PermissionSource for Grants {
-    fn load<'a>(&'a self, _principal: &'a Principal) -> PermissionFuture<'a> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        let mut perms = CompiledPermissions::deny_all();
-        perms.grant_permission(self.permission.lock().unwrap().clone());
-        let delay = self.delay;
-        Box::pin(async move {
-            tokio::time::sleep(delay).await;
-            Ok(Arc::new(perms))
-        })
-    }
-}
-
-fn shared(grants: &Arc<Grants>, replicas: &RedisReplicas) -> CachedSource<Arc<Grants>> {
-    CachedSource::builder(grants.clone())
-        .shared(replicas)
-        .build()
-}
-
 fn caller(tenant: &str) -> Principal {
     principal(json!({"iss": ISSUER, "sub": "user-1", "tenantId": tenant}))
-}
-
-async fn holds(source: &impl PermissionSource, who: &Principal, permission: &str) -> bool {
-    source.load(who).await.unwrap().has_permission(permission)
-}
-
-/// `printf '%s\n%s\n%s' issuer tenant user | sha256sum`, as the README
-/// tells an IAM in another language to compute the entry's key.
-fn documented_key(issuer: &str, tenant: &str, user: &str) -> String {
-    let mut printf = Command::new("printf")
-        .args(["%s\\n%s\\n%s", issuer, tenant, user])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("printf");
-    let out = Command::new("sha256sum")
-        .stdin(printf.stdout.take().expect("printf's output"))
-        .output()
-        .expect("sha256sum");
-    assert!(printf.wait().expect("printf exits").success());
-    let hex = String::from_utf8(out.stdout).unwrap();
-    format!("iam-guard:permissions:{}", &hex[..64])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

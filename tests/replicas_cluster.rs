@@ -10,41 +10,25 @@
 
 mod common;
 
-use std::{
-    future::Future,
-    process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, Instant};
 
-use axum::Router;
-use common::{app, assert_invalid_token, bearer, call, redis_cluster::RedisCluster};
+use common::{
+    assert_invalid_token,
+    redis_cluster::RedisCluster,
+    replicas::{
+        documented_key, eventually, eventually_within, guarded, holds, now, shared, status, Grants,
+        CHANNEL, ISSUER, REVOCATIONS,
+    },
+};
 use http::StatusCode;
 use iam_guard::{
-    permissions::{
-        cache::CachedSource,
-        source::{PermissionFuture, PermissionSource},
-    },
     replicas::RedisReplicas,
     test_util::{principal, TestIam},
-    CompiledPermissions, JwtAuthGuardLayer, Principal,
+    Principal,
 };
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://iam.example.com";
-const CHANNEL: &str = "iam-guard:events";
-const REVOCATIONS: &str = "iam-guard:revocations";
 const GENERATION: &str = "iam-guard:permissions:generation";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A replica connected through every node of `cluster`.
 async fn replica(cluster: &RedisCluster) -> RedisReplicas {
@@ -80,98 +64,8 @@ async fn replica_on_node(cluster: &RedisCluster) -> (RedisReplicas, usize) {
     }
 }
 
-/// Polls `check` until it holds, for at most `within`: propagation is
-/// awaited, never timed.
-async fn eventually_within<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The same for at most 10 s.
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    eventually_within(what, Duration::from_secs(10), check).await;
-}
-
-fn guarded(iam: &TestIam, replicas: &RedisReplicas) -> Router {
-    app(JwtAuthGuardLayer::new(iam.verifier()).revocations(replicas.revocations()))
-}
-
-async fn status(app: &Router, token: &str) -> StatusCode {
-    call(app, bearer(token)).await.0
-}
-
-/// A permission source whose answer the test changes, counting its loads.
-#[derive(Default)]
-struct Grants {
-    permission: Mutex<String>,
-    loads: AtomicUsize,
-}
-
-impl Grants {
-    fn new(permission: &str) -> Arc<Self> {
-        let grants = Arc::new(Self::default());
-        grants.set(permission);
-        grants
-    }
-
-    fn set(&self, permission: &str) {
-        *self.permission.lock().unwrap() = permission.to_owned();
-    }
-
-    fn loads(&self) -> usize {
-        self.loads.load(Ordering::SeqCst)
-    }
-}
-
-impl PermissionSource for Grants {
-    fn load<'a>(&'a self, _principal: &'a Principal) -> PermissionFuture<'a> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        let mut perms = CompiledPermissions::deny_all();
-        perms.grant_permission(self.permission.lock().unwrap().clone());
-        Box::pin(async move { Ok(Arc::new(perms)) })
-    }
-}
-
-fn shared(grants: &Arc<Grants>, replicas: &RedisReplicas) -> CachedSource<Arc<Grants>> {
-    CachedSource::builder(grants.clone())
-        .shared(replicas)
-        .build()
-}
-
 fn caller(user: &str, tenant: &str) -> Principal {
     principal(json!({"iss": ISSUER, "sub": user, "tenantId": tenant}))
-}
-
-async fn holds(source: &impl PermissionSource, who: &Principal, permission: &str) -> bool {
-    source.load(who).await.unwrap().has_permission(permission)
-}
-
-/// `printf '%s\n%s\n%s' issuer tenant user | sha256sum`, as the README
-/// tells an IAM in another language to compute the entry's key.
-fn documented_key(issuer: &str, tenant: &str, user: &str) -> String {
-    let mut printf = Command::new("printf")
-        .args(["%s\\n%s\\n%s", issuer, tenant, user])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("printf");
-    let out = Command::new("sha256sum")
-        .stdin(printf.stdout.take().expect("printf's output"))
-        .output()
-        .expect("sha256sum");
-    assert!(printf.wait().expect("printf exits").success());
-    let hex = String::from_utf8(out.stdout).unwrap();
-    format!("iam-guard:permissions:{}", &hex[..64])
 }
 
 /// The shared entry of `key` as stored, read on the node owning it.

@@ -6,6 +6,9 @@
 pub mod redis;
 /// A real Redis Cluster (several `redis-server --cluster-enabled yes`).
 pub mod redis_cluster;
+/// What the replica suites share.
+#[cfg(feature = "redis")]
+pub mod replicas;
 
 use axum::{body::Body, routing::get, Router};
 use http::{Request, Response, StatusCode};

@@ -201,12 +201,7 @@ impl RedisServer {
     }
 
     fn try_cmd_within(&self, args: &[&str], timeout: Duration) -> io::Result<String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.write_all(&encode(args))?;
-        read_reply(&mut BufReader::new(stream))
+        command_on(self.port, args, timeout)
     }
 
     /// `CLIENT KILL TYPE pubsub`: disconnects every subscribed client and
@@ -372,6 +367,18 @@ fn fresh_dir() -> PathBuf {
     std::fs::create_dir_all(&dir)
         .and_then(|()| dir.canonicalize())
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()))
+}
+
+/// Sends one command to the Redis server on loopback `port` on a fresh
+/// connection, every step bounded by `timeout`, and returns its reply (see
+/// [`read_reply`]) or the I/O error.
+pub fn command_on(port: u16, args: &[&str], timeout: Duration) -> io::Result<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(&encode(args))?;
+    read_reply(&mut BufReader::new(stream))
 }
 
 /// A command as RESP: an array of bulk strings.

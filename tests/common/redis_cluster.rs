@@ -14,15 +14,15 @@
 //! with the servers' and redis-cli's output: never a skip.
 //!
 //! Commands go to one node over plain RESP ([`RedisCluster::cmd`], reusing
-//! [`encode`] and [`read_reply`]); a keyed command on a node that does not
+//! [`command_on`](super::redis::command_on)); a keyed command on a node that does not
 //! own the key answers `-MOVED slot host:port`, which
 //! [`owner_of`](RedisCluster::owner_of) follows to find the owner.
 #![allow(dead_code)]
 
 use std::{
     fs::File,
-    io::{self, BufReader, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    io,
+    net::{Ipv4Addr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU64, Ordering},
@@ -30,7 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::redis::{encode, read_reply};
+use super::redis::command_on;
 
 /// How long each node may take to answer `PING`.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -79,7 +79,7 @@ impl ClusterNode {
     }
 
     /// Runs one command on this node and returns its reply as text (see
-    /// [`read_reply`]); an error reply (`-MOVED ...`, `-CLUSTERDOWN ...`)
+    /// [`command_on`](super::redis::command_on)); an error reply (`-MOVED ...`, `-CLUSTERDOWN ...`)
     /// is returned as such.
     ///
     /// # Panics
@@ -96,12 +96,7 @@ impl ClusterNode {
     }
 
     fn try_cmd_within(&self, args: &[&str], timeout: Duration) -> io::Result<String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.write_all(&encode(args))?;
-        read_reply(&mut BufReader::new(stream))
+        command_on(self.port, args, timeout)
     }
 
     /// Kills the node (SIGKILL) and waits for it to exit. Does nothing
