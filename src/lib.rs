@@ -57,6 +57,8 @@
 //! | `jwks-http` | yes | fetching JWKS, OIDC discovery and the IAM's catalogue with reqwest + rustls; [`JwtAuthGuardLayer::issuer`], [`TrustedIssuer::discover`]; `RemoteSource`; `CatalogueFetcher::url` |
 //! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
+//! | `redis` | no | several replicas on Redis: a shared permission cache, cross-instance invalidation, token revocation and the DPoP replay cache ([`replicas`]) |
+//! | `rustls` | no | [`ClientCertificate::from_rustls`]: the client certificate of a rustls connection, for certificate-bound tokens |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -115,6 +117,8 @@ pub use guard::{
 pub use jwt::verify::Algorithm;
 #[doc(inline)]
 pub use jwt::{
+    certificate::ClientCertificate,
+    dpop::{Dpop, DpopNonces},
     jwks::JwksFetcher,
     secret::SharedSecret,
     verify::{TokenValidation, Verifier},
@@ -137,7 +141,7 @@ pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
 pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPolicy};
 #[doc(inline)]
-pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
+pub use rejection::{AuthScheme, ErrorCode, ErrorRenderer, Rejection};
 #[doc(inline)]
 pub use resource_metadata::ProtectedResourceMetadata;
 #[doc(inline)]

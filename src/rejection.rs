@@ -36,6 +36,11 @@ pub enum ErrorCode {
     InvalidBody,
     /// 401: missing, malformed, expired or otherwise invalid token.
     InvalidToken,
+    /// 401: the DPoP proof is missing or invalid (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// 401: the DPoP proof needs a fresh server nonce, sent in the
+    /// `DPoP-Nonce` header of this answer (RFC 9449 §9).
+    UseDpopNonce,
     /// 403: the active tenant is not one of the caller's memberships.
     TenantNotPermitted,
     /// 403: a cookie token on an unsafe method without a matching XSRF header.
@@ -72,6 +77,8 @@ impl ErrorCode {
             Self::TenantRequired => "TENANT_REQUIRED",
             Self::InvalidBody => "INVALID_BODY",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::TenantNotPermitted => "TENANT_NOT_PERMITTED",
             Self::XsrfMismatch => "XSRF_MISMATCH",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
@@ -93,7 +100,9 @@ impl ErrorCode {
             Self::InvalidRequest | Self::TenantRequired | Self::InvalidBody => {
                 StatusCode::BAD_REQUEST
             }
-            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidToken | Self::InvalidDpopProof | Self::UseDpopNonce => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::TenantNotPermitted
             | Self::XsrfMismatch
             | Self::InsufficientScope
@@ -130,6 +139,12 @@ pub struct Rejection {
     /// Where the client learns which authorization server to ask, for the
     /// challenge.
     resource_metadata: Option<ResourceMetadataUrl>,
+    /// The schemes the resource accepts; `None` is `Bearer` alone.
+    schemes: Option<Schemes>,
+    /// The scheme the request used, when known.
+    presented: Option<AuthScheme>,
+    /// Sent in `DPoP-Nonce`.
+    dpop_nonce: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -141,6 +156,9 @@ impl Rejection {
             token_sent: true,
             oauth_scope: None,
             resource_metadata: None,
+            schemes: None,
+            presented: None,
+            dpop_nonce: None,
         }
     }
 
@@ -182,6 +200,9 @@ impl Rejection {
             token_sent: false,
             oauth_scope: None,
             resource_metadata: None,
+            schemes: None,
+            presented: None,
+            dpop_nonce: None,
         }
     }
 
@@ -210,56 +231,157 @@ impl Rejection {
         &self.message
     }
 
-    /// The `WWW-Authenticate` challenge for this rejection, if its status
-    /// calls for one (401 and 403, RFC 6750 §3), with the `scope` and
-    /// `resource_metadata` attributes when they are set.
+    /// Sends `nonce` in the `DPoP-Nonce` header of the answer (RFC 9449
+    /// §8): the guards set it on `use_dpop_nonce` refusals.
+    pub fn with_dpop_nonce(mut self, nonce: impl Into<Box<str>>) -> Self {
+        self.dpop_nonce = Some(nonce.into());
+        self
+    }
+
+    /// The nonce set with [`with_dpop_nonce`](Self::with_dpop_nonce).
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
+    }
+
+    /// The schemes the resource accepts and the one this request used,
+    /// for the challenges; set by the deny path from the auth layer's
+    /// configuration.
+    pub(crate) fn with_schemes(mut self, schemes: Schemes, presented: Option<AuthScheme>) -> Self {
+        self.schemes = Some(schemes);
+        if self.presented.is_none() {
+            self.presented = presented;
+        }
+        self
+    }
+
+    /// Records the scheme the token was presented with.
+    pub(crate) fn presented(mut self, scheme: AuthScheme) -> Self {
+        self.presented = Some(scheme);
+        self
+    }
+
+    /// The `WWW-Authenticate` challenges for this rejection, if its status
+    /// calls for them (401 and 403, RFC 6750 §3, RFC 9449 §7.1), with the
+    /// `scope` and `resource_metadata` attributes when they are set.
+    ///
+    /// A resource that accepts DPoP answers with a `DPoP` challenge naming
+    /// its algorithms (`algs`), beside the `Bearer` one unless DPoP is
+    /// required. The `error` goes on the challenge of the scheme the
+    /// request used; `invalid_dpop_proof` and `use_dpop_nonce` only ever
+    /// on the `DPoP` one.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         let status = self.status();
-        // The challenge without attributes of its own, and its `error`.
-        let (plain, error) = match status {
-            StatusCode::UNAUTHORIZED if !self.token_sent => ("Bearer", None),
-            StatusCode::UNAUTHORIZED => ("Bearer error=\"invalid_token\"", Some("invalid_token")),
+        let dpop_error = matches!(
+            self.code,
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+        );
+        let error = match status {
+            StatusCode::UNAUTHORIZED if !self.token_sent => None,
+            StatusCode::UNAUTHORIZED if dpop_error => Some(self.code.as_str()),
+            StatusCode::UNAUTHORIZED => Some("invalid_token"),
             // An XSRF failure says nothing about the token's scope: no
             // challenge would help the client.
             StatusCode::FORBIDDEN if self.code == ErrorCode::XsrfMismatch => return None,
-            StatusCode::FORBIDDEN => (
-                "Bearer error=\"insufficient_scope\"",
-                Some("insufficient_scope"),
-            ),
+            StatusCode::FORBIDDEN => Some("insufficient_scope"),
             _ => return None,
         };
         let scope = match status {
             StatusCode::FORBIDDEN => self.oauth_scope.as_deref().filter(|s| is_scope_list(s)),
             _ => None,
         };
-        let metadata = self.resource_metadata.as_ref();
-        if scope.is_none() && metadata.is_none() {
-            return Some(HeaderValue::from_static(plain));
+        let metadata = self
+            .resource_metadata
+            .as_ref()
+            .map(ResourceMetadataUrl::as_str);
+        let (bearer, algs) = match &self.schemes {
+            None => (true, None),
+            Some(schemes) => (schemes.bearer, schemes.dpop_algs.as_deref()),
+        };
+        let dpop = algs.is_some() || dpop_error;
+        let mut header = String::new();
+        if bearer {
+            let error = match self.presented {
+                _ if dpop_error => None,
+                Some(AuthScheme::Dpop) if dpop => None,
+                _ => error,
+            };
+            push_challenge(
+                &mut header,
+                "Bearer",
+                [
+                    ("error", error),
+                    ("scope", scope),
+                    ("resource_metadata", metadata),
+                    ("algs", None),
+                ],
+            );
         }
-        let mut challenge = String::from("Bearer");
-        // Every value is a scope list or a checked URL: neither holds a
-        // quote, backslash or control character, so none needs escaping.
-        let attributes = [
-            ("error", error),
-            ("scope", scope),
-            (
-                "resource_metadata",
-                metadata.map(ResourceMetadataUrl::as_str),
-            ),
-        ];
-        for (i, (name, value)) in attributes
-            .into_iter()
-            .filter_map(|(name, value)| Some((name, value?)))
-            .enumerate()
-        {
-            challenge.push_str(if i == 0 { " " } else { ", " });
-            challenge.push_str(name);
-            challenge.push_str("=\"");
-            challenge.push_str(value);
-            challenge.push('"');
+        if dpop {
+            let error = match self.presented {
+                _ if dpop_error => error,
+                Some(AuthScheme::Bearer) if bearer => None,
+                _ => error,
+            };
+            push_challenge(
+                &mut header,
+                "DPoP",
+                [
+                    ("error", error),
+                    ("scope", scope),
+                    ("resource_metadata", metadata),
+                    ("algs", algs),
+                ],
+            );
         }
-        HeaderValue::from_str(&challenge).ok()
+        HeaderValue::from_str(&header).ok()
     }
+}
+
+/// Appends `scheme` and its set attributes to a `WWW-Authenticate` value,
+/// after a `, ` when it already holds a challenge (RFC 9110 §11.6.1).
+/// Every value is an error code, a scope list, an algorithm list or a
+/// checked URL: none holds a quote, backslash or control character, so
+/// none needs escaping.
+fn push_challenge<const N: usize>(
+    header: &mut String,
+    scheme: &str,
+    attributes: [(&str, Option<&str>); N],
+) {
+    if !header.is_empty() {
+        header.push_str(", ");
+    }
+    header.push_str(scheme);
+    for (i, (name, value)) in attributes
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .enumerate()
+    {
+        header.push_str(if i == 0 { " " } else { ", " });
+        header.push_str(name);
+        header.push_str("=\"");
+        header.push_str(value);
+        header.push('"');
+    }
+}
+
+/// The authorization schemes a resource accepts, for its challenges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Schemes {
+    /// `Bearer` (header or cookie) is accepted.
+    pub(crate) bearer: bool,
+    /// `DPoP` is accepted with these algorithms (space-separated).
+    pub(crate) dpop_algs: Option<Arc<str>>,
+}
+
+/// The scheme a request presented its access token with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthScheme {
+    /// `Authorization: Bearer`, or a cookie: whoever holds the token can
+    /// use it.
+    Bearer,
+    /// `Authorization: DPoP` with a proof (RFC 9449).
+    Dpop,
 }
 
 /// Scope tokens separated by single spaces, safe inside a quoted header
@@ -361,6 +483,13 @@ impl ErrorRenderer {
             res.headers_mut()
                 .entry(header::WWW_AUTHENTICATE)
                 .or_insert(challenge);
+        }
+        if let Some(nonce) = rejection.dpop_nonce.as_deref() {
+            if let Ok(value) = HeaderValue::from_str(nonce) {
+                res.headers_mut()
+                    .entry(crate::jwt::dpop::DPOP_NONCE_HEADER)
+                    .or_insert(value);
+            }
         }
         if rejection.code == ErrorCode::IamUnavailable {
             res.headers_mut()

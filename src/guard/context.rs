@@ -37,7 +37,7 @@ use crate::{
         source::{PermissionError, PermissionSource},
     },
     principal::Principal,
-    rejection::ErrorRenderer,
+    rejection::{AuthScheme, ErrorRenderer, Schemes},
     resource_metadata::ResourceMetadataUrl,
 };
 
@@ -53,6 +53,8 @@ pub(crate) struct Policy {
     pub(crate) drain_limit: usize,
     /// Named in every `WWW-Authenticate` challenge (RFC 9728 §5.1).
     pub(crate) resource_metadata: Option<ResourceMetadataUrl>,
+    /// The schemes challenges name; `None`: `Bearer` alone.
+    pub(crate) schemes: Option<Schemes>,
 }
 
 /// The default for [`Policy::drain_limit`]: 64 KiB.
@@ -66,6 +68,7 @@ impl Default for Policy {
             source: None,
             drain_limit: DEFAULT_DRAIN_LIMIT,
             resource_metadata: None,
+            schemes: None,
         }
     }
 }
@@ -78,6 +81,7 @@ impl fmt::Debug for Policy {
             .field("permissions", &self.source.is_some())
             .field("drain_limit", &self.drain_limit)
             .field("resource_metadata", &self.resource_metadata)
+            .field("schemes", &self.schemes)
             .finish()
     }
 }
@@ -92,6 +96,8 @@ pub struct RequestContext {
 struct Inner {
     policy: Arc<Policy>,
     principal: Option<Principal>,
+    /// How the token was presented; `None` for an anonymous request.
+    scheme: Option<AuthScheme>,
     permissions: PermissionCell,
     /// The first requirement a route guard recorded: with guards stacked
     /// on one route, the outermost one's.
@@ -121,21 +127,22 @@ pub enum NoPermissions {
 
 impl RequestContext {
     /// The context of a caller whose token was verified.
-    pub(crate) fn admitted(policy: Arc<Policy>, principal: Principal) -> Self {
-        Self::new(policy, Some(principal))
+    pub(crate) fn admitted(policy: Arc<Policy>, principal: Principal, scheme: AuthScheme) -> Self {
+        Self::new(policy, Some(principal), Some(scheme))
     }
 
     /// The context of a request an optional auth layer let through without
     /// a token.
     pub(crate) fn anonymous(policy: Arc<Policy>) -> Self {
-        Self::new(policy, None)
+        Self::new(policy, None, None)
     }
 
-    fn new(policy: Arc<Policy>, principal: Option<Principal>) -> Self {
+    fn new(policy: Arc<Policy>, principal: Option<Principal>, scheme: Option<AuthScheme>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 policy,
                 principal,
+                scheme,
                 permissions: PermissionCell::default(),
                 requirement: OnceLock::new(),
             }),
@@ -157,6 +164,13 @@ impl RequestContext {
     /// auth layer let through.
     pub fn principal(&self) -> Option<&Principal> {
         self.inner.principal.as_ref()
+    }
+
+    /// How the caller presented its token: [`AuthScheme::Dpop`] when it
+    /// came with a valid proof of the key it is bound to; `None` for an
+    /// anonymous request.
+    pub fn auth_scheme(&self) -> Option<AuthScheme> {
+        self.inner.scheme
     }
 
     /// Whether this caller passes every requirement and field guard as a

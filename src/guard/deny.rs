@@ -35,11 +35,14 @@ use http::{Extensions, Method, Response, StatusCode};
 
 use super::context::{NoPermissions, Policy, RequestContext};
 use crate::{
-    jwt::{token::TokenError, verify::VerifyError},
+    jwt::{
+        certificate::CertificateBindingError, dpop::DpopError, token::TokenError,
+        verify::VerifyError,
+    },
     metrics,
     model::{custom_fields::CustomFieldError, Denial, Requirement},
     permissions::source::PermissionError,
-    rejection::{ErrorCode, ErrorRenderer, Rejection},
+    rejection::{AuthScheme, ErrorCode, ErrorRenderer, Rejection},
 };
 
 /// Which guard decides.
@@ -116,6 +119,8 @@ pub(crate) struct Scene<'a> {
     method: &'a Method,
     route: &'a str,
     requirement: Option<&'a Requirement>,
+    /// The scheme the token came with, for the challenges.
+    presented: Option<AuthScheme>,
 }
 
 impl<'a> Scene<'a> {
@@ -128,6 +133,7 @@ impl<'a> Scene<'a> {
             method,
             route,
             requirement: None,
+            presented: None,
         }
     }
 
@@ -142,6 +148,7 @@ impl<'a> Scene<'a> {
         if self.requirement.is_none() {
             self.requirement = context.requirement();
         }
+        self.presented = self.presented.or(context.auth_scheme());
         self
     }
 
@@ -162,6 +169,13 @@ impl<'a> Scene<'a> {
     /// The verified caller, before any context exists.
     pub(crate) fn user(mut self, user: &'a str) -> Self {
         self.user = Some(user);
+        self
+    }
+
+    /// The scheme the token was presented with, before any context
+    /// exists.
+    pub(crate) fn presented(mut self, scheme: AuthScheme) -> Self {
+        self.presented = Some(scheme);
         self
     }
 
@@ -196,22 +210,34 @@ impl<'a> Scene<'a> {
                 &default
             }
         };
-        // The layer's metadata URL goes on every challenge it (or a guard
-        // behind it) sends, whoever built the rejection; only those that
-        // get a challenge pay for the copy.
-        let with_metadata;
-        let rejection = match self.policy.and_then(|p| p.resource_metadata.as_ref()) {
-            Some(url)
-                if rejection.resource_metadata().is_none()
-                    && matches!(
-                        rejection.status(),
-                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                    ) =>
-            {
-                with_metadata = rejection.clone().with_resource_metadata(url.clone());
-                &with_metadata
+        // The layer's metadata URL and schemes go on every challenge it (or
+        // a guard behind it) sends, whoever built the rejection; only those
+        // that get a challenge pay for the copy.
+        let challenged = matches!(
+            rejection.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        );
+        let metadata = self
+            .policy
+            .and_then(|p| p.resource_metadata.as_ref())
+            .filter(|_| challenged && rejection.resource_metadata().is_none());
+        let schemes = self
+            .policy
+            .and_then(|p| p.schemes.as_ref())
+            .filter(|_| challenged);
+        let completed;
+        let rejection = if metadata.is_some() || schemes.is_some() {
+            let mut copy = rejection.clone();
+            if let Some(url) = metadata {
+                copy = copy.with_resource_metadata(url.clone());
             }
-            _ => rejection,
+            if let Some(schemes) = schemes {
+                copy = copy.with_schemes(schemes.clone(), self.presented);
+            }
+            completed = copy;
+            &completed
+        } else {
+            rejection
         };
         renderer.render(rejection).map(B::from)
     }
@@ -340,6 +366,32 @@ impl From<&VerifyError> for Rejection {
             }
             other => Rejection::invalid_token(other.to_string()),
         }
+    }
+}
+
+/// 401 `invalid_dpop_proof` for a proof that fails a check, 401
+/// `use_dpop_nonce` when a fresh nonce is needed (the guard adds it),
+/// 401 `invalid_token` when the token and the scheme disagree, 503 when
+/// the replay cache cannot answer.
+impl From<&DpopError> for Rejection {
+    fn from(e: &DpopError) -> Self {
+        let code = match e {
+            DpopError::NonceRequired => ErrorCode::UseDpopNonce,
+            DpopError::ReplayCacheUnavailable => ErrorCode::IamUnavailable,
+            DpopError::NotBound | DpopError::BoundTokenAsBearer | DpopError::DpopRequired => {
+                ErrorCode::InvalidToken
+            }
+            _ => ErrorCode::InvalidDpopProof,
+        };
+        Rejection::new(code, e.to_string())
+    }
+}
+
+/// 401 `invalid_token`: a certificate-bound token without its
+/// certificate.
+impl From<&CertificateBindingError> for Rejection {
+    fn from(e: &CertificateBindingError) -> Self {
+        Rejection::invalid_token(e.to_string())
     }
 }
 

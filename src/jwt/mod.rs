@@ -2,8 +2,10 @@
 //! JWKS, and verifying tokens against it (or against an explicitly
 //! configured shared secret).
 
+pub mod certificate;
 mod claim_check;
 pub mod discovery;
+pub mod dpop;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod http;

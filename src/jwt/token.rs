@@ -26,7 +26,8 @@ pub enum TokenError {
     /// An `Authorization` header that is not visible ASCII.
     #[error("authorization header is not visible ASCII")]
     UnreadableHeader,
-    /// An `Authorization` scheme other than `Bearer` (`Basic`, say).
+    /// An `Authorization` scheme other than `Bearer` (`Basic`, say), or
+    /// `DPoP` where DPoP is not turned on.
     #[error("the authorization scheme must be Bearer")]
     OtherScheme,
     /// `Bearer` with nothing after it, or an empty cookie.
@@ -48,12 +49,26 @@ pub enum TokenOrigin {
     Bearer,
     /// The configured cookie.
     Cookie,
+    /// `Authorization: DPoP <token>`, with a `DPoP` proof to check.
+    Dpop,
+}
+
+impl TokenOrigin {
+    /// The scheme, for challenges: a cookie token is a bearer token.
+    pub(crate) fn scheme(self) -> crate::rejection::AuthScheme {
+        match self {
+            Self::Dpop => crate::rejection::AuthScheme::Dpop,
+            Self::Bearer | Self::Cookie => crate::rejection::AuthScheme::Bearer,
+        }
+    }
 }
 
 /// How to find the token in a request.
 #[derive(Debug, Clone)]
 pub struct TokenLocator {
     bearer: bool,
+    /// `Authorization: DPoP` is read too.
+    dpop: bool,
     cookie: Option<Box<str>>,
     max_len: usize,
     xsrf: bool,
@@ -63,6 +78,7 @@ impl Default for TokenLocator {
     fn default() -> Self {
         Self {
             bearer: true,
+            dpop: false,
             cookie: None,
             max_len: DEFAULT_MAX_TOKEN_LEN,
             xsrf: true,
@@ -77,6 +93,10 @@ impl TokenLocator {
 
     pub(crate) fn set_bearer(&mut self, on: bool) {
         self.bearer = on;
+    }
+
+    pub(crate) fn set_dpop(&mut self, on: bool) {
+        self.dpop = on;
     }
 
     pub(crate) fn set_max_len(&mut self, max: usize) {
@@ -112,7 +132,8 @@ impl TokenLocator {
         if self.bearer {
             for value in headers.get_all(header::AUTHORIZATION) {
                 let value = value.to_str().map_err(|_| TokenError::UnreadableHeader)?;
-                take(bearer_token(value)?, TokenOrigin::Bearer)?;
+                let (token, origin) = authorization_token(value, self.dpop)?;
+                take(token, origin)?;
             }
         }
         if let Some(name) = &self.cookie {
@@ -169,13 +190,19 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-fn bearer_token(value: &str) -> Result<&str, TokenError> {
+/// The token of an `Authorization` value: `Bearer`, or `DPoP` when it is
+/// read (schemes are case-insensitive, RFC 9110 §11.1).
+fn authorization_token(value: &str, dpop: bool) -> Result<(&str, TokenOrigin), TokenError> {
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let origin = if scheme.eq_ignore_ascii_case("bearer") {
+        TokenOrigin::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
+        TokenOrigin::Dpop
+    } else {
         return Err(TokenError::OtherScheme);
-    }
-    Ok(rest.trim())
+    };
+    Ok((rest.trim(), origin))
 }
 
 #[cfg(test)]
@@ -211,6 +238,23 @@ mod tests {
                 "{scheme}"
             );
         }
+    }
+
+    #[test]
+    fn the_dpop_scheme_is_read_only_when_on() {
+        let h = headers(&[("authorization", "DPoP abc")]);
+        assert_eq!(
+            TokenLocator::default().locate(&h).unwrap_err(),
+            TokenError::OtherScheme
+        );
+        let mut l = TokenLocator::default();
+        l.set_dpop(true);
+        for scheme in ["DPoP", "dpop", "DPOP"] {
+            let h = headers(&[("authorization", &format!("{scheme} abc"))]);
+            assert_eq!(l.locate(&h).unwrap(), Some(("abc", TokenOrigin::Dpop)));
+        }
+        let h = headers(&[("authorization", "Bearer a"), ("authorization", "DPoP b")]);
+        assert_eq!(l.locate(&h).unwrap_err(), TokenError::Ambiguous);
     }
 
     #[test]

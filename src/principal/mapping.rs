@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use serde_json::{Map, Value};
 
-use super::{claims::Claims, role::Role, ClaimPath};
+use super::{claims::Claims, confirmation::Confirmation, role::Role, ClaimPath};
 
 /// One claim roles are read from, and the label its roles carry.
 #[derive(Debug, Clone)]
@@ -203,6 +203,7 @@ impl ClaimMapping {
             Some(Value::String(s)) => Some(s.clone()),
             _ => None,
         };
+        let confirmation = Confirmation::from_claims(&claims)?;
         Ok(Identity {
             user_id,
             tenant,
@@ -211,6 +212,7 @@ impl ClaimMapping {
             super_user,
             memberships,
             xsrf,
+            confirmation,
             claims: Claims::new(claims),
         })
     }
@@ -288,6 +290,8 @@ pub(crate) struct Identity {
     pub(crate) super_user: bool,
     pub(crate) memberships: HashSet<Arc<str>>,
     pub(crate) xsrf: Option<String>,
+    /// What the token is bound to (`cnf`): a DPoP key, a certificate.
+    pub(crate) confirmation: Confirmation,
     pub(crate) claims: Claims,
 }
 

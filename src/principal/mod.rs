@@ -7,6 +7,7 @@
 //! to it per request, so a principal is two reference counts to clone.
 
 mod claims;
+mod confirmation;
 mod mapping;
 mod role;
 
@@ -15,6 +16,7 @@ use std::{fmt, sync::Arc};
 use serde::de::DeserializeOwned;
 
 pub use claims::{ClaimError, ClaimPath, Claims};
+pub(crate) use confirmation::Confirmation;
 pub use mapping::ClaimMapping;
 pub(crate) use mapping::Identity;
 pub use role::Role;
@@ -99,6 +101,20 @@ impl Principal {
     /// bypasses are opt-in per guard.
     pub fn is_super_user(&self) -> bool {
         self.identity.super_user
+    }
+
+    /// The RFC 7638 thumbprint of the key the token is bound to
+    /// (`cnf.jkt`): when set, the guard has checked a DPoP proof of that
+    /// key on this request.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.identity.confirmation.jkt.as_deref()
+    }
+
+    /// Whether the token is sender-constrained (bound to a DPoP key or a
+    /// client certificate, RFC 9449 / RFC 8705), and so was accepted only
+    /// from the party that holds the key or certificate.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.identity.confirmation.is_bound()
     }
 
     /// Whether `tenant` is one of the caller's memberships (or home tenant).

@@ -20,6 +20,7 @@ pub(crate) struct Keys {
     /// The generation of the shared permission cache.
     pub(crate) generation: String,
     permissions: String,
+    dpop: String,
 }
 
 impl Keys {
@@ -29,7 +30,20 @@ impl Keys {
             revocations: format!("{prefix}revocations"),
             generation: format!("{prefix}permissions:generation"),
             permissions: format!("{prefix}permissions:"),
+            dpop: format!("{prefix}dpop:"),
         }
+    }
+
+    /// The key marking one DPoP proof as used: `<prefix>dpop:<hex of the
+    /// proof id>` (SHA-256 of the key thumbprint, a zero byte and the
+    /// `jti`).
+    pub(crate) fn dpop_proof(&self, id: &[u8; 32]) -> String {
+        let mut name = String::with_capacity(self.dpop.len() + 64);
+        name.push_str(&self.dpop);
+        for byte in id {
+            let _ = write!(name, "{byte:02x}");
+        }
+        name
     }
 
     /// The hash holding one caller's shared permission entry:

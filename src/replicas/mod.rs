@@ -90,6 +90,7 @@
 //! command and transaction touches a single key, so no key needs a hash
 //! tag and callers' entries spread over the cluster.
 
+pub mod dpop_replay;
 mod keys;
 pub mod message;
 pub mod shared;
@@ -107,8 +108,8 @@ use std::{
 use redis::{aio::ConnectionManager, FromRedisValue};
 use tokio::task::AbortHandle;
 
-pub use self::keys::DEFAULT_PREFIX;
 pub(crate) use self::shared::SharedLevel;
+pub use self::{dpop_replay::RedisReplayCache, keys::DEFAULT_PREFIX};
 use self::{
     keys::Keys,
     message::{Invalidation, Message},
@@ -416,6 +417,14 @@ impl RedisReplicas {
             max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             version_claim: None,
         }
+    }
+
+    /// The DPoP replay cache shared by every replica on this Redis, for
+    /// [`Dpop::replay_cache`](crate::jwt::dpop::Dpop::replay_cache): a
+    /// proof used once on any replica is refused on all of them. See
+    /// [`RedisReplayCache`].
+    pub fn dpop_replay_cache(&self) -> RedisReplayCache {
+        RedisReplayCache::new(self.clone())
     }
 
     /// This replica's view of what is revoked, kept current from Redis:

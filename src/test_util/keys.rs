@@ -74,6 +74,21 @@ impl TestKey {
         }
     }
 
+    /// A fresh P-384 key for ES384.
+    ///
+    /// # Panics
+    ///
+    /// When the platform cannot generate keys.
+    pub fn ec_p384(kid: &str) -> Self {
+        let pair =
+            EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING).expect("ec keygen");
+        Self {
+            kid: kid.into(),
+            alg: "ES384",
+            pair: Pair::Ec(pair),
+        }
+    }
+
     /// A fresh Ed25519 key for EdDSA.
     ///
     /// # Panics
@@ -113,7 +128,14 @@ impl TestKey {
             Pair::Ec(pair) => {
                 // Uncompressed SEC1 point: 0x04 || x || y.
                 let point = pair.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+                let size = (point.len() - 1) / 2;
+                let crv = if size == 48 { "P-384" } else { "P-256" };
+                json!({
+                    "kty": "EC",
+                    "crv": crv,
+                    "x": b64(&point[1..=size]),
+                    "y": b64(&point[1 + size..]),
+                })
             }
             Pair::Ed(pair) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())})

@@ -24,9 +24,12 @@
 //! # }
 //! ```
 //!
-//! - [`TestKey`] generates RS256, PS256, ES256 and EdDSA keys, publishes
+//! - [`TestKey`] generates RS256, PS256, ES256, ES384 and EdDSA keys, publishes
 //!   them as JWKs and signs any header and claims; [`sign_hs256`] forges
 //!   HMAC tokens for algorithm-confusion tests.
+//! - [`DpopKey`] is a DPoP client's key: honest proofs for a request, or
+//!   any header and claims for attack tests, and the `cnf.jkt` that binds
+//!   a token to it.
 //! - [`TestIam`] serves the JWKS and the discovery document on loopback,
 //!   with the faults of [`IamMode`], fetch counters and key rotation.
 //! - As a development IAM it also answers `POST /token` (demo users
@@ -51,6 +54,7 @@
 
 mod catalogue;
 mod dev_iam;
+mod dpop;
 mod keys;
 mod loopback;
 mod permissions;
@@ -60,6 +64,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use dpop::{access_token_hash, DpopKey};
 pub use keys::{sign_hs256, TestKey};
 pub use loopback::{IamMode, TestIam};
 

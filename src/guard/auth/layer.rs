@@ -13,13 +13,14 @@ use super::{
 use crate::{
     guard::context::Policy,
     jwt::{
+        dpop::Dpop,
         secret::SharedSecret,
         token::TokenLocator,
         verify::{Algorithm, TokenValidation, Verifier},
     },
     permissions::source::PermissionSource,
     principal::{ClaimMapping, ClaimPath},
-    rejection::ErrorRenderer,
+    rejection::{ErrorRenderer, Schemes},
     revocation::Revocations,
 };
 
@@ -42,6 +43,8 @@ pub(super) struct Config {
     pub(super) optional: bool,
     /// Checked on every admitted request, cached tokens included.
     pub(super) revocations: Option<Revocations>,
+    /// DPoP proofs are checked; `None`: the `DPoP` scheme is not read.
+    pub(super) dpop: Option<Dpop>,
     /// Shared by the context of every request this layer admits.
     pub(super) policy: Arc<Policy>,
 }
@@ -55,6 +58,7 @@ impl fmt::Debug for JwtAuthGuardLayer {
             .field("tenant_header", &config.tenant_header)
             .field("optional", &config.optional)
             .field("revocations", &config.revocations)
+            .field("dpop", &config.dpop)
             .field("policy", &config.policy)
             .finish()
     }
@@ -73,6 +77,7 @@ impl JwtAuthGuardLayer {
                 tenant_header: None,
                 optional: false,
                 revocations: None,
+                dpop: None,
                 policy,
             }),
         }
@@ -342,6 +347,31 @@ impl JwtAuthGuardLayer {
     pub fn revocations(mut self, revocations: Revocations) -> Self {
         self.config_mut().revocations = Some(revocations);
         self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>`
+    /// with a `DPoP` proof, checked as the [`dpop`](crate::jwt::dpop)
+    /// module describes. [`Dpop::allowed`] keeps bearer tokens working
+    /// beside them, [`Dpop::required`] refuses them. Either way a token
+    /// bound to a key (`cnf.jkt`) is only accepted with a valid proof of
+    /// that key, and challenges name the `DPoP` scheme and its algorithms.
+    ///
+    /// Without this, the `DPoP` scheme is not read (401, or anonymous to
+    /// an [`optional`](Self::optional) guard) and a DPoP-bound token sent
+    /// as `Bearer` is still refused: a bound token is never accepted
+    /// without its proof.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        let bearer = !dpop.is_required();
+        let algs: std::sync::Arc<str> = dpop.algs().into();
+        let config = self.config_mut();
+        config.locator.set_dpop(true);
+        config.dpop = Some(dpop);
+        self.with_policy(|p| {
+            p.schemes = Some(Schemes {
+                bearer,
+                dpop_algs: Some(algs),
+            })
+        })
     }
 
     /// How many bytes of a refused request's unread body are read and

@@ -18,6 +18,11 @@
 //! ([`trust`](JwtAuthGuardLayer::trust)); a token is matched to one by the
 //! `iss` it claims before any key is looked up. See [`TrustedIssuer`].
 //!
+//! Sender-constrained tokens are checked here too: a token bound to a DPoP
+//! key (`cnf.jkt`) needs a valid proof of it ([`dpop`](JwtAuthGuardLayer::dpop)),
+//! one bound to a client certificate (`cnf["x5t#S256"]`) needs that
+//! certificate on the connection ([`ClientCertificate`](crate::ClientCertificate)).
+//!
 //! A request refused before its body was read has its body drained (up to
 //! [`drain_limit`](JwtAuthGuardLayer::drain_limit), 64 KiB by default), so
 //! the keep-alive connection serves the client's next request; a longer
@@ -43,6 +48,7 @@
 //! # build().unwrap();
 //! ```
 
+mod binding;
 mod issuers;
 mod layer;
 mod service;

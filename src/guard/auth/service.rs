@@ -20,6 +20,7 @@ use crate::{
         future::ResponseFuture,
     },
     jwt::{
+        dpop::{DpopError, ReplayFuture},
         token::{TokenError, TokenOrigin},
         verify::{Attempt, VerifiedToken, Verifier},
     },
@@ -58,8 +59,25 @@ impl<S> JwtAuthGuard<S> {
 }
 
 impl Config {
-    /// The checks that follow a verified token; on success the request
-    /// carries its context.
+    /// The checks that follow a verified token: its binding first (which
+    /// needs the token; the rest does not), then [`admit`](Self::admit).
+    /// A [`ReplayFuture`] comes back when the DPoP replay cache must still
+    /// be awaited.
+    fn admit_bound<B>(
+        &self,
+        req: &mut Request<B>,
+        issuer: usize,
+        verified: &VerifiedToken,
+        token: &str,
+        origin: TokenOrigin,
+    ) -> Result<Option<ReplayFuture>, Rejection> {
+        let replay = self.check_binding(req, token, origin, &verified.identity.confirmation)?;
+        self.admit(req, issuer, verified, origin)?;
+        Ok(replay)
+    }
+
+    /// The checks after the binding; on success the request carries its
+    /// context.
     fn admit<B>(
         &self,
         req: &mut Request<B>,
@@ -118,7 +136,7 @@ impl Config {
         }
         let principal = Principal::new(identity.clone(), active);
         let policy = self.issuers.entry(issuer).policy.clone();
-        RequestContext::admitted(policy, principal).plant(req.extensions_mut());
+        RequestContext::admitted(policy, principal, origin.scheme()).plant(req.extensions_mut());
         Ok(())
     }
 
@@ -128,6 +146,7 @@ impl Config {
         req: &Request<B>,
         rejection: &Rejection,
         user: Option<&str>,
+        origin: Option<TokenOrigin>,
     ) -> Response<ResBody>
     where
         ResBody: From<Bytes>,
@@ -137,7 +156,26 @@ impl Config {
         if let Some(user) = user {
             scene = scene.user(user);
         }
+        if let Some(origin) = origin {
+            scene = scene.presented(origin.scheme());
+        }
         scene.deny(rejection)
+    }
+
+    /// The refusal of a proof the replay cache did not admit.
+    fn replay_refusal(
+        &self,
+        answer: Result<bool, crate::jwt::dpop::ReplayCacheError>,
+    ) -> Option<Rejection> {
+        let e = match answer {
+            Ok(true) => return None,
+            Ok(false) => DpopError::Replayed,
+            Err(e) => {
+                tracing::warn!(target: "iam_guard::dpop", error = %e, "DPoP replay cache failed");
+                DpopError::ReplayCacheUnavailable
+            }
+        };
+        Some(self.dpop_rejection(&e, TokenOrigin::Dpop))
     }
 }
 
@@ -170,38 +208,56 @@ where
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => {
-                let res = config.refuse(&req, &Rejection::missing_token(), None);
+                let res = config.refuse(&req, &Rejection::missing_token(), None, None);
                 return refused(req, res, limit);
             }
             Err(e) => {
-                let res = config.refuse(&req, &Rejection::from(e), None);
+                let res = config.refuse(&req, &Rejection::from(e), None, None);
                 return refused(req, res, limit);
             }
         };
         match config.issuers.verify_now(token) {
             Ok((issuer, Attempt::Verified(verified))) => {
-                match config.admit(&mut req, issuer, &verified, origin) {
-                    Ok(()) => {
+                // The token borrows the request's headers: its last use is
+                // the binding check, before the request is changed.
+                let bound =
+                    config.check_binding(&req, token, origin, &verified.identity.confirmation);
+                let admitted = bound.and_then(|replay| {
+                    config
+                        .admit(&mut req, issuer, &verified, origin)
+                        .map(|()| replay)
+                });
+                match admitted {
+                    Ok(None) => {
                         metrics::auth_allowed();
                         ResponseFuture::inner(self.inner.call(req))
                     }
+                    Ok(Some(replay)) => {
+                        let mut inner = self.take_inner();
+                        let config = self.config.clone();
+                        ResponseFuture::boxed(Box::pin(async move {
+                            if let Some(rejection) = config.replay_refusal(replay.await) {
+                                let user = Some(verified.identity.user_id.as_str());
+                                let res = config.refuse(&req, &rejection, user, Some(origin));
+                                return Ok(refuse_async(req, res, limit).await);
+                            }
+                            metrics::auth_allowed();
+                            inner.call(req).await
+                        }))
+                    }
                     Err(rejection) => {
                         let user = Some(verified.identity.user_id.as_str());
-                        let res = config.refuse(&req, &rejection, user);
+                        let res = config.refuse(&req, &rejection, user, Some(origin));
                         refused(req, res, limit)
                     }
                 }
             }
             Err(e) => {
-                let res = config.refuse(&req, &Rejection::from(&e), None);
+                let res = config.refuse(&req, &Rejection::from(&e), None, Some(origin));
                 refused(req, res, limit)
             }
             Ok((issuer, Attempt::NeedsKey(pending))) => {
-                // The key must be fetched. The future owns the service, so
-                // take the instance that was polled ready and leave a clone:
-                // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let mut inner = self.take_inner();
                 let config = self.config.clone();
                 let token = token.to_owned();
                 ResponseFuture::boxed(Box::pin(async move {
@@ -209,13 +265,19 @@ where
                     let verified = match verifier.verify_fetched(&token, pending).await {
                         Ok(v) => v,
                         Err(e) => {
-                            let res = config.refuse(&req, &Rejection::from(&e), None);
+                            let res = config.refuse(&req, &Rejection::from(&e), None, Some(origin));
                             return Ok(refuse_async(req, res, limit).await);
                         }
                     };
-                    if let Err(rejection) = config.admit(&mut req, issuer, &verified, origin) {
-                        let user = Some(verified.identity.user_id.as_str());
-                        let res = config.refuse(&req, &rejection, user);
+                    let user = Some(verified.identity.user_id.as_str());
+                    let refusal =
+                        match config.admit_bound(&mut req, issuer, &verified, &token, origin) {
+                            Ok(None) => None,
+                            Ok(Some(replay)) => config.replay_refusal(replay.await),
+                            Err(rejection) => Some(rejection),
+                        };
+                    if let Some(rejection) = refusal {
+                        let res = config.refuse(&req, &rejection, user, Some(origin));
                         return Ok(refuse_async(req, res, limit).await);
                     }
                     metrics::auth_allowed();
@@ -223,5 +285,16 @@ where
                 }))
             }
         }
+    }
+}
+
+impl<S: Clone> JwtAuthGuard<S> {
+    /// The inner service for a future that outlives this call. The future
+    /// owns the service, so take the instance that was polled ready and
+    /// leave a clone:
+    /// https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+    fn take_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
     }
 }
