@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per request of one case of benches/auth.rs, counted by
+# Instructions per request of one case of benches/auth.rs (or of
+# benches/<group>.rs when the case's group has its own file, such as
+# dpop/...), counted by
 # callgrind: independent of the machine's load, repeatable for the same
 # binary. The case runs alone N times inside `count_loop`, and only that
 # function (and what it calls) is counted: key generation, the test IAM
@@ -16,8 +18,11 @@ n=${2:-2000}
 if ! command -v valgrind >/dev/null; then
   apt-get install -y valgrind >/dev/null
 fi
-bin=$(cargo bench --all-features --bench auth --no-run --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | grep '/auth-' | tail -n 1)
+group=${case_name%%/*}
+bench=auth
+if [ -f "benches/$group.rs" ]; then bench=$group; fi
+bin=$(cargo bench --all-features --bench "$bench" --no-run --message-format=json 2>/dev/null \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | grep "/$bench-" | tail -n 1)
 [ -x "$bin" ] || { echo "no bench binary" >&2; exit 1; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -716,3 +716,92 @@ async fn server_nonces_are_asked_for_and_then_accepted() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     let _ = AuthScheme::Dpop;
 }
+
+#[tokio::test]
+async fn the_resource_metadata_says_how_to_send_dpop_and_every_challenge_names_it() {
+    let iam = TestIam::start().await;
+    let auth = JwtAuthGuardLayer::new(iam.verifier()).dpop(Dpop::required());
+    let metadata = auth
+        .protected_resource_metadata("https://api.test")
+        .tls_client_certificate_bound_access_tokens(true)
+        .build()
+        .unwrap();
+    let document: Value = serde_json::from_str(metadata.json()).unwrap();
+    assert_eq!(
+        document["dpop_signing_alg_values_supported"],
+        json!(["ES256", "ES384", "EdDSA", "PS256", "RS256"])
+    );
+    assert_eq!(document["dpop_bound_access_tokens_required"], true);
+    assert_eq!(document["tls_client_certificate_bound_access_tokens"], true);
+    let (router, _) = app(auth.resource_metadata_url(metadata.metadata_url()));
+    let no_token = Request::builder()
+        .uri("/me")
+        .header("host", HOST)
+        .body(Body::empty())
+        .unwrap();
+    let url = metadata.metadata_url();
+    assert_eq!(
+        refusal(&router, no_token).await.1,
+        format!(
+            "DPoP resource_metadata=\"{}\", algs=\"{ALGS}\"",
+            url.as_str()
+        )
+    );
+    // Without DPoP the document says nothing about it.
+    let plain = JwtAuthGuardLayer::new(iam.verifier())
+        .protected_resource_metadata("https://api.test")
+        .build()
+        .unwrap();
+    let document: Value = serde_json::from_str(plain.json()).unwrap();
+    assert!(document.get("dpop_signing_alg_values_supported").is_none());
+    assert!(document.get("dpop_bound_access_tokens_required").is_none());
+}
+
+#[tokio::test]
+async fn the_development_iam_mints_dpop_bound_tokens_on_request() {
+    let iam = TestIam::start().await;
+    let (router, _) = app(JwtAuthGuardLayer::new(iam.verifier()).dpop(Dpop::allowed()));
+    let key = DpopKey::ed25519();
+    let client = reqwest::Client::new();
+    let ask = |body: Value| {
+        client
+            .post(format!("{}/token", iam.issuer()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let res = ask(json!({"claims": {"sub": "u-dpop"}, "jkt": key.thumbprint()}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap();
+    let res = common::call(&router, dpop_get(token, &key.proof("GET", URL, token))).await;
+    assert_eq!(
+        res,
+        (
+            StatusCode::OK,
+            format!("u-dpop|Some(Dpop)|{}", key.thumbprint())
+        )
+    );
+    let (status, _, code, _) = refusal(
+        &router,
+        request("GET", "/me", &format!("Bearer {token}"), &[]),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    for bad in [
+        json!("short"),
+        json!(7),
+        json!(format!("{}=", key.thumbprint())),
+    ] {
+        let res = ask(json!({"claims": {"sub": "u"}, "jkt": bad}))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+}

@@ -166,3 +166,62 @@ fn a_bad_issuer_list_exits_with_code_2_naming_the_variable() {
         assert!(stderr.contains(needle), "{env:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_dpop_required_takes_dpop_bound_tokens_with_their_proof_only() {
+    use iam_guard::test_util::DpopKey;
+    let iam = TestIam::start().await;
+    let issuer = iam.issuer().to_owned();
+    let school = tokio::task::spawn_blocking(move || {
+        start(&[("IAM_ISSUER", &issuer), ("IAM_DPOP", "required")])
+    })
+    .await
+    .expect("the example starts");
+    let key = DpopKey::es256();
+    let mut claims = json!({"aud": "students-api", "roles": ["admin"], "tenantId": "school-1"});
+    claims["cnf"] = key.cnf()["cnf"].clone();
+    let token = iam.mint(claims);
+    let url = format!("{}/students/s-1", school.base);
+    let client = reqwest::Client::new();
+    let send = |proof: String| {
+        client
+            .get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    let proof = key.proof("GET", &url, &token);
+    assert_eq!(send(proof.clone()).await.unwrap().status(), 200);
+    let replay = send(proof).await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(replay.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("DPoP error=\"invalid_dpop_proof\""));
+    // A bearer token, even a valid one, is refused; the challenge and the
+    // metadata say DPoP is required.
+    assert_eq!(get_student(&school, &admin_of(&iam)).await, 401);
+    let metadata = reqwest::get(format!(
+        "{}/.well-known/oauth-protected-resource",
+        school.base
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata).unwrap();
+    assert_eq!(metadata["dpop_bound_access_tokens_required"], true);
+}
+
+#[test]
+fn a_bad_iam_dpop_exits_with_code_2_naming_it() {
+    let out = Command::new(school_binary())
+        .env_clear()
+        .env("IAM_DPOP", "sometimes")
+        .output()
+        .expect("the example runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid IAM_DPOP"), "{stderr}");
+}

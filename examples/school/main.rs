@@ -22,6 +22,8 @@
 //! | `CATALOGUE_URL` | with `PERMISSIONS_SOURCE=catalogue` (set explicitly with `REDIS_URL`): fetch the catalogue (per-tenant roles included) from this URL, refreshed in the background | the embedded dev IAM's `GET /catalogue`; with `IAM_ISSUER`, the bundled students catalogue |
 //! | `REDIS_URL` | run as one of several replicas sharing this Redis (`redis://host:port/`): revocations reach every replica and, with the IAM's `GET /permissions` as the source, the permission sets it answers are cached in Redis for all of them and its invalidations reach every replica. With `catalogue` or `claims`, computed from each token, only revocations are shared: there is nothing to cache across requests. The service listens only once synced, and exits with code 2 when Redis cannot be reached | off: one replica, revocations in this process only |
 //! | `DEV_IAM_ADDR` | without `IAM_ISSUER`: where the embedded dev IAM listens, so that other replicas can trust it (`IAM_ISSUER=http://<DEV_IAM_ADDR>`) | a free loopback port |
+//! | `IAM_DPOP` | `off`, `allowed` (Bearer and DPoP-bound tokens) or `required` (DPoP-bound tokens only); a DPoP-bound token always needs its proof. With `REDIS_URL` the replay cache is shared by every replica | `off` |
+//! | `PUBLIC_URL` | with `IAM_DPOP`: the URL clients address this service by (a proof's `htu` is compared with it), when a proxy or another host name is in front | `http://<BIND_ADDR>` |
 //! | `SCHOOL_BARE_ROUTES` | `1` also serves `GET /bare/students/{id}` with **no guard at all**, for `benches/http_load.sh`; never in a real deployment | off |
 //!
 //! A bad value exits with code 2 and one line naming the variable.
@@ -54,7 +56,7 @@ use iam_guard::{
     replicas::RedisReplicas,
     revocation::Revocations,
     test_util::{TestIam, TestKey},
-    Algorithm, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
+    Algorithm, Dpop, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
 };
 use serde_json::json;
 
@@ -88,6 +90,9 @@ struct Config {
     redis_url: Option<String>,
     /// Where the embedded development IAM listens (ephemeral by default).
     dev_iam_addr: Option<SocketAddr>,
+    /// DPoP: off, or allowed / required.
+    dpop: Option<Dpop>,
+    public_url: Option<String>,
 }
 
 /// Why `REDIS_URL` with `IAM_ISSUER` needs `PERMISSIONS_SOURCE`: where a
@@ -245,6 +250,29 @@ fn config() -> Result<Config, Invalid> {
             )
         })?),
     };
+    let dpop = match var("IAM_DPOP").as_deref() {
+        None | Some("off") => None,
+        Some("allowed") => Some(Dpop::allowed()),
+        Some("required") => Some(Dpop::required()),
+        Some(other) => {
+            return Err(Invalid(
+                "IAM_DPOP",
+                format!("{other:?} is not off, allowed or required"),
+            ))
+        }
+    };
+    let public_url = var("PUBLIC_URL");
+    if let Some(url) = &public_url {
+        if dpop.is_none() {
+            return Err(Invalid("PUBLIC_URL", "is only used with IAM_DPOP".into()));
+        }
+        if Dpop::allowed().public_url(url).is_err() {
+            return Err(Invalid(
+                "PUBLIC_URL",
+                format!("{url:?} is not an http(s) URL without query or fragment"),
+            ));
+        }
+    }
     Ok(Config {
         issuers,
         jwks_uri,
@@ -256,6 +284,8 @@ fn config() -> Result<Config, Invalid> {
         catalogue_url,
         redis_url,
         dev_iam_addr,
+        dpop,
+        public_url,
     })
 }
 
@@ -397,6 +427,23 @@ async fn main() -> ExitCode {
         Err(e) => return fail(Invalid("BIND_ADDR", e.to_string())),
     };
     let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    // DPoP: proofs name the URL clients use; with replicas, a proof used
+    // on one is refused on all of them.
+    let auth = match &config.dpop {
+        None => auth,
+        Some(dpop) => {
+            let url = config.public_url.as_deref().unwrap_or(&base);
+            let dpop = match dpop.clone().public_url(url) {
+                Ok(dpop) => dpop,
+                Err(e) => return fail(Invalid("PUBLIC_URL", e.to_string())),
+            };
+            let dpop = match &replicas {
+                Some(replicas) => dpop.replay_cache(replicas.dpop_replay_cache()),
+                None => dpop,
+            };
+            auth.dpop(dpop)
+        }
+    };
     // RFC 9728: a client that meets a 401 finds `resource_metadata` in the
     // challenge, and in that document which IAMs issue tokens for us.
     let metadata = match auth.protected_resource_metadata(&base).build() {
@@ -409,6 +456,20 @@ async fn main() -> ExitCode {
     }
     if let Some(iam) = &embedded {
         print_walkthrough(iam, &base, &config.audiences[0], &sharing);
+        if let Some(dpop) = &config.dpop {
+            let which = if dpop.is_required() {
+                "required: bearer tokens answer 401"
+            } else {
+                "allowed"
+            };
+            println!(
+                "# DPoP is {which}. A DPoP-bound token for the teacher and one-time proofs for it:"
+            );
+            println!(
+                "cargo run --example dpop_proof -- {} {base}/students/s-1\n",
+                iam.issuer()
+            );
+        }
         println!(
             "# where a client learns which IAM to ask for a token (RFC 9728)\ncurl -s {}\n",
             metadata.metadata_url()

@@ -143,6 +143,12 @@ struct Fields {
     resource_policy_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_tos_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_client_certificate_bound_access_tokens: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dpop_signing_alg_values_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpop_bound_access_tokens_required: Option<bool>,
 }
 
 /// Builds a [`ProtectedResourceMetadata`]; see the [module docs](self).
@@ -227,6 +233,39 @@ impl ProtectedResourceMetadataBuilder {
         self
     }
 
+    /// Whether this resource supports certificate-bound access tokens
+    /// (`tls_client_certificate_bound_access_tokens`, RFC 8705 §3.4).
+    pub fn tls_client_certificate_bound_access_tokens(mut self, supported: bool) -> Self {
+        self.fields.tls_client_certificate_bound_access_tokens = Some(supported);
+        self
+    }
+
+    /// The algorithms this resource accepts DPoP proofs signed with
+    /// (`dpop_signing_alg_values_supported`); replaces the list.
+    /// [`JwtAuthGuardLayer::protected_resource_metadata`](crate::JwtAuthGuardLayer::protected_resource_metadata)
+    /// fills it from the guard's [`Dpop`](crate::Dpop) configuration.
+    pub fn dpop_signing_alg_values_supported<I, S>(mut self, algs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.fields.dpop_signing_alg_values_supported = Vec::new();
+        for alg in algs {
+            push_unique(
+                &mut self.fields.dpop_signing_alg_values_supported,
+                alg.into(),
+            );
+        }
+        self
+    }
+
+    /// Whether this resource accepts DPoP-bound access tokens only
+    /// (`dpop_bound_access_tokens_required`).
+    pub fn dpop_bound_access_tokens_required(mut self, required: bool) -> Self {
+        self.fields.dpop_bound_access_tokens_required = Some(required);
+        self
+    }
+
     /// How long clients and shared caches may keep the document
     /// (`Cache-Control: public, max-age=…`; default one hour).
     pub fn cache_max_age(mut self, max_age: Duration) -> Self {
@@ -285,7 +324,8 @@ impl ProtectedResourceMetadataBuilder {
         // Made of the resource's checked characters and fixed ASCII.
         let metadata_url = ResourceMetadataUrl::checked(metadata_url);
 
-        let json = serde_json::to_vec(&fields).expect("a document of strings always serializes");
+        let json = serde_json::to_vec(&fields)
+            .expect("a document of strings and booleans always serializes");
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={}", self.cache_max_age.as_secs()))
                 .expect("a number is a valid header value");

@@ -244,6 +244,11 @@ const DEV_TOKEN_TTL: u64 = 3600;
 /// `POST /token` with `{"user": "<name>"}` (a user registered with
 /// [`TestIam::add_user`]) or `{"claims": {...}}`: an access token, shaped
 /// like an OAuth token response. Development only.
+///
+/// With `"jkt": "<RFC 7638 thumbprint>"` the token is bound to that DPoP
+/// key (`cnf.jkt`, `token_type: DPoP`); with `"x5t#S256": "<certificate
+/// thumbprint>"` to that client certificate (RFC 8705). Each must be a
+/// base64url SHA-256 (43 characters).
 async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let claims = match (request.get("user").and_then(Value::as_str), request.get("claims")) {
@@ -274,9 +279,32 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
                 .into_response()
         }
     };
+    let mut claims = claims;
+    let mut token_type = "Bearer";
+    for method in ["jkt", "x5t#S256"] {
+        match request.get(method) {
+            None => {}
+            Some(Value::String(thumbprint)) if is_sha256_base64url(thumbprint) => {
+                claims["cnf"][method] = json!(thumbprint);
+                if method == "jkt" {
+                    token_type = "DPoP";
+                }
+            }
+            Some(_) => {
+                return invalid_request(&format!(
+                    "{method} must be a base64url SHA-256 thumbprint (43 characters)"
+                ))
+            }
+        }
+    }
     let token = shared.mint_for(claims, DEV_TOKEN_TTL);
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": DEV_TOKEN_TTL}))
+    Json(json!({"access_token": token, "token_type": token_type, "expires_in": DEV_TOKEN_TTL}))
         .into_response()
+}
+
+fn is_sha256_base64url(text: &str) -> bool {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    text.len() == 43 && URL_SAFE_NO_PAD.decode(text).is_ok_and(|d| d.len() == 32)
 }
 
 /// `POST /rotate` with an optional `{"alg": "ES256"}`: publish a new

@@ -402,7 +402,11 @@ impl JwtAuthGuardLayer {
     /// [`no_bearer`](Self::no_bearer) is set). The token
     /// [`cookie`](Self::cookie) is not listed: RFC 9728 names only the
     /// RFC 6750 methods (`header`, `body`, `query`), and a cookie is a
-    /// browser session, not a way an OAuth client sends its token. Add
+    /// browser session, not a way an OAuth client sends its token. With
+    /// [`dpop`](Self::dpop), `dpop_signing_alg_values_supported` and
+    /// `dpop_bound_access_tokens_required` say how. Certificate-bound
+    /// tokens depend on your TLS acceptor, so
+    /// `tls_client_certificate_bound_access_tokens` is yours to set. Add
     /// `scopes_supported` and the rest, then
     /// [`build`](crate::resource_metadata::ProtectedResourceMetadataBuilder::build);
     /// see the [module docs](crate::resource_metadata) for an example.
@@ -415,9 +419,15 @@ impl JwtAuthGuardLayer {
         } else {
             &[]
         };
-        crate::ProtectedResourceMetadata::builder(resource)
+        let metadata = crate::ProtectedResourceMetadata::builder(resource)
             .authorization_servers(self.issuer_urls())
-            .bearer_methods_supported(bearer.iter().copied())
+            .bearer_methods_supported(bearer.iter().copied());
+        match &self.config.dpop {
+            Some(dpop) => metadata
+                .dpop_signing_alg_values_supported(dpop.algs().split(' '))
+                .dpop_bound_access_tokens_required(dpop.is_required()),
+            None => metadata,
+        }
     }
 
     /// Name `url` in every `WWW-Authenticate` challenge this layer sends,
