@@ -228,6 +228,9 @@ server.listen(port, '127.0.0.1', () => {
     },
     features: {
       clientCredentials: { enabled: true },
+      // DPoP-bound tokens (cnf.jkt) for tests/dpop_interop.rs: on by default
+      // in oidc-provider 9, set here so that no upgrade turns it off unseen.
+      dPoP: { enabled: true },
       devInteractions: { enabled: false },
       resourceIndicators: {
         enabled: true,
