@@ -19,6 +19,7 @@
 //! | [`CATALOGUE_FETCHES`] | `result` (`installed`: a new version is in force; `not_modified`: a 304 or the same document; `refused`: malformed, invalid or oversized, nothing replaced; `error`: the IAM could not be asked) | fetches of a catalogue that lives at the IAM |
 //! | [`CATALOGUE_STALE_SERVED`] | — | permission loads answered from a catalogue past its freshness while no new version could be had (stale-if-error) |
 //! | [`TOKEN_CACHE`] | `result` (`hit`, `miss`) | verified-token cache lookups |
+//! | [`INTROSPECTIONS`] | `result` (`hit`: answered from the introspection cache, or by a call another request made; `active`, `inactive`, `invalid`: this request's call to the IAM and its answer, `invalid` an active answer this service refuses; `error`: the IAM could not be asked or answered garbage) | opaque-token introspections (RFC 7662) |
 //! | [`PERMISSION_LOADS`] | `source` (`claims`, `catalogue`, `remote`, or your source's name), `level` (`local`: a cache of this replica answered; `source`: computed or fetched) | permission loads (at most one per request) |
 //! | [`FIELDS_REMOVED`] | `entity` | top-level scope groups FieldFilter removed from responses |
 //!
@@ -43,6 +44,8 @@ pub const CATALOGUE_FETCHES: &str = "iam_guard_catalogue_fetches_total";
 pub const CATALOGUE_STALE_SERVED: &str = "iam_guard_catalogue_stale_served_total";
 /// Verified-token cache lookups by result.
 pub const TOKEN_CACHE: &str = "iam_guard_token_cache_total";
+/// Opaque-token introspections by result.
+pub const INTROSPECTIONS: &str = "iam_guard_introspections_total";
 /// Permission loads by source and cache level.
 pub const PERMISSION_LOADS: &str = "iam_guard_permission_loads_total";
 /// Scope groups removed from responses, by entity.
@@ -158,6 +161,40 @@ pub(crate) fn token_cache(hit: bool) {
         ::metrics::counter!("iam_guard_token_cache_total", "result" => "hit").increment(1);
     } else {
         ::metrics::counter!("iam_guard_token_cache_total", "result" => "miss").increment(1);
+    }
+}
+
+/// How an introspection ended, for [`INTROSPECTIONS`].
+#[cfg(feature = "jwks-http")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IntrospectionResult {
+    Hit,
+    Active,
+    Inactive,
+    Invalid,
+    Error,
+}
+
+#[cfg(feature = "jwks-http")]
+pub(crate) fn introspection(result: IntrospectionResult) {
+    match result {
+        IntrospectionResult::Hit => {
+            ::metrics::counter!("iam_guard_introspections_total", "result" => "hit").increment(1)
+        }
+        IntrospectionResult::Active => {
+            ::metrics::counter!("iam_guard_introspections_total", "result" => "active").increment(1)
+        }
+        IntrospectionResult::Inactive => {
+            ::metrics::counter!("iam_guard_introspections_total", "result" => "inactive")
+                .increment(1)
+        }
+        IntrospectionResult::Invalid => {
+            ::metrics::counter!("iam_guard_introspections_total", "result" => "invalid")
+                .increment(1)
+        }
+        IntrospectionResult::Error => {
+            ::metrics::counter!("iam_guard_introspections_total", "result" => "error").increment(1)
+        }
     }
 }
 
@@ -350,11 +387,25 @@ mod tests {
                 replica_message(true);
                 replica_subscription_lost();
             }
+            #[cfg(feature = "jwks-http")]
+            for result in [
+                IntrospectionResult::Hit,
+                IntrospectionResult::Active,
+                IntrospectionResult::Inactive,
+                IntrospectionResult::Invalid,
+                IntrospectionResult::Error,
+            ] {
+                introspection(result);
+            }
         });
         #[cfg(feature = "redis")]
         let replicas = [REPLICA_MESSAGES, REPLICA_SUBSCRIPTIONS_LOST];
         #[cfg(not(feature = "redis"))]
         let replicas: [&str; 0] = [];
+        #[cfg(feature = "jwks-http")]
+        let introspection = [INTROSPECTIONS];
+        #[cfg(not(feature = "jwks-http"))]
+        let introspection: [&str; 0] = [];
         let documented = [
             DECISIONS,
             JWKS_FETCHES,
@@ -372,6 +423,7 @@ mod tests {
             documented
                 .iter()
                 .chain(&replicas)
+                .chain(&introspection)
                 .map(|n| (*n).to_owned())
                 .collect(),
             "a counter recorded under a name the docs do not list, or the reverse"

@@ -25,31 +25,18 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader, Read},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
-    sync::{mpsc, Arc, Mutex, OnceLock},
-    thread,
-    time::Duration,
-};
-
 use axum::{routing::get, Json, Router};
-use base64::{engine::general_purpose::STANDARD, Engine as _};
-use common::*;
+use base64::Engine as _;
+use common::{
+    oidc::{Provider, CLIENT_ID},
+    *,
+};
 use http::StatusCode;
 use iam_guard::{
     preset::Preset, Algorithm, JwksFetcher, JwtAuthGuardLayer, OAuthScopeGuard, Principal,
     RoleGuard, TokenValidation, Verifier,
 };
 use serde_json::{json, Value};
-
-/// How long the provider may take to print READY. Node starts in well under
-/// a second; the margin is for loaded CI machines.
-const STARTUP: Duration = Duration::from_secs(20);
-
-const CLIENT_ID: &str = "iam-guard-interop";
-const CLIENT_SECRET: &str = "interop-secret-that-is-only-for-loopback-tests";
 
 /// The provider's resource servers (see `tests/oidc/provider.mjs`): each
 /// has its own audience and signs with its own algorithm. `scope` is what
@@ -89,213 +76,13 @@ const EDDSA: Resource = Resource {
 };
 const ALL: [Resource; 3] = [RS256, ES256, EDDSA];
 
-fn provider_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
-}
-
-/// Installs `oidc-provider` from the lockfile unless it is there already
-/// (`.ci/run` installs it up front), once per test binary, so that a plain
-/// `cargo test --all-features` works on a fresh checkout.
-fn ensure_installed() {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let outcome = INSTALLED.get_or_init(|| {
-        let dir = provider_dir();
-        if dir
-            .join("node_modules/oidc-provider/package.json")
-            .is_file()
-        {
-            return Ok(());
-        }
-        let output = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&dir)
-            .args(["--no-audit", "--no-fund"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run npm (Node >= 20.19 and npm are required): {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "npm ci --prefix {} failed ({}):\n{}{}",
-                dir.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(())
-    });
-    if let Err(e) = outcome {
-        panic!("the OIDC interop suite cannot install oidc-provider: {e}");
-    }
-}
-
-/// A running `oidc-provider`, killed on drop.
-struct Provider {
-    child: Child,
-    /// Held so the provider's stdin stays open: it exits when this closes,
-    /// which also covers a test binary that dies without dropping us.
-    _stdin: ChildStdin,
-    stderr: Arc<Mutex<String>>,
-    issuer: String,
-    port: u16,
-    /// The kids the provider signs with, as it announced them.
-    kids: Vec<String>,
-    http: reqwest::Client,
-}
-
 impl Provider {
-    /// Starts the provider on a port the OS picks.
-    fn start() -> Self {
-        Self::start_on(0, "1")
-    }
-
-    /// Starts the provider on `port` (0: any) with a fresh key set whose
-    /// kids carry `generation`.
-    ///
-    /// A start that does not print READY within [`STARTUP`] is killed and
-    /// tried again, up to three attempts: a Node process has been seen to
-    /// stall on its first start on a fresh CI checkout while every later
-    /// start took half a second. Three stalls in a row fail the suite with
-    /// each attempt's stderr.
-    fn start_on(port: u16, generation: &str) -> Self {
-        ensure_installed();
-        // One provider starts at a time: a dozen Node processes loading
-        // oidc-provider and generating keys at once on a two-core machine
-        // can each take longer than STARTUP. The lock covers the start
-        // only; running providers serve tests in parallel.
-        static STARTING: Mutex<()> = Mutex::new(());
-        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        let mut failures = Vec::new();
-        for attempt in 1..=3 {
-            match Self::try_start(port, generation) {
-                Ok(provider) => return provider,
-                Err(why) => failures.push(format!("attempt {attempt}: {why}")),
-            }
-        }
-        panic!("{}", failures.join("\n"));
-    }
-
-    fn try_start(port: u16, generation: &str) -> Result<Self, String> {
-        let script = provider_dir().join("provider.mjs");
-        let mut child = Command::new("node")
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(generation)
-            .current_dir(provider_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run node (Node >= 20.19 is required for the OIDC interop suite): {e}"
-                )
-            });
-        let stdin = child.stdin.take().expect("piped stdin");
-
-        // Both pipes are drained for the provider's whole life, so it never
-        // blocks on a full pipe; stderr is kept for failure messages.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock()
-                    .expect("lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let out_pipe = child.stdout.take().expect("piped stdout");
-        thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("READY ") {
-                    let _ = ready_tx.send(rest.to_owned());
-                }
-            }
-        });
-
-        let ready = match ready_rx.recv_timeout(STARTUP) {
-            Ok(ready) => ready,
-            Err(e) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                // Let the stderr reader take what the provider left.
-                thread::sleep(Duration::from_millis(100));
-                return Err(format!(
-                    "oidc-provider did not become ready ({e}; exit status {status:?}).\nstderr:\n{}",
-                    stderr.lock().expect("lock")
-                ));
-            }
-        };
-        let mut fields = ready.split(' ');
-        let issuer = fields.next().expect("READY names the issuer").to_owned();
-        let kids = fields
-            .next()
-            .expect("READY names the kids")
-            .split(',')
-            .map(str::to_owned)
-            .collect();
-        let port = issuer
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("the issuer has a port");
-        let http = reqwest::Client::builder()
-            // The provider is restarted on the same port: a pooled
-            // connection to the old process must not be reused.
-            .pool_max_idle_per_host(0)
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("reqwest client");
-        Ok(Self {
-            child,
-            _stdin: stdin,
-            stderr,
-            issuer,
-            port,
-            kids,
-            http,
-        })
-    }
-
-    /// Stops this provider and starts another on the same issuer URL with
-    /// a new key set: what a key rotation looks like from outside.
-    fn restart_with_new_keys(self, generation: &str) -> Self {
-        let port = self.port;
-        drop(self);
-        Self::start_on(port, generation)
-    }
-
     /// A client-credentials access token for `resource`, straight from the
     /// provider's token endpoint.
     async fn token(&self, resource: Resource) -> String {
-        let credentials = STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
-        let body = format!(
-            "grant_type=client_credentials&resource={}&scope={}",
-            form_encode(resource.indicator),
-            form_encode(resource.scope)
-        );
-        let res = self
-            .http
-            .post(format!("{}/token", self.issuer))
-            .header("authorization", format!("Basic {credentials}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST /token failed: {e}\n{}", self.stderr()));
-        let status = res.status();
-        let text = res.text().await.expect("token response body");
-        assert!(
-            status.is_success(),
-            "/token answered {status}: {text}\n{}",
-            self.stderr()
-        );
-        let json: Value = serde_json::from_str(&text).expect("token response is JSON");
+        let json = self
+            .token_response(resource.indicator, resource.scope)
+            .await;
         assert_eq!(json["token_type"], "Bearer", "{json}");
         assert_eq!(json["scope"], resource.scope, "{json}");
         let token = json["access_token"]
@@ -309,30 +96,6 @@ impl Provider {
         assert_eq!(header["alg"], resource.alg_name, "{header}");
         token
     }
-
-    fn stderr(&self) -> String {
-        format!("provider stderr:\n{}", self.stderr.lock().expect("lock"))
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Percent-encodes a form value (everything but unreserved characters).
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The JSON of segment `i` (0: header, 1: claims) of a compact JWT.

@@ -9,6 +9,9 @@ pub mod dpop;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod http;
+#[cfg(feature = "jwks-http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
+pub mod introspection;
 pub(crate) mod issuer;
 pub mod jwks;
 mod keys;

@@ -100,13 +100,20 @@ enum Signer {
     Jwks(Arc<VerifyingKey>),
     /// A configured shared secret.
     Secret(SharedSecret),
+    /// No signature: the IAM's introspection endpoint (RFC 7662) answered
+    /// that an opaque token is active.
+    #[cfg(feature = "jwks-http")]
+    Introspection,
 }
 
 impl Signer {
-    fn decoding(&self) -> &DecodingKey {
+    /// `None` for an introspected token, which has no key to check.
+    fn decoding(&self) -> Option<&DecodingKey> {
         match self {
-            Self::Jwks(key) => &key.decoding,
-            Self::Secret(secret) => secret.decoding(),
+            Self::Jwks(key) => Some(&key.decoding),
+            Self::Secret(secret) => Some(secret.decoding()),
+            #[cfg(feature = "jwks-http")]
+            Self::Introspection => None,
         }
     }
 
@@ -114,6 +121,8 @@ impl Signer {
         match self {
             Self::Jwks(key) => Some(&key.kid),
             Self::Secret(secret) => secret.key_id(),
+            #[cfg(feature = "jwks-http")]
+            Self::Introspection => None,
         }
     }
 }
@@ -130,6 +139,21 @@ pub(crate) struct VerifiedToken {
     pub(crate) revocation_checked: AtomicU64,
 }
 
+impl VerifiedToken {
+    /// An opaque token the IAM's introspection endpoint answered active
+    /// for: `exp` is the answer's (whole seconds, rounded down), or the
+    /// end of the introspection cache bound when the answer has none.
+    #[cfg(feature = "jwks-http")]
+    pub(crate) fn introspected(identity: Identity, exp: u64) -> Self {
+        Self {
+            identity: Arc::new(identity),
+            signer: Signer::Introspection,
+            exp,
+            revocation_checked: AtomicU64::new(0),
+        }
+    }
+}
+
 impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
@@ -140,6 +164,8 @@ impl fmt::Debug for VerifiedToken {
                 &match self.signer {
                     Signer::Jwks(_) => "jwks",
                     Signer::Secret(_) => "shared secret",
+                    #[cfg(feature = "jwks-http")]
+                    Signer::Introspection => "introspection",
                 },
             )
             .field("exp", &self.exp)
@@ -406,6 +432,9 @@ impl Verifier {
         let keys_gone = match &hit.signer {
             Signer::Jwks(key) => key.is_revoked() || !self.inner.jwks.keys_usable(),
             Signer::Secret(_) => false,
+            // An introspected token never enters this cache.
+            #[cfg(feature = "jwks-http")]
+            Signer::Introspection => false,
         };
         if hit.exp <= unix_now() || keys_gone {
             cache.invalidate(token);
@@ -592,8 +621,9 @@ impl Verifier {
             .find(|(a, _, _)| *a == alg)
             .expect("alg was found on the allow-list")
             .2;
+        let decoding = signer.decoding().ok_or(VerifyError::UnknownKey)?;
         self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, signer.decoding(), validation)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, decoding, validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
         let claims = data.claims;
         // RFC 7519 §4.1.1 makes `iss` one string (jsonwebtoken would also
@@ -683,7 +713,7 @@ fn alg_name(alg: Algorithm) -> String {
 }
 
 /// A NumericDate: a non-negative JSON number of seconds, fraction allowed.
-fn numeric_date(value: &Value) -> Option<f64> {
+pub(super) fn numeric_date(value: &Value) -> Option<f64> {
     let n = value.as_number()?;
     match n.as_u64() {
         // Exact for every integer a clock will reach.
@@ -692,7 +722,7 @@ fn numeric_date(value: &Value) -> Option<f64> {
     }
 }
 
-fn unix_now_f64() -> f64 {
+pub(super) fn unix_now_f64() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

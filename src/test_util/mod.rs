@@ -49,12 +49,17 @@
 //!   every replica through Redis (`TestIam::publish_to`, feature
 //!   `redis`), which also makes `PUT /users/{name}` and the catalogue
 //!   changes invalidate what they change.
+//! - [`IntrospectionEndpoint`] is an RFC 7662 introspection endpoint on
+//!   its own loopback port, answering opaque tokens as the test says, with
+//!   client authentication, faults and a request counter, for
+//!   [`Introspector`](crate::jwt::introspection::Introspector) tests.
 //! - [`principal`], [`merge`] and [`claims`] build principals and claims
 //!   without a token.
 
 mod catalogue;
 mod dev_iam;
 mod dpop;
+mod introspection;
 mod keys;
 mod loopback;
 mod permissions;
@@ -65,6 +70,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use dpop::{access_token_hash, DpopKey};
+pub use introspection::{
+    IntrospectionEndpoint, IntrospectionRequest, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
+};
 pub use keys::{sign_hs256, TestKey};
 pub use loopback::{IamMode, TestIam};
 

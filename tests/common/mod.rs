@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+/// A real OpenID Provider (panva's oidc-provider on Node) per test.
+pub mod oidc;
 /// A real `redis-server` per test. Under `use common::*;` this module
 /// shadows the `redis` crate: name the crate `::redis` there.
 pub mod redis;

@@ -159,11 +159,25 @@ const PRESET_RESOURCES = {
   },
 };
 
+// Resource servers whose access tokens are opaque: a random handle the
+// provider keeps, which a resource server can only check at the
+// introspection endpoint (RFC 7662; tests/introspection.rs). `claims` end up
+// in the introspection answer, as `extraTokenClaims` do in a JWT.
+const OPAQUE = 'urn:iam-guard:opaque';
+const OPAQUE_RESOURCES = {
+  [OPAQUE]: {
+    format: 'opaque',
+    scope: 'opaque:read',
+    claims: () => ({ tenantId: 'school-1', roles: ['teacher'] }),
+  },
+};
+
 const RESOURCES = {
   ...ALGORITHM_RESOURCES,
   ...Object.fromEntries(
     Object.entries(PRESET_RESOURCES).map(([indicator, r]) => [indicator, { alg: 'RS256', ...r }]),
   ),
+  ...OPAQUE_RESOURCES,
 };
 
 // The resource server a token is for, by its indicator.
@@ -232,6 +246,30 @@ server.listen(port, '127.0.0.1', () => {
       // in oidc-provider 9, set here so that no upgrade turns it off unseen.
       dPoP: { enabled: true },
       devInteractions: { enabled: false },
+      // RFC 7662, for the opaque resource's tokens. iam-guard introspects
+      // as the resource server, authenticating with the interop client's
+      // credentials (client_secret_basic, its token endpoint method).
+      introspection: {
+        enabled: true,
+        // Who may learn what about which token. The default lets any
+        // authenticated client introspect any token (and warns that it
+        // should be changed); here only the interop client, and only
+        // tokens whose audience is the opaque resource: any other token is
+        // answered `{"active": false}`, as if unknown. (The provider
+        // refuses to introspect its JWT access tokens in any case.)
+        allowedPolicy(ctx, client, token) {
+          return client.clientId === CLIENT_ID && token.aud === OPAQUE;
+        },
+      },
+      // RFC 7009, so a test can revoke an opaque token: a client may revoke
+      // its own tokens (the default's rule, set explicitly so the provider
+      // does not warn about an unchanged default).
+      revocation: {
+        enabled: true,
+        allowedPolicy(ctx, client, token) {
+          return token.clientId === client.clientId;
+        },
+      },
       resourceIndicators: {
         enabled: true,
         // No implicit audience: a token is for the resource it names.
@@ -241,6 +279,14 @@ server.listen(port, '127.0.0.1', () => {
           const resource = RESOURCES[resourceIndicator];
           if (!resource) {
             throw new errors.InvalidTarget();
+          }
+          if (resource.format === 'opaque') {
+            return {
+              scope: resource.scope,
+              audience: resource.audience ?? resourceIndicator,
+              accessTokenTTL: 300,
+              accessTokenFormat: 'opaque',
+            };
           }
           return {
             scope: resource.scope,
