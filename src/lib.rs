@@ -112,6 +112,9 @@ pub use guard::{
         RoleGuard, ScopeGuard,
     },
 };
+#[cfg(feature = "jwks-http")]
+#[doc(inline)]
+pub use jwt::introspection::Introspector;
 /// Signature algorithms (jsonwebtoken's), re-exported so that naming one
 /// needs no dependency of your own.
 pub use jwt::verify::Algorithm;

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 const HOST: &str = "api.test";
 const URL: &str = "https://api.test/me";
-const ALGS: &str = "ES256 ES384 EdDSA PS256 RS256";
+const ALGS: &str = "ES256 ES384 EdDSA Ed25519 PS256 RS256";
 
 /// `/me` (GET, POST) and `/admin` (GET, needs role admin) behind `auth`,
 /// counting what reaches a handler.
@@ -290,7 +290,7 @@ async fn the_attack_corpus_is_refused_with_the_right_error_and_reaches_no_handle
             name: "iat as a string",
             req: dpop_get(&token, &honest(json!({"iat": now.to_string()}))),
             code: "invalid_dpop_proof",
-            message: "the DPoP proof's claims are not valid: iat is missing",
+            message: "the DPoP proof's claims are not valid: iat is not a NumericDate",
         },
         Attack {
             name: "missing ath",
@@ -729,7 +729,7 @@ async fn the_resource_metadata_says_how_to_send_dpop_and_every_challenge_names_i
     let document: Value = serde_json::from_str(metadata.json()).unwrap();
     assert_eq!(
         document["dpop_signing_alg_values_supported"],
-        json!(["ES256", "ES384", "EdDSA", "PS256", "RS256"])
+        json!(["ES256", "ES384", "EdDSA", "Ed25519", "PS256", "RS256"])
     );
     assert_eq!(document["dpop_bound_access_tokens_required"], true);
     assert_eq!(document["tls_client_certificate_bound_access_tokens"], true);

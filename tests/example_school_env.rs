@@ -225,3 +225,54 @@ fn a_bad_iam_dpop_exits_with_code_2_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid IAM_DPOP"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_introspection_url_takes_opaque_tokens_beside_jwts() {
+    use iam_guard::test_util::{DEV_CLIENT_ID, DEV_CLIENT_SECRET};
+    let iam = TestIam::start().await;
+    let (issuer, url) = (iam.issuer().to_owned(), iam.introspection_url());
+    let school = tokio::task::spawn_blocking(move || {
+        start(&[
+            ("IAM_ISSUER", &issuer),
+            ("IAM_INTROSPECTION_URL", &url),
+            ("IAM_CLIENT_ID", DEV_CLIENT_ID),
+            ("IAM_CLIENT_SECRET", DEV_CLIENT_SECRET),
+        ])
+    })
+    .await
+    .expect("the example starts");
+    let opaque =
+        iam.mint_opaque(json!({"aud": "students-api", "roles": ["admin"], "tenantId": "school-1"}));
+    let res = reqwest::Client::new()
+        .get(format!("{}/students/s-1", school.base))
+        .bearer_auth(&opaque)
+        .send()
+        .await
+        .expect("the example answers");
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get_student(&school, &admin_of(&iam)).await, 200);
+    // Another audience is refused, as for a JWT.
+    let other =
+        iam.mint_opaque(json!({"aud": "billing-api", "roles": ["admin"], "tenantId": "school-1"}));
+    assert_eq!(get_student(&school, &other).await, 401);
+    iam.deactivate_opaque("never-issued");
+    assert_eq!(get_student(&school, "never-issued").await, 401);
+}
+
+#[test]
+fn introspection_with_an_external_iam_needs_the_client_credentials() {
+    let out = Command::new(school_binary())
+        .env_clear()
+        .env("IAM_ISSUER", "https://iam.example.com")
+        .env(
+            "IAM_INTROSPECTION_URL",
+            "https://iam.example.com/introspect",
+        )
+        .output()
+        .expect("the example runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid IAM_CLIENT_ID"), "{stderr}");
+}

@@ -24,6 +24,8 @@
 //! | `DEV_IAM_ADDR` | without `IAM_ISSUER`: where the embedded dev IAM listens, so that other replicas can trust it (`IAM_ISSUER=http://<DEV_IAM_ADDR>`) | a free loopback port |
 //! | `IAM_DPOP` | `off`, `allowed` (Bearer and DPoP-bound tokens) or `required` (DPoP-bound tokens only); a DPoP-bound token always needs its proof. With `REDIS_URL` the replay cache is shared by every replica | `off` |
 //! | `PUBLIC_URL` | with `IAM_DPOP`: the URL clients address this service by (a proof's `htu` is compared with it), when a proxy or another host name is in front | `http://<BIND_ADDR>` |
+//! | `IAM_INTROSPECTION_URL` | also accept opaque access tokens, introspected here (RFC 7662; answers cached up to 5 min, never past `exp`); JWTs are still verified locally. The embedded dev IAM answers at `<its URL>/introspect` | off |
+//! | `IAM_CLIENT_ID`, `IAM_CLIENT_SECRET` | this service's credentials at the introspection endpoint (HTTP Basic) | the embedded dev IAM's client; with `IAM_ISSUER` both must be set |
 //! | `SCHOOL_BARE_ROUTES` | `1` also serves `GET /bare/students/{id}` with **no guard at all**, for `benches/http_load.sh`; never in a real deployment | off |
 //!
 //! A bad value exits with code 2 and one line naming the variable.
@@ -47,6 +49,7 @@ mod users;
 use std::{net::SocketAddr, process::ExitCode, str::FromStr, sync::Arc};
 
 use iam_guard::{
+    jwt::introspection::Introspector,
     model::Catalogue,
     permissions::{
         hosted_catalogue::{CatalogueFetcher, HostedCatalogueSource},
@@ -55,7 +58,7 @@ use iam_guard::{
     },
     replicas::RedisReplicas,
     revocation::Revocations,
-    test_util::{TestIam, TestKey},
+    test_util::{TestIam, TestKey, DEV_CLIENT_ID, DEV_CLIENT_SECRET},
     Algorithm, Dpop, JwksFetcher, JwtAuthGuardLayer, TokenValidation, TrustedIssuer, Verifier,
 };
 use serde_json::json;
@@ -93,6 +96,8 @@ struct Config {
     /// DPoP: off, or allowed / required.
     dpop: Option<Dpop>,
     public_url: Option<String>,
+    /// Introspection endpoint and this service's credentials there.
+    introspection: Option<(String, Option<(String, String)>)>,
 }
 
 /// Why `REDIS_URL` with `IAM_ISSUER` needs `PERMISSIONS_SOURCE`: where a
@@ -273,6 +278,45 @@ fn config() -> Result<Config, Invalid> {
             ));
         }
     }
+    let introspection = match var("IAM_INTROSPECTION_URL") {
+        None => {
+            for name in ["IAM_CLIENT_ID", "IAM_CLIENT_SECRET"] {
+                if var(name).is_some() {
+                    return Err(Invalid(
+                        name,
+                        "is only used with IAM_INTROSPECTION_URL".into(),
+                    ));
+                }
+            }
+            None
+        }
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            return Err(Invalid(
+                "IAM_INTROSPECTION_URL",
+                format!("{url:?} is not an http(s) URL"),
+            ))
+        }
+        Some(url) => {
+            let credentials = match (var("IAM_CLIENT_ID"), var("IAM_CLIENT_SECRET")) {
+                (Some(id), Some(secret)) => Some((id, secret)),
+                // The embedded dev IAM's own client.
+                (None, None) if issuers.is_empty() => None,
+                (None, _) => {
+                    return Err(Invalid(
+                        "IAM_CLIENT_ID",
+                        "is required with IAM_INTROSPECTION_URL and IAM_ISSUER".into(),
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(Invalid(
+                        "IAM_CLIENT_SECRET",
+                        "is required with IAM_CLIENT_ID".into(),
+                    ))
+                }
+            };
+            Some((url, credentials))
+        }
+    };
     Ok(Config {
         issuers,
         jwks_uri,
@@ -286,6 +330,7 @@ fn config() -> Result<Config, Invalid> {
         dev_iam_addr,
         dpop,
         public_url,
+        introspection,
     })
 }
 
@@ -390,6 +435,24 @@ async fn main() -> ExitCode {
     let auth = trusted
         .fold(JwtAuthGuardLayer::new(first), JwtAuthGuardLayer::trust)
         .revocations(revocations);
+    // Opaque tokens of the first issuer, asked about at its introspection
+    // endpoint; JWTs are still verified here.
+    let auth = match &config.introspection {
+        None => auth,
+        Some((url, credentials)) => {
+            let (id, secret) = credentials
+                .clone()
+                .unwrap_or_else(|| (DEV_CLIENT_ID.to_owned(), DEV_CLIENT_SECRET.to_owned()));
+            let introspector = Introspector::builder(url, &issuers[0])
+                .client_secret_basic(id, secret)
+                .audience(config.audiences.iter().cloned())
+                .build();
+            match introspector {
+                Ok(introspector) => auth.introspection(introspector),
+                Err(e) => return fail(Invalid("IAM_INTROSPECTION_URL", e.to_string())),
+            }
+        }
+    };
     // What the IAM answers per user is cached (5 min); with replicas, in
     // Redis too, and the IAM's invalidations reach every replica. What is
     // computed from the token is never cached across requests: a new token
@@ -456,6 +519,16 @@ async fn main() -> ExitCode {
     }
     if let Some(iam) = &embedded {
         print_walkthrough(iam, &base, &config.audiences[0], &sharing);
+        if config.introspection.is_some() {
+            println!("# an opaque token for the teacher, which the service introspects at the IAM (then cached)");
+            println!(
+                "curl -s -X POST {}/token -H 'Content-Type: application/json' -d '{{\"user\":\"teacher\",\"format\":\"opaque\"}}'",
+                iam.issuer()
+            );
+            println!(
+                "curl -s {base}/students/s-1 -H 'Authorization: Bearer <that access_token>'\n"
+            );
+        }
         if let Some(dpop) = &config.dpop {
             let which = if dpop.is_required() {
                 "required: bearer tokens answer 401"

@@ -42,6 +42,8 @@ pub(super) struct DevState {
     pub(super) revoke: super::revoke::RevokeState,
     /// What `GET /permissions` keeps.
     pub(super) permissions: super::permissions::PermissionsState,
+    /// The opaque tokens `POST /introspect` answers for.
+    pub(super) opaque: super::opaque::OpaqueState,
 }
 
 /// The subject of tokens minted without one, as [`TestIam::mint`] and
@@ -92,6 +94,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/users/{name}", put(put_user))
         .merge(super::revoke::routes())
         .merge(super::permissions::routes())
+        .merge(super::opaque::routes())
 }
 
 impl TestIam {
@@ -142,6 +145,20 @@ impl Shared {
     }
 
     fn mint_for(&self, patch: Value, ttl: u64) -> String {
+        let claims = self.claims_for(patch, ttl);
+        let key = self
+            .keys
+            .lock()
+            .expect("lock")
+            .first()
+            .cloned()
+            .expect("a published key");
+        key.sign(&claims)
+    }
+
+    /// The claims of a token lasting `ttl`: the defaults with `patch`
+    /// merged over them.
+    fn claims_for(&self, patch: Value, ttl: u64) -> Value {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
@@ -153,14 +170,7 @@ impl Shared {
             "iat": now,
             "exp": now + ttl,
         });
-        let key = self
-            .keys
-            .lock()
-            .expect("lock")
-            .first()
-            .cloned()
-            .expect("a published key");
-        key.sign(&merge(base, patch))
+        merge(base, patch)
     }
 }
 
@@ -248,7 +258,9 @@ const DEV_TOKEN_TTL: u64 = 3600;
 /// With `"jkt": "<RFC 7638 thumbprint>"` the token is bound to that DPoP
 /// key (`cnf.jkt`, `token_type: DPoP`); with `"x5t#S256": "<certificate
 /// thumbprint>"` to that client certificate (RFC 8705). Each must be a
-/// base64url SHA-256 (43 characters).
+/// base64url SHA-256 (43 characters). With `"format": "opaque"` the token
+/// is a random string the IAM's `POST /introspect` answers for, instead of
+/// a JWT.
 async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let claims = match (request.get("user").and_then(Value::as_str), request.get("claims")) {
@@ -297,7 +309,11 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
             }
         }
     }
-    let token = shared.mint_for(claims, DEV_TOKEN_TTL);
+    let token = match request.get("format").and_then(Value::as_str) {
+        None | Some("jwt") => shared.mint_for(claims, DEV_TOKEN_TTL),
+        Some("opaque") => shared.issue_opaque(shared.claims_for(claims, DEV_TOKEN_TTL)),
+        Some(_) => return invalid_request("format must be jwt or opaque"),
+    };
     Json(json!({"access_token": token, "token_type": token_type, "expires_in": DEV_TOKEN_TTL}))
         .into_response()
 }

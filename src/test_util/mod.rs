@@ -53,6 +53,10 @@
 //!   its own loopback port, answering opaque tokens as the test says, with
 //!   client authentication, faults and a request counter, for
 //!   [`Introspector`](crate::jwt::introspection::Introspector) tests.
+//! - Opaque tokens: `POST /token` with `"format": "opaque"` (or
+//!   [`TestIam::mint_opaque`]) issues a random token, and
+//!   `POST /introspect` answers RFC 7662 introspection for it to the
+//!   client [`DEV_CLIENT_ID`] ([`TestIam::introspection_url`]).
 //! - [`principal`], [`merge`] and [`claims`] build principals and claims
 //!   without a token.
 
@@ -62,6 +66,7 @@ mod dpop;
 mod introspection;
 mod keys;
 mod loopback;
+mod opaque;
 mod permissions;
 mod revoke;
 
@@ -75,6 +80,7 @@ pub use introspection::{
 };
 pub use keys::{sign_hs256, TestKey};
 pub use loopback::{IamMode, TestIam};
+pub use opaque::{DEV_CLIENT_ID, DEV_CLIENT_SECRET};
 
 /// The audience [`TestIam::mint`] puts in tokens by default.
 pub const TEST_AUDIENCE: &str = "test-api";

@@ -308,6 +308,18 @@ impl Issuers {
         &self.entries[index]
     }
 
+    /// The index of the issuer trusted under `issuer`, or the first: an
+    /// introspected token is this issuer's, with its policy and source.
+    pub(super) fn index_of(&self, issuer: &str) -> usize {
+        if let [_] = self.entries.as_slice() {
+            return 0;
+        }
+        self.entries
+            .iter()
+            .position(|e| e.trusted.issuer() == issuer)
+            .unwrap_or(0)
+    }
+
     /// Verifies `token` if it is cached or its key is, without awaiting;
     /// returns the index of the issuer it belongs to.
     pub(super) fn verify_now(&self, token: &str) -> Result<(usize, Attempt), VerifyError> {

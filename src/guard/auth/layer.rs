@@ -10,6 +10,8 @@ use super::{
     issuers::{Issuers, TrustedIssuer},
     service::JwtAuthGuard,
 };
+#[cfg(feature = "jwks-http")]
+use crate::jwt::introspection::Introspector;
 use crate::{
     guard::context::Policy,
     jwt::{
@@ -45,6 +47,9 @@ pub(super) struct Config {
     pub(super) revocations: Option<Revocations>,
     /// DPoP proofs are checked; `None`: the `DPoP` scheme is not read.
     pub(super) dpop: Option<Dpop>,
+    /// Opaque tokens (or every token) are introspected.
+    #[cfg(feature = "jwks-http")]
+    pub(super) introspection: Option<Introspection>,
     /// Shared by the context of every request this layer admits.
     pub(super) policy: Arc<Policy>,
 }
@@ -52,15 +57,23 @@ pub(super) struct Config {
 impl fmt::Debug for JwtAuthGuardLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &*self.config;
-        f.debug_struct("JwtAuthGuardLayer")
+        let mut debug = f.debug_struct("JwtAuthGuardLayer");
+        debug
             .field("issuers", &config.issuers)
             .field("locator", &config.locator)
             .field("tenant_header", &config.tenant_header)
             .field("optional", &config.optional)
             .field("revocations", &config.revocations)
-            .field("dpop", &config.dpop)
-            .field("policy", &config.policy)
-            .finish()
+            .field("dpop", &config.dpop);
+        #[cfg(feature = "jwks-http")]
+        debug.field(
+            "introspection",
+            &config
+                .introspection
+                .as_ref()
+                .map(|i| i.introspector.endpoint()),
+        );
+        debug.field("policy", &config.policy).finish()
     }
 }
 
@@ -78,6 +91,8 @@ impl JwtAuthGuardLayer {
                 optional: false,
                 revocations: None,
                 dpop: None,
+                #[cfg(feature = "jwks-http")]
+                introspection: None,
                 policy,
             }),
         }
@@ -349,6 +364,47 @@ impl JwtAuthGuardLayer {
         self
     }
 
+    /// Also accepts opaque access tokens, asking `introspector` (RFC 7662)
+    /// what they are: a token that is not shaped like a JWT (three
+    /// dot-separated segments) is introspected, a JWT is verified locally
+    /// as before. The answer becomes the same [`Principal`](crate::Principal)
+    /// through the introspector's claim mapping, with the permission
+    /// source of the trusted issuer named like the introspector's issuer
+    /// (else the first); revocations, DPoP and certificate bindings apply
+    /// to it as to a JWT. Answers are cached (see
+    /// [`Introspector`](crate::jwt::introspection::Introspector)); an IAM
+    /// that cannot answer is a 503, never a guess.
+    #[cfg(feature = "jwks-http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
+    pub fn introspection(mut self, introspector: Introspector) -> Self {
+        self.config_mut().introspection = Some(Introspection {
+            introspector,
+            all_tokens: false,
+        });
+        self
+    }
+
+    /// A guard for an IAM that issues opaque tokens only: every token, JWT
+    /// shaped or not, is introspected with `introspector` and none is
+    /// verified locally. Configure the permission source and the rest as
+    /// for any guard.
+    #[cfg(feature = "jwks-http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
+    pub fn introspect_only(introspector: Introspector) -> Self {
+        // The trusted issuer holds the policy and permission source; with
+        // no keys it could verify nothing, and is never asked to.
+        let issuer = Verifier::new(
+            crate::JwksFetcher::no_keys(),
+            TokenValidation::new(introspector.issuer()),
+        );
+        let mut layer = Self::new(issuer);
+        layer.config_mut().introspection = Some(Introspection {
+            introspector,
+            all_tokens: true,
+        });
+        layer
+    }
+
     /// Accepts DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>`
     /// with a `DPoP` proof, checked as the [`dpop`](crate::jwt::dpop)
     /// module describes. [`Dpop::allowed`] keeps bearer tokens working
@@ -456,6 +512,27 @@ impl JwtAuthGuardLayer {
             }
         }
         urls
+    }
+}
+
+/// Which tokens a guard introspects, and with what.
+#[cfg(feature = "jwks-http")]
+#[derive(Debug, Clone)]
+pub(super) struct Introspection {
+    pub(super) introspector: Introspector,
+    /// Every token, not only those that are not shaped like a JWT.
+    all_tokens: bool,
+}
+
+#[cfg(feature = "jwks-http")]
+impl Introspection {
+    /// Whether `token` goes to the IAM rather than to local verification.
+    pub(super) fn takes(&self, token: &str) -> bool {
+        // A JWS compact serialization has exactly two dots; an opaque
+        // token (random base64url, a UUID, a hex string) has none or
+        // some other count. A token that merely looks like a JWT is
+        // verified locally and refused there if it is not one.
+        self.all_tokens || token.bytes().filter(|&b| b == b'.').count() != 2
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::{
     fmt,
+    future::Future,
+    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -58,7 +60,62 @@ impl<S> JwtAuthGuard<S> {
     crate::macros::define_inner_service_accessors!();
 }
 
+/// What a token is, as far as can be told without awaiting.
+enum Lookup {
+    /// Verified: by a cached verification, a cached key or a cached
+    /// introspection answer; with the index of its issuer.
+    Verified(usize, Arc<VerifiedToken>),
+    /// Refused outright.
+    Refused(Rejection),
+    /// Keys must be fetched, or the IAM asked about an opaque token.
+    Pending(PendingLookup),
+}
+
+type PendingLookup =
+    Pin<Box<dyn Future<Output = Result<(usize, Arc<VerifiedToken>), Rejection>> + Send>>;
+
 impl Config {
+    /// Finds out what `token` is: a JWT verified locally, or an opaque
+    /// token introspected (see [`introspection`](JwtAuthGuardLayer::introspection)).
+    fn lookup(&self, token: &str) -> Lookup {
+        #[cfg(feature = "jwks-http")]
+        if let Some(introspection) = &self.introspection {
+            if introspection.takes(token) {
+                let issuer = self.issuers.index_of(introspection.introspector.issuer());
+                return match introspection.introspector.cached(token) {
+                    Some(Ok(verified)) => Lookup::Verified(issuer, verified),
+                    Some(Err(e)) => Lookup::Refused(Rejection::from(&e)),
+                    None => {
+                        let introspector = introspection.introspector.clone();
+                        let token = token.to_owned();
+                        Lookup::Pending(Box::pin(async move {
+                            introspector
+                                .introspect(&token)
+                                .await
+                                .map(|verified| (issuer, verified))
+                                .map_err(|e| Rejection::from(&e))
+                        }))
+                    }
+                };
+            }
+        }
+        match self.issuers.verify_now(token) {
+            Ok((issuer, Attempt::Verified(verified))) => Lookup::Verified(issuer, verified),
+            Err(e) => Lookup::Refused(Rejection::from(&e)),
+            Ok((issuer, Attempt::NeedsKey(pending))) => {
+                let verifier = self.issuers.entry(issuer).trusted.verifier().clone();
+                let token = token.to_owned();
+                Lookup::Pending(Box::pin(async move {
+                    verifier
+                        .verify_fetched(&token, pending)
+                        .await
+                        .map(|verified| (issuer, verified))
+                        .map_err(|e| Rejection::from(&e))
+                }))
+            }
+        }
+    }
+
     /// The checks that follow a verified token: its binding first (which
     /// needs the token; the rest does not), then [`admit`](Self::admit).
     /// A [`ReplayFuture`] comes back when the DPoP replay cache must still
@@ -216,56 +273,23 @@ where
                 return refused(req, res, limit);
             }
         };
-        match config.issuers.verify_now(token) {
-            Ok((issuer, Attempt::Verified(verified))) => {
-                // The token borrows the request's headers: its last use is
-                // the binding check, before the request is changed.
-                let bound =
-                    config.check_binding(&req, token, origin, &verified.identity.confirmation);
-                let admitted = bound.and_then(|replay| {
-                    config
-                        .admit(&mut req, issuer, &verified, origin)
-                        .map(|()| replay)
-                });
-                match admitted {
-                    Ok(None) => {
-                        metrics::auth_allowed();
-                        ResponseFuture::inner(self.inner.call(req))
-                    }
-                    Ok(Some(replay)) => {
-                        let mut inner = self.take_inner();
-                        let config = self.config.clone();
-                        ResponseFuture::boxed(Box::pin(async move {
-                            if let Some(rejection) = config.replay_refusal(replay.await) {
-                                let user = Some(verified.identity.user_id.as_str());
-                                let res = config.refuse(&req, &rejection, user, Some(origin));
-                                return Ok(refuse_async(req, res, limit).await);
-                            }
-                            metrics::auth_allowed();
-                            inner.call(req).await
-                        }))
-                    }
-                    Err(rejection) => {
-                        let user = Some(verified.identity.user_id.as_str());
-                        let res = config.refuse(&req, &rejection, user, Some(origin));
-                        refused(req, res, limit)
-                    }
-                }
+        let (issuer, verified) = match config.lookup(token) {
+            Lookup::Verified(issuer, verified) => (issuer, verified),
+            Lookup::Refused(rejection) => {
+                let res = config.refuse(&req, &rejection, None, Some(origin));
+                return refused(req, res, limit);
             }
-            Err(e) => {
-                let res = config.refuse(&req, &Rejection::from(&e), None, Some(origin));
-                refused(req, res, limit)
-            }
-            Ok((issuer, Attempt::NeedsKey(pending))) => {
+            Lookup::Pending(pending) => {
+                // Keys must be fetched or the IAM asked; the token is
+                // needed after that for the binding checks.
                 let mut inner = self.take_inner();
                 let config = self.config.clone();
                 let token = token.to_owned();
-                ResponseFuture::boxed(Box::pin(async move {
-                    let verifier = config.issuers.entry(issuer).trusted.verifier();
-                    let verified = match verifier.verify_fetched(&token, pending).await {
-                        Ok(v) => v,
-                        Err(e) => {
-                            let res = config.refuse(&req, &Rejection::from(&e), None, Some(origin));
+                return ResponseFuture::boxed(Box::pin(async move {
+                    let (issuer, verified) = match pending.await {
+                        Ok(found) => found,
+                        Err(rejection) => {
+                            let res = config.refuse(&req, &rejection, None, Some(origin));
                             return Ok(refuse_async(req, res, limit).await);
                         }
                     };
@@ -282,7 +306,39 @@ where
                     }
                     metrics::auth_allowed();
                     inner.call(req).await
+                }));
+            }
+        };
+        // The token borrows the request's headers: its last use is the
+        // binding check, before the request is changed.
+        let bound = config.check_binding(&req, token, origin, &verified.identity.confirmation);
+        let admitted = bound.and_then(|replay| {
+            config
+                .admit(&mut req, issuer, &verified, origin)
+                .map(|()| replay)
+        });
+        match admitted {
+            Ok(None) => {
+                metrics::auth_allowed();
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Ok(Some(replay)) => {
+                let mut inner = self.take_inner();
+                let config = self.config.clone();
+                ResponseFuture::boxed(Box::pin(async move {
+                    if let Some(rejection) = config.replay_refusal(replay.await) {
+                        let user = Some(verified.identity.user_id.as_str());
+                        let res = config.refuse(&req, &rejection, user, Some(origin));
+                        return Ok(refuse_async(req, res, limit).await);
+                    }
+                    metrics::auth_allowed();
+                    inner.call(req).await
                 }))
+            }
+            Err(rejection) => {
+                let user = Some(verified.identity.user_id.as_str());
+                let res = config.refuse(&req, &rejection, user, Some(origin));
+                refused(req, res, limit)
             }
         }
     }

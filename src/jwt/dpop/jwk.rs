@@ -43,11 +43,20 @@ impl ProofKey {
                 .decode(value)
                 .map_err(|_| DpopError::Key("a key member is not base64url"))
         };
-        // A JWK that pins an algorithm must pin this one (RFC 7517 §4.4).
+        // A JWK that pins an algorithm must pin this one (RFC 7517 §4.4);
+        // EdDSA and Ed25519 name one algorithm (RFC 9864 §2.2).
         if let Some(pinned) = jwk.get("alg") {
-            if pinned.as_str() != Some(alg.name()) {
+            let ed25519 = |name: Option<&str>| matches!(name, Some("EdDSA" | "Ed25519"));
+            let same = pinned.as_str() == Some(alg.name())
+                || (ed25519(pinned.as_str()) && ed25519(Some(alg.name())));
+            if !same {
                 return Err(DpopError::Key("the jwk is for another algorithm"));
             }
+        }
+        // A key published for encryption is not a signing key (RFC 7517
+        // §4.2).
+        if jwk.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
+            return Err(DpopError::Key("the jwk is not for signatures"));
         }
         let kty = text("kty").ok_or(DpopError::Key("the jwk has no kty"))?;
         // The thumbprint input: the required members only, in
@@ -78,7 +87,7 @@ impl ProofKey {
                 ]);
                 (canonical, point, None)
             }
-            (ProofAlgorithm::EdDsa, "OKP") => {
+            (ProofAlgorithm::EdDsa | ProofAlgorithm::Ed25519, "OKP") => {
                 if text("crv") != Some("Ed25519") {
                     return Err(DpopError::Key("only Ed25519 is accepted for EdDSA"));
                 }

@@ -87,8 +87,11 @@ pub enum DpopAlgorithm {
     Es256,
     /// ECDSA P-384 with SHA-384.
     Es384,
-    /// Ed25519.
+    /// Ed25519 under its RFC 8037 name, `EdDSA`.
     EdDsa,
+    /// Ed25519 under its fully specified RFC 9864 name, `Ed25519`, which
+    /// newer clients (and Node's WebCrypto key export) use.
+    Ed25519,
     /// RSASSA-PSS with SHA-256 (2048 to 8192 bits).
     Ps256,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (2048 to 8192 bits).
@@ -104,6 +107,7 @@ impl DpopAlgorithm {
             Self::Es256 => "ES256",
             Self::Es384 => "ES384",
             Self::EdDsa => "EdDSA",
+            Self::Ed25519 => "Ed25519",
             Self::Ps256 => "PS256",
             Self::Rs256 => "RS256",
         }
@@ -170,6 +174,7 @@ impl Dpop {
             DpopAlgorithm::Es256,
             DpopAlgorithm::Es384,
             DpopAlgorithm::EdDsa,
+            DpopAlgorithm::Ed25519,
             DpopAlgorithm::Ps256,
             DpopAlgorithm::Rs256,
         ];
@@ -192,8 +197,8 @@ impl Dpop {
         Arc::make_mut(&mut self.inner)
     }
 
-    /// The algorithms a proof may use (default ES256, ES384, EdDSA, PS256,
-    /// RS256), named in the challenge's `algs`. An empty list keeps the
+    /// The algorithms a proof may use (default ES256, ES384, EdDSA,
+    /// Ed25519, PS256, RS256), named in the challenge's `algs`. An empty list keeps the
     /// current one: a guard that accepts no proof would be `required`
     /// with nothing acceptable.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = DpopAlgorithm>) -> Self {

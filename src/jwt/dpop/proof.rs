@@ -130,15 +130,16 @@ pub(super) fn check(
     if htu.contains(['?', '#']) || super::htu::normalize(&htu).as_deref() != Some(request.url) {
         return Err(DpopError::Url);
     }
-    let iat = match claims.iat.as_ref().and_then(Value::as_number) {
-        Some(n) => match n.as_u64() {
+    let iat = match &claims.iat {
+        None | Some(Value::Null) => return Err(DpopError::Claim("iat is missing")),
+        Some(Value::Number(n)) => match n.as_u64() {
             Some(secs) => secs,
             None => match n.as_f64() {
                 Some(secs) if secs.is_finite() && secs >= 0.0 => secs as u64,
                 _ => return Err(DpopError::Claim("iat is not a NumericDate")),
             },
         },
-        None => return Err(DpopError::Claim("iat is missing")),
+        Some(_) => return Err(DpopError::Claim("iat is not a NumericDate")),
     };
     let earliest = request.now.saturating_sub(rules.max_age + rules.leeway);
     if iat < earliest || iat > request.now + rules.leeway {
