@@ -16,6 +16,8 @@
 //! [`serve_mutual_tls`] is the serving loop the README quotes.
 #![cfg(all(feature = "rustls", feature = "test-util"))]
 
+mod common;
+
 use std::{
     net::SocketAddr,
     sync::{
@@ -28,6 +30,7 @@ use std::{
 use aws_lc_rs::digest;
 use axum::{routing::get, Extension, Router};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use common::Answer;
 use http::StatusCode;
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use iam_guard::{test_util::TestIam, ClientCertificate, JwtAuthGuardLayer, Principal};
@@ -40,7 +43,7 @@ use rustls::{
     server::WebPkiClientVerifier,
     RootCertStore, ServerConfig,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -245,29 +248,18 @@ async fn start(iam: &TestIam, pki: &Pki) -> Server {
     }
 }
 
-/// What came back.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: String,
+/// 401 `invalid_token` with `message` and RFC 6750's challenge.
+trait InvalidToken {
+    fn assert_invalid_token(&self, message: &str, context: &str);
 }
 
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// 401 `invalid_token` with `message` and RFC 6750's challenge.
+impl InvalidToken for Answer {
     fn assert_invalid_token(&self, message: &str, context: &str) {
-        let body = self.json();
-        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{context}: {body}");
-        assert_eq!(body["code"], "invalid_token", "{context}: {body}");
-        assert_eq!(body["message"], message, "{context}");
-        assert_eq!(
-            self.challenge.as_deref(),
-            Some("Bearer error=\"invalid_token\""),
-            "{context}"
+        self.assert_401(
+            "invalid_token",
+            message,
+            "Bearer error=\"invalid_token\"",
+            context,
         );
     }
 }
@@ -292,35 +284,20 @@ impl Server {
         builder.build().expect("a TLS client")
     }
 
-    async fn try_get(
-        &self,
-        client: &reqwest::Client,
-        token: &str,
-    ) -> reqwest::Result<(StatusCode, Option<String>, String)> {
+    async fn try_get(&self, client: &reqwest::Client, token: &str) -> reqwest::Result<Answer> {
         let res = client
             .get(format!("https://localhost:{}/me", self.addr.port()))
             .bearer_auth(token)
             .send()
             .await?;
-        let status = res.status();
-        let challenge = res
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().expect("an ASCII challenge").to_owned());
-        Ok((status, challenge, res.text().await?))
+        Answer::read(res).await
     }
 
     /// `GET /me` with `token` as a bearer token, over `client`'s TLS.
     async fn get(&self, client: &reqwest::Client, token: &str) -> Answer {
-        let (status, challenge, body) = self
-            .try_get(client, token)
+        self.try_get(client, token)
             .await
-            .expect("the TLS server answers");
-        Answer {
-            status,
-            challenge,
-            body,
-        }
+            .expect("the TLS server answers")
     }
 
     fn hits(&self) -> usize {

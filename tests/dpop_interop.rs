@@ -25,20 +25,23 @@
 //! cannot start: a skipped interop suite looks exactly like a passing one.
 #![cfg(all(feature = "test-util", feature = "jwks-http", feature = "axum"))]
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    io::Write,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        mpsc, Arc, Mutex, OnceLock,
+        Arc, Mutex, OnceLock,
     },
-    thread,
     time::Duration,
 };
 
 use axum::{body::Body, routing::get, Router};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use common::{
+    oidc::{provider_dir, NodeScript, Provider},
+    Answer,
+};
 use http::{Request, StatusCode};
 use iam_guard::{
     test_util::{access_token_hash, DpopKey, TestIam},
@@ -47,169 +50,11 @@ use iam_guard::{
 };
 use serde_json::{json, Value};
 
-/// How long a Node script may take to print READY. Node starts in well
-/// under a second; the margin is for loaded CI machines.
-const STARTUP: Duration = Duration::from_secs(20);
 /// How long one answer of the jose client may take (an RSA key pair is the
 /// slowest, far below this).
 const ANSWER: Duration = Duration::from_secs(20);
 
 const ALGS: &str = "ES256 ES384 EdDSA Ed25519 PS256 RS256";
-
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
-}
-
-// ---------------------------------------------------------------------------
-// Node processes: the jose client, and oidc-provider.
-// ---------------------------------------------------------------------------
-
-/// Installs `tests/oidc` from the lockfile unless `jose` and
-/// `oidc-provider` are there already (`.ci/run` installs them up front),
-/// once per test binary.
-fn ensure_installed() {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let outcome = INSTALLED.get_or_init(|| {
-        let dir = node_dir();
-        let installed = ["jose", "oidc-provider"].iter().all(|p| {
-            dir.join("node_modules")
-                .join(p)
-                .join("package.json")
-                .is_file()
-        });
-        if installed {
-            return Ok(());
-        }
-        let output = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&dir)
-            .args(["--no-audit", "--no-fund"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run npm (Node >= 20.19 and npm are required): {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "npm ci --prefix {} failed ({}):\n{}{}",
-                dir.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(())
-    });
-    if let Err(e) = outcome {
-        panic!("the DPoP interop suite cannot install tests/oidc: {e}");
-    }
-}
-
-/// A Node script of `tests/oidc`, killed on drop. Its stdin stays open
-/// while this lives: both scripts exit when it closes, which also covers
-/// a test binary that dies without dropping it.
-struct NodeScript {
-    child: Child,
-    stdin: ChildStdin,
-    /// Every stdout line after READY.
-    lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    /// What followed `READY ` on its first line.
-    ready: String,
-}
-
-impl NodeScript {
-    /// Starts `script` with `args`. A start that does not print READY
-    /// within [`STARTUP`] is killed and tried again, up to three attempts
-    /// (a Node process has been seen to stall on its first start on a fresh
-    /// CI checkout); three failures fail the test with each one's stderr.
-    fn start(script: &str, args: &[&str]) -> Self {
-        ensure_installed();
-        // One script starts at a time: several Node processes loading
-        // their modules at once on a two-core machine can each take longer
-        // than STARTUP.
-        static STARTING: Mutex<()> = Mutex::new(());
-        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        let mut failures = Vec::new();
-        for attempt in 1..=3 {
-            match Self::try_start(script, args) {
-                Ok(node) => return node,
-                Err(why) => failures.push(format!("attempt {attempt}: {why}")),
-            }
-        }
-        panic!("{script}:\n{}", failures.join("\n"));
-    }
-
-    fn try_start(script: &str, args: &[&str]) -> Result<Self, String> {
-        let mut child = Command::new("node")
-            .arg(node_dir().join(script))
-            .args(args)
-            .current_dir(node_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run node (Node >= 20.19 is required for the DPoP interop suite): {e}"
-                )
-            });
-        let stdin = child.stdin.take().expect("piped stdin");
-        // Both pipes are drained for the script's whole life, so it never
-        // blocks on a full pipe; stderr is kept for failure messages.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock()
-                    .expect("lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, lines) = mpsc::channel();
-        let out_pipe = child.stdout.take().expect("piped stdout");
-        thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines.recv_timeout(STARTUP);
-        match first.as_deref().map(|l| l.strip_prefix("READY ")) {
-            Ok(Some(ready)) => Ok(Self {
-                ready: ready.to_owned(),
-                child,
-                stdin,
-                lines,
-                stderr,
-            }),
-            _ => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                // Let the stderr reader take what the script left.
-                thread::sleep(Duration::from_millis(100));
-                Err(format!(
-                    "no READY line ({first:?}; exit status {status:?}).\nstderr:\n{}",
-                    stderr.lock().expect("lock")
-                ))
-            }
-        }
-    }
-
-    fn stderr(&self) -> String {
-        format!("node stderr:\n{}", self.stderr.lock().expect("lock"))
-    }
-}
-
-impl Drop for NodeScript {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The jose client (`tests/oidc/dpop-client.mjs`), one per test binary:
 /// tests share it, one request at a time. It is never dropped; it exits
@@ -230,7 +75,7 @@ fn jose() -> &'static Jose {
     JOSE.get_or_init(|| {
         let node = NodeScript::start("dpop-client.mjs", &[]);
         let installed: Value = serde_json::from_slice(
-            &std::fs::read(node_dir().join("node_modules/jose/package.json"))
+            &std::fs::read(provider_dir().join("node_modules/jose/package.json"))
                 .expect("jose's package.json"),
         )
         .expect("JSON");
@@ -323,31 +168,16 @@ struct Served {
     http: reqwest::Client,
 }
 
-/// What came back.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: String,
+/// 401 `invalid_dpop_proof` with `message` and the challenge of a
+/// resource that accepts Bearer and DPoP.
+trait InvalidProof {
+    fn assert_invalid_proof(&self, message: &str, context: &str);
 }
 
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// 401 `invalid_dpop_proof` with `message` and the challenge of a
-    /// resource that accepts Bearer and DPoP.
+impl InvalidProof for Answer {
     fn assert_invalid_proof(&self, message: &str, context: &str) {
-        let body = self.json();
-        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{context}: {body}");
-        assert_eq!(body["code"], "invalid_dpop_proof", "{context}: {body}");
-        assert_eq!(body["message"], message, "{context}");
-        assert_eq!(
-            self.challenge.as_deref(),
-            Some(format!("Bearer, DPoP error=\"invalid_dpop_proof\", algs=\"{ALGS}\"").as_str()),
-            "{context}"
-        );
+        let challenge = format!("Bearer, DPoP error=\"invalid_dpop_proof\", algs=\"{ALGS}\"");
+        self.assert_401("invalid_dpop_proof", message, &challenge, context);
     }
 }
 
@@ -406,17 +236,7 @@ impl Served {
             req = req.header("dpop", proof);
         }
         let res = req.send().await.expect("the guarded server answers");
-        let status = res.status();
-        let challenge = res
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().expect("an ASCII challenge").to_owned());
-        let body = res.text().await.expect("a body");
-        Answer {
-            status,
-            challenge,
-            body,
-        }
+        Answer::read(res).await.expect("a body")
     }
 
     /// `method /me` with `Authorization: DPoP <token>` and `proof`.
@@ -641,14 +461,9 @@ const RESOURCE: &str = "urn:iam-guard:es256";
 const SCOPE: &str = "es256:read";
 
 /// `oidc-provider` on a port the OS picks; its issuer URL.
-fn start_provider() -> (NodeScript, String) {
-    let provider = NodeScript::start("provider.mjs", &["0", "1"]);
-    let issuer = provider
-        .ready
-        .split(' ')
-        .next()
-        .expect("READY names the issuer")
-        .to_owned();
+fn start_provider() -> (Provider, String) {
+    let provider = Provider::start();
+    let issuer = provider.issuer.clone();
     (provider, issuer)
 }
 

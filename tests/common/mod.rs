@@ -292,3 +292,42 @@ pub fn counters() -> (Counters, metrics::LocalRecorderGuard<'static>) {
 pub fn decision(guard: &str, outcome: &str, code: &str) -> String {
     format!("iam_guard_decisions_total{{code={code},guard={guard},outcome={outcome}}}")
 }
+
+/// A response read off the wire (reqwest), for the suites that serve on a
+/// real port.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub challenge: Option<String>,
+    pub body: String,
+}
+
+impl Answer {
+    /// Status, `WWW-Authenticate` and body of `res`.
+    pub async fn read(res: reqwest::Response) -> reqwest::Result<Self> {
+        let status = StatusCode::from_u16(res.status().as_u16()).expect("a valid status");
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("an ASCII challenge").to_owned());
+        Ok(Self {
+            status,
+            challenge,
+            body: res.text().await?,
+        })
+    }
+
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A 401 with `code`, `message` and the challenge `challenge`.
+    pub fn assert_401(&self, code: &str, message: &str, challenge: &str, context: &str) {
+        let body = self.json();
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{context}: {body}");
+        assert_eq!(body["code"], code, "{context}: {body}");
+        assert_eq!(body["message"], message, "{context}");
+        assert_eq!(self.challenge.as_deref(), Some(challenge), "{context}");
+    }
+}
