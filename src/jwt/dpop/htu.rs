@@ -46,7 +46,7 @@ pub(super) fn request_url(
 ) -> Option<String> {
     let path = uri.path();
     match public {
-        Some(public) => normalize_joined(public.as_str(), path),
+        Some(public) => normalize(&format!("{}{path}", public.as_str())),
         None => {
             // Without a configured URL: the authority the request names,
             // over https unless the request line itself says otherwise.
@@ -58,10 +58,6 @@ pub(super) fn request_url(
             normalize(&format!("{scheme}://{authority}{path}"))
         }
     }
-}
-
-fn normalize_joined(base: &str, path: &str) -> Option<String> {
-    normalize(&format!("{base}{path}"))
 }
 
 /// The normalized form of `url` without query and fragment.
@@ -261,6 +257,32 @@ mod tests {
             "https://[::1/",
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalizing_never_panics_and_is_idempotent(url in "\\PC{0,60}") {
+            if let Some(once) = normalize(&url) {
+                proptest::prop_assert_eq!(normalize(&once), Some(once.clone()));
+            }
+        }
+
+        #[test]
+        fn urls_of_one_shape_normalize_idempotently(
+            scheme in "(?i)https?",
+            host in "[a-zA-Z0-9.-]{1,12}",
+            port in proptest::option::of(0u16..),
+            path in "(/([a-zA-Z0-9._~-]|%[0-9a-fA-F]{2}|\\.|\\.\\.){0,6}){0,5}",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            if let Some(once) = normalize(&format!("{scheme}://{host}{port}{path}")) {
+                proptest::prop_assert_eq!(normalize(&once), Some(once.clone()));
+                let after_scheme = &once[once.find("://").unwrap() + 3..];
+                let path = &after_scheme[after_scheme.find('/').unwrap()..];
+                let dots = path.split('/').any(|segment| segment == "." || segment == "..");
+                proptest::prop_assert!(!dots, "{}", once);
+            }
         }
     }
 

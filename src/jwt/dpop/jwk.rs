@@ -9,7 +9,7 @@ use aws_lc_rs::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{Map, Value};
 
-use super::{error::DpopError, ProofAlgorithm};
+use super::{error::DpopError, DpopAlgorithm};
 
 /// Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2,
 /// §6.3.2, §6.4.1; RFC 8037 §2). A client that puts its private key in a
@@ -18,7 +18,7 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 
 /// A proof's public key, ready to check the proof's signature.
 pub(super) struct ProofKey {
-    alg: ProofAlgorithm,
+    alg: DpopAlgorithm,
     /// The SEC1 point (EC) or the raw key (Ed25519); empty for RSA.
     bytes: Vec<u8>,
     /// RSA modulus and exponent, big-endian.
@@ -31,7 +31,7 @@ impl ProofKey {
     /// Reads `jwk` as a public key of `alg`'s family.
     pub(super) fn from_jwk(
         jwk: &Map<String, Value>,
-        alg: ProofAlgorithm,
+        alg: DpopAlgorithm,
     ) -> Result<Self, DpopError> {
         if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
             return Err(DpopError::PrivateKey);
@@ -63,9 +63,9 @@ impl ProofKey {
         // lexicographic order, no whitespace (RFC 7638 §3.2). The values
         // are the strings as sent, which is what the client hashed.
         let (canonical, bytes, rsa) = match (alg, kty) {
-            (ProofAlgorithm::Es256 | ProofAlgorithm::Es384, "EC") => {
+            (DpopAlgorithm::Es256 | DpopAlgorithm::Es384, "EC") => {
                 let (crv, size) = match alg {
-                    ProofAlgorithm::Es256 => ("P-256", 32),
+                    DpopAlgorithm::Es256 => ("P-256", 32),
                     _ => ("P-384", 48),
                 };
                 if text("crv") != Some(crv) {
@@ -87,7 +87,7 @@ impl ProofKey {
                 ]);
                 (canonical, point, None)
             }
-            (ProofAlgorithm::EdDsa | ProofAlgorithm::Ed25519, "OKP") => {
+            (DpopAlgorithm::EdDsa | DpopAlgorithm::Ed25519, "OKP") => {
                 if text("crv") != Some("Ed25519") {
                     return Err(DpopError::Key("only Ed25519 is accepted for EdDSA"));
                 }
@@ -102,7 +102,7 @@ impl ProofKey {
                 ]);
                 (canonical, x, None)
             }
-            (ProofAlgorithm::Rs256 | ProofAlgorithm::Ps256, "RSA") => {
+            (DpopAlgorithm::Rs256 | DpopAlgorithm::Ps256, "RSA") => {
                 let (n, e) = (member("n")?, member("e")?);
                 // aws-lc-rs checks the size (2048 to 8192 bits); a leading
                 // zero byte would make two encodings of one key.
@@ -138,7 +138,7 @@ impl ProofKey {
         let ok = match (&self.rsa, self.alg) {
             (Some((n, e)), alg) => {
                 let params = match alg {
-                    ProofAlgorithm::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    DpopAlgorithm::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
                     _ => &signature::RSA_PKCS1_2048_8192_SHA256,
                 };
                 RsaPublicKeyComponents { n, e }
@@ -147,8 +147,8 @@ impl ProofKey {
             }
             (None, alg) => {
                 let algorithm: &'static dyn VerificationAlgorithm = match alg {
-                    ProofAlgorithm::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
-                    ProofAlgorithm::Es384 => &signature::ECDSA_P384_SHA384_FIXED,
+                    DpopAlgorithm::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
+                    DpopAlgorithm::Es384 => &signature::ECDSA_P384_SHA384_FIXED,
                     _ => &signature::ED25519,
                 };
                 UnparsedPublicKey::new(algorithm, &self.bytes)
@@ -197,7 +197,7 @@ mod tests {
             "alg": "RS256",
             "kid": "2011-04-29"
         });
-        let key = ProofKey::from_jwk(jwk.as_object().unwrap(), ProofAlgorithm::Rs256).unwrap();
+        let key = ProofKey::from_jwk(jwk.as_object().unwrap(), DpopAlgorithm::Rs256).unwrap();
         assert_eq!(
             key.thumbprint(),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
@@ -210,7 +210,7 @@ mod tests {
             let mut jwk =
                 json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([1u8; 32])});
             jwk[member] = json!("AAAA");
-            let err = ProofKey::from_jwk(jwk.as_object().unwrap(), ProofAlgorithm::EdDsa)
+            let err = ProofKey::from_jwk(jwk.as_object().unwrap(), DpopAlgorithm::EdDsa)
                 .err()
                 .unwrap();
             assert_eq!(err, DpopError::PrivateKey, "{member}");
@@ -223,33 +223,33 @@ mod tests {
         let cases = [
             (
                 json!({"kty": "OKP", "crv": "Ed25519", "x": x32}),
-                ProofAlgorithm::Es256,
+                DpopAlgorithm::Es256,
             ),
             (
                 json!({"kty": "EC", "crv": "P-384", "x": x32, "y": x32}),
-                ProofAlgorithm::Es256,
+                DpopAlgorithm::Es256,
             ),
             (
                 json!({"kty": "EC", "crv": "P-256", "x": x32, "y": "AAAA"}),
-                ProofAlgorithm::Es256,
+                DpopAlgorithm::Es256,
             ),
             (
                 json!({"kty": "OKP", "crv": "Ed448", "x": x32}),
-                ProofAlgorithm::EdDsa,
+                DpopAlgorithm::EdDsa,
             ),
             (
                 json!({"kty": "OKP", "crv": "Ed25519", "x": format!("{x32}=")}),
-                ProofAlgorithm::EdDsa,
+                DpopAlgorithm::EdDsa,
             ),
             (
                 json!({"kty": "OKP", "crv": "Ed25519", "x": x32, "alg": "ES256"}),
-                ProofAlgorithm::EdDsa,
+                DpopAlgorithm::EdDsa,
             ),
             (
                 json!({"kty": "RSA", "n": "AKq7", "e": "AQAB"}),
-                ProofAlgorithm::Rs256,
+                DpopAlgorithm::Rs256,
             ),
-            (json!({"crv": "Ed25519", "x": x32}), ProofAlgorithm::EdDsa),
+            (json!({"crv": "Ed25519", "x": x32}), DpopAlgorithm::EdDsa),
         ];
         for (jwk, alg) in cases {
             assert!(

@@ -98,8 +98,6 @@ pub enum DpopAlgorithm {
     Rs256,
 }
 
-pub(crate) use DpopAlgorithm as ProofAlgorithm;
-
 impl DpopAlgorithm {
     /// The registered name (RFC 7518 §3.1, RFC 8037 §3.1).
     pub const fn name(self) -> &'static str {

@@ -7,7 +7,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{error::DpopError, jwk::ProofKey, replay::ProofId, ProofAlgorithm};
+use super::{error::DpopError, jwk::ProofKey, replay::ProofId, DpopAlgorithm};
 
 /// Longest `jti` accepted.
 const MAX_JTI_LEN: usize = 512;
@@ -15,7 +15,7 @@ const MAX_JTI_LEN: usize = 512;
 /// The rules a proof is checked against, from the guard's configuration.
 #[derive(Debug)]
 pub(super) struct ProofRules<'a> {
-    pub(super) algorithms: &'a [ProofAlgorithm],
+    pub(super) algorithms: &'a [DpopAlgorithm],
     pub(super) max_age: u64,
     pub(super) leeway: u64,
     pub(super) max_len: usize,
@@ -177,4 +177,66 @@ fn object_segment(segment: &str) -> Result<Vec<u8>, DpopError> {
         return Err(DpopError::Malformed);
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ProofRules<'static> {
+        ProofRules {
+            algorithms: &[
+                DpopAlgorithm::Es256,
+                DpopAlgorithm::EdDsa,
+                DpopAlgorithm::Rs256,
+            ],
+            max_age: 60,
+            leeway: 10,
+            max_len: 8 * 1024,
+        }
+    }
+
+    fn request() -> ProofRequest<'static> {
+        ProofRequest {
+            method: "GET",
+            url: "https://api.test/me",
+            access_token: "token",
+            now: 1_000_000,
+        }
+    }
+
+    proptest::proptest! {
+        // Whatever a client sends as a proof, the answer is a refusal,
+        // never a panic.
+        #[test]
+        fn any_text_is_refused_without_panicking(proof in "\\PC{0,300}") {
+            proptest::prop_assert!(check(&proof, &rules(), &request()).is_err());
+        }
+
+        #[test]
+        fn any_three_segments_are_refused_without_panicking(
+            header in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            signature in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+            let proof = format!("{}.{}.{}", b64(&header), b64(&payload), b64(&signature));
+            proptest::prop_assert!(check(&proof, &rules(), &request()).is_err());
+        }
+
+        #[test]
+        fn json_headers_of_any_shape_are_refused_without_panicking(
+            typ in proptest::option::of("[a-z+/]{0,12}"),
+            alg in "[A-Za-z0-9]{0,6}",
+            kty in "[A-Z]{0,4}",
+            x in "[A-Za-z0-9_-]{0,50}",
+        ) {
+            let header = serde_json::json!({
+                "typ": typ, "alg": alg, "jwk": {"kty": kty, "crv": "P-256", "x": x, "y": x}
+            });
+            let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+            let proof = format!("{}.{}.AAAA", b64(&header), b64(&serde_json::json!({"jti": "j"})));
+            proptest::prop_assert!(check(&proof, &rules(), &request()).is_err());
+        }
+    }
 }
