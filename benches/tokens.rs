@@ -1,20 +1,22 @@
-//! What DPoP costs a request, next to bearer tokens, in one run
-//! (`oneshot` through an axum 0.8 router):
+//! What sender-constrained and opaque tokens cost a request, next to
+//! bearer tokens, in one run (`oneshot` through an axum 0.8 router):
 //!
-//! - `dpop/bare`: the router without a guard;
-//! - `dpop/bearer_cached_token`: JwtAuthGuard, a cached bearer token;
-//! - `dpop/bearer_fresh_rs256`: the same with the token cache off (a
+//! - `tokens/bare`: the router without a guard;
+//! - `tokens/bearer_cached_token`: JwtAuthGuard, a cached bearer token;
+//! - `tokens/bearer_fresh_rs256`: the same with the token cache off (a
 //!   signature check per request);
-//! - `dpop/dpop_cached_token_es256`, `dpop/dpop_cached_token_eddsa`: a
+//! - `tokens/dpop_cached_token_es256`, `tokens/dpop_cached_token_eddsa`: a
 //!   cached DPoP-bound token with a fresh proof on every request (the
 //!   proof's signature, its claims, the thumbprint and the in-process
-//!   replay cache).
+//!   replay cache);
+//! - `tokens/opaque_cached_introspection`: an opaque token whose
+//!   introspection answer is cached (no call to the IAM).
 //!
 //! Each proof is made (signed) outside the timed part, with criterion's
 //! `iter_batched`: only the server's work is measured.
 //!
-//! `cargo bench --all-features --bench dpop`; instruction counts with
-//! `benches/callgrind.sh dpop/<case>` (`IAM_GUARD_COUNT=dpop/<case>:<n>`
+//! `cargo bench --all-features --bench tokens`; instruction counts with
+//! `benches/callgrind.sh tokens/<case>` (`IAM_GUARD_COUNT=tokens/<case>:<n>`
 //! signs `n` proofs first, then counts only the `n` requests).
 
 // criterion_group! generates an undocumented public function.
@@ -26,8 +28,8 @@ use axum::{body::Body, http::Request, routing::get, Router};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use iam_guard::{
     jwt::dpop::LocalReplayCache,
-    test_util::{DpopKey, TestIam, TestKey},
-    Dpop, JwtAuthGuardLayer, Verifier,
+    test_util::{DpopKey, TestIam, TestKey, DEV_CLIENT_ID, DEV_CLIENT_SECRET},
+    Dpop, Introspector, JwtAuthGuardLayer, Verifier,
 };
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -64,12 +66,17 @@ fn bench_dpop(c: &mut Criterion) {
         .build()
         .unwrap();
     let iam = rt.block_on(TestIam::start_with(vec![TestKey::rsa("k")]));
+    let introspector = Introspector::builder(&iam.introspection_url(), iam.issuer())
+        .client_secret_basic(DEV_CLIENT_ID, DEV_CLIENT_SECRET)
+        .build()
+        .unwrap();
     let guarded = |verifier: Verifier| {
         // Room for every proof of a run inside the 70 s window.
         let dpop = Dpop::allowed().replay_cache(LocalReplayCache::new(50_000_000));
-        Router::new()
-            .route("/", get(|| async { "ok" }))
-            .layer(JwtAuthGuardLayer::new(verifier).dpop(dpop))
+        let auth = JwtAuthGuardLayer::new(verifier)
+            .dpop(dpop)
+            .introspection(introspector.clone());
+        Router::new().route("/", get(|| async { "ok" })).layer(auth)
     };
     let bare = Router::new().route("/", get(|| async { "ok" }));
     let cached = guarded(iam.verifier());
@@ -79,6 +86,7 @@ fn bench_dpop(c: &mut Criterion) {
             .build(),
     );
     let plain = iam.mint(json!({}));
+    let opaque = iam.mint_opaque(json!({}));
     let es = DpopKey::es256();
     let ed = DpopKey::ed25519();
     let es_token = iam.mint(es.cnf());
@@ -86,6 +94,7 @@ fn bench_dpop(c: &mut Criterion) {
     // Warm the key and token caches.
     run(&rt, &cached, request("Bearer", &plain, None));
     run(&rt, &uncached, request("Bearer", &plain, None));
+    run(&rt, &cached, request("Bearer", &opaque, None));
     for (key, token) in [(&es, &es_token), (&ed, &ed_token)] {
         run(
             &rt,
@@ -96,18 +105,19 @@ fn bench_dpop(c: &mut Criterion) {
 
     if let Some((case, n)) = counting() {
         let svc = match case.as_str() {
-            "dpop/bare" => &bare,
-            "dpop/bearer_fresh_rs256" => &uncached,
+            "tokens/bare" => &bare,
+            "tokens/bearer_fresh_rs256" => &uncached,
             _ => &cached,
         };
         let mut requests: Vec<Request<Body>> = (0..n)
             .map(|_| match case.as_str() {
-                "dpop/dpop_cached_token_es256" => {
+                "tokens/dpop_cached_token_es256" => {
                     request("DPoP", &es_token, Some(es.proof("GET", URL, &es_token)))
                 }
-                "dpop/dpop_cached_token_eddsa" => {
+                "tokens/dpop_cached_token_eddsa" => {
                     request("DPoP", &ed_token, Some(ed.proof("GET", URL, &ed_token)))
                 }
+                "tokens/opaque_cached_introspection" => request("Bearer", &opaque, None),
                 _ => request("Bearer", &plain, None),
             })
             .collect();
@@ -118,12 +128,15 @@ fn bench_dpop(c: &mut Criterion) {
         std::process::exit(0);
     }
 
-    let mut g = c.benchmark_group("dpop");
+    let mut g = c.benchmark_group("tokens");
     g.bench_function("bare", |b| {
         b.iter(|| run(&rt, &bare, request("Bearer", &plain, None)))
     });
     g.bench_function("bearer_cached_token", |b| {
         b.iter(|| run(&rt, &cached, request("Bearer", &plain, None)))
+    });
+    g.bench_function("opaque_cached_introspection", |b| {
+        b.iter(|| run(&rt, &cached, request("Bearer", &opaque, None)))
     });
     g.bench_function("bearer_fresh_rs256", |b| {
         b.iter(|| run(&rt, &uncached, request("Bearer", &plain, None)))
@@ -143,7 +156,7 @@ fn bench_dpop(c: &mut Criterion) {
     g.finish();
 }
 
-/// The case `IAM_GUARD_COUNT=dpop/<name>:<iterations>` asks for.
+/// The case `IAM_GUARD_COUNT=tokens/<name>:<iterations>` asks for.
 fn counting() -> Option<(String, usize)> {
     let spec = std::env::var("IAM_GUARD_COUNT").ok()?;
     let (case, n) = spec.rsplit_once(':')?;
