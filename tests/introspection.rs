@@ -837,3 +837,86 @@ async fn a_provider_that_is_gone_is_unavailable_with_nothing_cached() {
     );
     assert_eq!(introspector.calls(), 3);
 }
+
+/// The provider's tokens through the guard itself: its JWT verified
+/// locally and its opaque token introspected by one `JwtAuthGuardLayer`,
+/// answering with the statuses a client sees.
+#[tokio::test]
+async fn through_the_guard_the_providers_opaque_token_is_200_then_401_once_revoked_and_503_when_it_is_gone(
+) {
+    use axum::{body::Body, routing::get, Router};
+    use http::{Request, StatusCode};
+    use iam_guard::{JwtAuthGuardLayer, Principal};
+    use tower::ServiceExt;
+
+    let provider = Provider::start();
+    let opaque = provider.opaque_token().await;
+    let jwt = provider
+        .token_response("urn:iam-guard:rs256", "rs256:read")
+        .await["access_token"]
+        .as_str()
+        .expect("an access_token")
+        .to_owned();
+    let introspector = provider.introspector(Duration::from_millis(500)).await;
+    let auth = JwtAuthGuardLayer::issuer(&provider.issuer)
+        .expect("the provider's issuer URL")
+        .audience(["urn:iam-guard:rs256"])
+        .claims(ClaimMapping::default().user_id("client_id"))
+        .introspection(introspector.clone());
+    let router = Router::new()
+        .route(
+            "/me",
+            get(|p: Principal| async move { p.user_id().to_owned() }),
+        )
+        .layer(auth);
+    let status = |token: String| {
+        let router = router.clone();
+        async move {
+            let req = Request::builder()
+                .uri("/me")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(
+        status(opaque.clone()).await,
+        (StatusCode::OK, CLIENT_ID.to_owned())
+    );
+    assert_eq!(status(opaque.clone()).await.0, StatusCode::OK);
+    assert_eq!(
+        introspector.calls(),
+        1,
+        "the second request was a cache hit"
+    );
+    assert_eq!(
+        status(jwt.clone()).await,
+        (StatusCode::OK, CLIENT_ID.to_owned())
+    );
+    assert_eq!(introspector.calls(), 1, "a JWT is never introspected");
+
+    provider.revoke(&opaque).await;
+    let refused = eventually("the revocation to reach the guard", || {
+        let status = status(opaque.clone());
+        async move {
+            let (code, body) = status.await;
+            (code == StatusCode::UNAUTHORIZED).then_some(body)
+        }
+    })
+    .await;
+    assert!(refused.contains("the token is not active"), "{refused}");
+
+    // Gone, with a token it never saw: 503, never a guess.
+    let unseen = provider.opaque_token().await;
+    drop(provider);
+    let (code, body) = status(unseen).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("IAM_UNAVAILABLE"), "{body}");
+}
