@@ -124,6 +124,7 @@ pub use jwt::{
     dpop::{Dpop, DpopNonces},
     jwks::JwksFetcher,
     secret::SharedSecret,
+    token::AuthScheme,
     verify::{TokenValidation, Verifier},
 };
 #[doc(inline)]
@@ -144,7 +145,7 @@ pub use principal::{ClaimMapping, Principal, Role};
 #[doc(inline)]
 pub use record_access::{Access, DepartmentAccess, RecordAccess, RecordAccessPolicy};
 #[doc(inline)]
-pub use rejection::{AuthScheme, ErrorCode, ErrorRenderer, Rejection};
+pub use rejection::{ErrorCode, ErrorRenderer, Rejection};
 #[doc(inline)]
 pub use resource_metadata::ProtectedResourceMetadata;
 #[doc(inline)]

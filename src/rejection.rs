@@ -19,7 +19,7 @@ use std::{borrow::Cow, fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::resource_metadata::ResourceMetadataUrl;
+use crate::{jwt::token::AuthScheme, resource_metadata::ResourceMetadataUrl};
 
 /// The stable, machine-readable code carried by every rejection.
 ///
@@ -371,17 +371,6 @@ pub(crate) struct Schemes {
     pub(crate) bearer: bool,
     /// `DPoP` is accepted with these algorithms (space-separated).
     pub(crate) dpop_algs: Option<Arc<str>>,
-}
-
-/// The scheme a request presented its access token with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthScheme {
-    /// `Authorization: Bearer`, or a cookie: whoever holds the token can
-    /// use it.
-    Bearer,
-    /// `Authorization: DPoP` with a proof (RFC 9449).
-    Dpop,
 }
 
 /// Scope tokens separated by single spaces, safe inside a quoted header

@@ -31,13 +31,14 @@ use std::{
 use http::Extensions;
 
 use crate::{
+    jwt::token::AuthScheme,
     model::{CompiledPermissions, Requirement},
     permissions::{
         memo::PermissionCell,
         source::{PermissionError, PermissionSource},
     },
     principal::Principal,
-    rejection::{AuthScheme, ErrorRenderer, Schemes},
+    rejection::{ErrorRenderer, Schemes},
     resource_metadata::ResourceMetadataUrl,
 };
 

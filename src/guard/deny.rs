@@ -34,7 +34,10 @@ use bytes::Bytes;
 use http::{Extensions, Method, Response, StatusCode};
 
 use super::context::{NoPermissions, Policy, RequestContext};
+#[cfg(feature = "jwks-http")]
+use crate::jwt::introspection::IntrospectionError;
 use crate::{
+    jwt::token::AuthScheme,
     jwt::{
         certificate::CertificateBindingError, dpop::DpopError, token::TokenError,
         verify::VerifyError,
@@ -42,7 +45,7 @@ use crate::{
     metrics,
     model::{custom_fields::CustomFieldError, Denial, Requirement},
     permissions::source::PermissionError,
-    rejection::{AuthScheme, ErrorCode, ErrorRenderer, Rejection},
+    rejection::{ErrorCode, ErrorRenderer, Rejection},
 };
 
 /// Which guard decides.
@@ -387,6 +390,20 @@ impl From<&DpopError> for Rejection {
     }
 }
 
+/// 503 `IAM_UNAVAILABLE` when the IAM could not be asked about an opaque
+/// token (its detail stays in the logs), else 401 `invalid_token`.
+#[cfg(feature = "jwks-http")]
+impl From<&IntrospectionError> for Rejection {
+    fn from(e: &IntrospectionError) -> Self {
+        match e {
+            IntrospectionError::Unavailable(_) => {
+                Rejection::iam_unavailable("the IAM cannot introspect the token")
+            }
+            other => Rejection::invalid_token(other.to_string()),
+        }
+    }
+}
+
 /// 401 `invalid_token`: a certificate-bound token without its
 /// certificate.
 impl From<&CertificateBindingError> for Rejection {
@@ -465,6 +482,23 @@ mod tests {
         assert_eq!(Keys(&[]).to_string(), "-");
         let keys = ["sensitive".to_owned(), "a\nb=c".to_owned()];
         assert_eq!(Keys(&keys).to_string(), "sensitive,a\\nb=c");
+    }
+
+    #[cfg(feature = "jwks-http")]
+    #[test]
+    fn an_introspection_outage_is_a_503_and_every_verdict_a_401() {
+        use crate::jwt::source::FetchError;
+        let down = IntrospectionError::Unavailable(FetchError::Status(500));
+        assert_eq!(Rejection::from(&down).code(), ErrorCode::IamUnavailable);
+        for verdict in [
+            IntrospectionError::Malformed,
+            IntrospectionError::Inactive,
+            IntrospectionError::Invalid("the token is not for this audience"),
+        ] {
+            let rejection = Rejection::from(&verdict);
+            assert_eq!(rejection.code(), ErrorCode::InvalidToken, "{verdict}");
+            assert_eq!(rejection.status(), 401, "{verdict}");
+        }
     }
 
     #[test]

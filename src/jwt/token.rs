@@ -55,12 +55,23 @@ pub enum TokenOrigin {
 
 impl TokenOrigin {
     /// The scheme, for challenges: a cookie token is a bearer token.
-    pub(crate) fn scheme(self) -> crate::rejection::AuthScheme {
+    pub(crate) fn scheme(self) -> AuthScheme {
         match self {
-            Self::Dpop => crate::rejection::AuthScheme::Dpop,
-            Self::Bearer | Self::Cookie => crate::rejection::AuthScheme::Bearer,
+            Self::Dpop => AuthScheme::Dpop,
+            Self::Bearer | Self::Cookie => AuthScheme::Bearer,
         }
     }
+}
+
+/// The scheme a request presented its access token with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthScheme {
+    /// `Authorization: Bearer`, or a cookie: whoever holds the token can
+    /// use it.
+    Bearer,
+    /// `Authorization: DPoP` with a proof (RFC 9449).
+    Dpop,
 }
 
 /// How to find the token in a request.

@@ -1,7 +1,7 @@
 //! [`IntrospectionError`]: why an opaque token was not admitted, and the
 //! answer each reason gets.
 
-use crate::{jwt::source::FetchError, rejection::Rejection};
+use crate::jwt::source::FetchError;
 
 /// Introspecting an opaque access token did not admit it.
 ///
@@ -32,38 +32,4 @@ pub enum IntrospectionError {
     /// not a JSON object, or no boolean `active`. Never cached.
     #[error("token introspection failed: {0}")]
     Unavailable(FetchError),
-}
-
-/// 503 `IAM_UNAVAILABLE` when the IAM could not be asked (its detail stays
-/// in the logs), else 401 `invalid_token`.
-impl From<&IntrospectionError> for Rejection {
-    fn from(e: &IntrospectionError) -> Self {
-        match e {
-            IntrospectionError::Unavailable(_) => {
-                Rejection::iam_unavailable("the IAM cannot introspect the token")
-            }
-            other => Rejection::invalid_token(other.to_string()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rejection::ErrorCode;
-
-    #[test]
-    fn an_outage_is_a_503_and_every_verdict_a_401() {
-        let down = IntrospectionError::Unavailable(FetchError::Status(500));
-        assert_eq!(Rejection::from(&down).code(), ErrorCode::IamUnavailable);
-        for verdict in [
-            IntrospectionError::Malformed,
-            IntrospectionError::Inactive,
-            IntrospectionError::Invalid("the token is not for this audience"),
-        ] {
-            let rejection = Rejection::from(&verdict);
-            assert_eq!(rejection.code(), ErrorCode::InvalidToken, "{verdict}");
-            assert_eq!(rejection.status(), 401, "{verdict}");
-        }
-    }
 }
