@@ -36,7 +36,7 @@ impl Config {
             (Some(dpop), TokenOrigin::Dpop) => dpop
                 .check(
                     req.method(),
-                    original_uri(req),
+                    req.uri(),
                     req.headers(),
                     token,
                     confirmation.jkt.as_deref(),
@@ -63,14 +63,4 @@ impl Config {
             _ => rejection,
         }
     }
-}
-
-/// The URI the client addressed: axum's `OriginalUri` when a router
-/// nested this guard below a prefix it stripped.
-fn original_uri<B>(req: &Request<B>) -> &http::Uri {
-    #[cfg(feature = "axum")]
-    if let Some(original) = req.extensions().get::<axum::extract::OriginalUri>() {
-        return &original.0;
-    }
-    req.uri()
 }

@@ -310,6 +310,7 @@ impl Issuers {
 
     /// The index of the issuer trusted under `issuer`, or the first: an
     /// introspected token is this issuer's, with its policy and source.
+    #[cfg(feature = "jwks-http")]
     pub(super) fn index_of(&self, issuer: &str) -> usize {
         if let [_] = self.entries.as_slice() {
             return 0;

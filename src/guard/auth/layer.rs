@@ -532,7 +532,21 @@ impl Introspection {
         // token (random base64url, a UUID, a hex string) has none or
         // some other count. A token that merely looks like a JWT is
         // verified locally and refused there if it is not one.
-        self.all_tokens || token.bytes().filter(|&b| b == b'.').count() != 2
+        self.all_tokens || !is_jws_shaped(token)
+    }
+}
+
+/// Exactly two dots. `str::find` runs memchr over the token: this is on
+/// every request of a guard that introspects, cached JWTs included.
+#[cfg(feature = "jwks-http")]
+fn is_jws_shaped(token: &str) -> bool {
+    let Some(first) = token.find('.') else {
+        return false;
+    };
+    let rest = &token[first + 1..];
+    match rest.find('.') {
+        Some(second) => !rest[second + 1..].contains('.'),
+        None => false,
     }
 }
 
@@ -541,5 +555,28 @@ impl<S> Layer<S> for JwtAuthGuardLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         JwtAuthGuard::from_config(inner, self.config.clone())
+    }
+}
+
+#[cfg(all(test, feature = "jwks-http"))]
+mod tests {
+    use super::is_jws_shaped;
+
+    #[test]
+    fn only_three_segments_are_jws_shaped() {
+        for jws in ["a.b.c", "eyJ.eyJ.sig", "..", "a..c"] {
+            assert!(is_jws_shaped(jws), "{jws}");
+        }
+        for other in [
+            "",
+            "opaque",
+            "a.b",
+            "a.b.c.d",
+            "a.b.c.d.e",
+            ".",
+            "2YotnFZFEjr1zCsicMWpAA",
+        ] {
+            assert!(!is_jws_shaped(other), "{other}");
+        }
     }
 }

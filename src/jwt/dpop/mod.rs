@@ -229,9 +229,12 @@ impl Dpop {
 
     /// The URL clients address this service by (scheme, host, port, and a
     /// path prefix a proxy strips), which a proof's `htu` is compared
-    /// with. Without it the request's own authority (`Host`) over `https`
-    /// is used: set it behind a proxy, on plain `http`, or whenever the
-    /// `Host` header is not one you control.
+    /// with: this URL followed by the path the guard sees. Without it the
+    /// request's own authority (`Host`) over `https` is used: set it
+    /// behind a proxy, on plain `http`, or whenever the `Host` header is
+    /// not one you control. A guard inside `Router::nest("/api", ..)` sees
+    /// paths without `/api`: put the prefix here
+    /// (`https://api.example.com/api`).
     ///
     /// # Errors
     ///
