@@ -13,6 +13,7 @@ pub mod http;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod introspection;
 pub(crate) mod issuer;
+mod jose;
 pub mod jwks;
 mod keys;
 pub mod secret;

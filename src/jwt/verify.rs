@@ -32,10 +32,9 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-use base64::Engine as _;
 /// Signature algorithms, re-exported so naming one needs no dependency on
 /// jsonwebtoken (also `iam_guard::Algorithm`).
 pub use jsonwebtoken::Algorithm;
@@ -44,6 +43,8 @@ use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub(crate) use super::jose::unix_now;
+pub(super) use super::jose::{json_object_segment, numeric_date, unix_now_f64};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
 use super::{
@@ -679,57 +680,10 @@ impl Verifier {
     }
 }
 
-/// Segment `index` (0 the header, 1 the payload) of a token of exactly
-/// three segments, decoded from strict unpadded base64url, when it holds a
-/// JSON object.
-///
-/// serde reads a struct from a JSON array too, by position, so
-/// `["RS256","k"]` would pass our checks; a JOSE header and a claims set
-/// are objects (RFC 7515 §4, RFC 7519 §7.2), the only shape our checks and
-/// jsonwebtoken agree on.
-pub(super) fn json_object_segment(token: &str, index: usize) -> Result<Vec<u8>, VerifyError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(VerifyError::Malformed);
-    };
-    let segment = if index == 0 { header } else { payload };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| VerifyError::Malformed)?;
-    if raw.trim_ascii_start().first() != Some(&b'{') {
-        return Err(VerifyError::Malformed);
-    }
-    Ok(raw)
-}
-
 /// The registered name of `alg` (RFC 7518 §3.1), as serde writes it.
 fn alg_name(alg: Algorithm) -> String {
     match serde_json::to_value(alg) {
         Ok(Value::String(name)) => name,
         _ => String::new(),
     }
-}
-
-/// A NumericDate: a non-negative JSON number of seconds, fraction allowed.
-pub(super) fn numeric_date(value: &Value) -> Option<f64> {
-    let n = value.as_number()?;
-    match n.as_u64() {
-        // Exact for every integer a clock will reach.
-        Some(secs) => Some(secs as f64),
-        None => n.as_f64().filter(|secs| secs.is_finite() && *secs >= 0.0),
-    }
-}
-
-pub(super) fn unix_now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

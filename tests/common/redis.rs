@@ -19,7 +19,7 @@ use std::{
     fs::File,
     io::{self, BufRead, BufReader, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU64, Ordering},
     thread,
@@ -50,8 +50,8 @@ pub struct RedisServer {
     starts: u32,
 }
 
-/// Why one start failed.
-enum StartError {
+/// Why one start failed (of a server here, of a node in `redis_cluster`).
+pub(super) enum StartError {
     /// Another process has the port: try again (another port, or later).
     PortTaken(String),
     /// Anything else: give up.
@@ -268,16 +268,7 @@ impl RedisServer {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|e| {
-                StartError::Fatal(if e.kind() == io::ErrorKind::NotFound {
-                    format!(
-                        "redis-server is not installed (not on PATH): {e}; \
-                         run tests/support/install-redis.sh"
-                    )
-                } else {
-                    format!("cannot run redis-server: {e}")
-                })
-            })?;
+            .map_err(spawn_error)?;
         let output = || {
             format!(
                 "stdout:\n{}\nstderr:\n{}",
@@ -286,53 +277,7 @@ impl RedisServer {
             )
         };
 
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let output = output();
-                let why = format!(
-                    "redis-server on port {} exited ({status}) before answering PING\n{output}",
-                    self.port
-                );
-                return Err(if output.contains("Address already in use") {
-                    StartError::PortTaken(why)
-                } else {
-                    StartError::Fatal(why)
-                });
-            }
-            // A short timeout: a squatter on the port may accept and
-            // never answer, while ours has already exited.
-            let last = match self.try_cmd_within(&["PING"], POLL_TIMEOUT) {
-                Ok(reply) if reply == "PONG" => break,
-                Ok(reply) => format!("PING answered {reply:?}"),
-                Err(e) => format!("PING failed: {e}"),
-            };
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let status = child.wait();
-                return Err(StartError::Fatal(format!(
-                    "redis-server on port {} did not answer PING within {STARTUP:?} \
-                     (last: {last}; exit status {status:?})\n{}",
-                    self.port,
-                    output()
-                )));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-
-        // What answered might be another process that took the port while
-        // ours failed to bind it and has not exited yet.
-        let dir = self.try_cmd(&["CONFIG", "GET", "dir"]).unwrap_or_default();
-        if dir.lines().nth(1) != Some(&*self.dir.to_string_lossy()) {
-            let _ = child.kill();
-            let status = child.wait();
-            return Err(StartError::PortTaken(format!(
-                "port {} answered PING, but not as our redis-server \
-                 (CONFIG GET dir: {dir:?}; ours exited {status:?})\n{}",
-                self.port,
-                output()
-            )));
-        }
+        await_own_server(&mut child, self.port, &self.dir, "redis-server", &output)?;
         self.child = Some(child);
         Ok(())
     }
@@ -367,6 +312,76 @@ fn fresh_dir() -> PathBuf {
     std::fs::create_dir_all(&dir)
         .and_then(|()| dir.canonicalize())
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()))
+}
+
+/// Why `redis-server` could not be run at all.
+pub(super) fn spawn_error(e: io::Error) -> StartError {
+    StartError::Fatal(if e.kind() == io::ErrorKind::NotFound {
+        format!(
+            "redis-server is not installed (not on PATH): {e}; \
+             run tests/support/install-redis.sh"
+        )
+    } else {
+        format!("cannot run redis-server: {e}")
+    })
+}
+
+/// Waits until the `redis-server` just spawned as `child` (`what`, for
+/// messages) answers PING on `port` from its own working directory `dir`;
+/// `output` is what it logged, for failure messages. An exit with "Address
+/// already in use", or another process answering on the port, is
+/// [`StartError::PortTaken`]; anything else, or no answer within
+/// [`STARTUP`], is fatal (and `child` is killed).
+pub(super) fn await_own_server(
+    child: &mut Child,
+    port: u16,
+    dir: &Path,
+    what: &str,
+    output: &dyn Fn() -> String,
+) -> Result<(), StartError> {
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = output();
+            let why =
+                format!("{what} on port {port} exited ({status}) before answering PING\n{output}");
+            return Err(if output.contains("Address already in use") {
+                StartError::PortTaken(why)
+            } else {
+                StartError::Fatal(why)
+            });
+        }
+        // A short timeout: a squatter on the port may accept and never
+        // answer, while ours has already exited.
+        let last = match command_on(port, &["PING"], POLL_TIMEOUT) {
+            Ok(reply) if reply == "PONG" => break,
+            Ok(reply) => format!("PING answered {reply:?}"),
+            Err(e) => format!("PING failed: {e}"),
+        };
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let status = child.wait();
+            return Err(StartError::Fatal(format!(
+                "{what} on port {port} did not answer PING within {STARTUP:?} \
+                 (last: {last}; exit status {status:?})\n{}",
+                output()
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    // What answered might be another process that took the port while ours
+    // failed to bind it and has not exited yet.
+    let reply = command_on(port, &["CONFIG", "GET", "dir"], IO_TIMEOUT).unwrap_or_default();
+    if reply.lines().nth(1) != Some(&*dir.to_string_lossy()) {
+        let _ = child.kill();
+        let status = child.wait();
+        return Err(StartError::PortTaken(format!(
+            "port {port} answered PING, but not as our {what} \
+             (CONFIG GET dir: {reply:?}; ours exited {status:?})\n{}",
+            output()
+        )));
+    }
+    Ok(())
 }
 
 /// Sends one command to the Redis server on loopback `port` on a fresh

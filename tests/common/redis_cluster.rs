@@ -30,10 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::redis::command_on;
-
-/// How long each node may take to answer `PING`.
-const STARTUP: Duration = Duration::from_secs(10);
+use super::redis::{await_own_server, command_on, spawn_error, StartError};
 
 /// How long `redis-cli --cluster create` may take.
 const CREATE: Duration = Duration::from_secs(30);
@@ -142,14 +139,6 @@ impl ClusterNode {
             .unwrap_or(text.len());
         text[start..].to_owned()
     }
-}
-
-/// Why one node's start failed.
-enum StartError {
-    /// Another process has the port or the bus port: try other ports.
-    PortTaken(String),
-    /// Anything else: give up.
-    Fatal(String),
 }
 
 /// A running Redis Cluster on `127.0.0.1`, every node killed (and its
@@ -617,16 +606,7 @@ fn spawn(port: u16, dir: &Path) -> Result<Child, StartError> {
         .stdout(Stdio::null())
         .stderr(File::create(dir.join("redis.stderr")).expect("redis-server stderr file"))
         .spawn()
-        .map_err(|e| {
-            StartError::Fatal(if e.kind() == io::ErrorKind::NotFound {
-                format!(
-                    "redis-server is not installed (not on PATH): {e}; \
-                     run tests/support/install-redis.sh"
-                )
-            } else {
-                format!("cannot run redis-server: {e}")
-            })
-        })?;
+        .map_err(spawn_error)?;
     let output = || {
         format!(
             "log:\n{}\nstderr:\n{}",
@@ -634,51 +614,7 @@ fn spawn(port: u16, dir: &Path) -> Result<Child, StartError> {
             std::fs::read_to_string(dir.join("redis.stderr")).unwrap_or_default()
         )
     };
-    let node = ClusterNode {
-        child: None,
-        port,
-        dir: dir.to_owned(),
-    };
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let output = output();
-            let why = format!(
-                "cluster node on port {port} exited ({status}) before answering PING\n{output}"
-            );
-            return Err(if output.contains("Address already in use") {
-                StartError::PortTaken(why)
-            } else {
-                StartError::Fatal(why)
-            });
-        }
-        let last = match node.try_cmd_within(&["PING"], POLL_TIMEOUT) {
-            Ok(reply) if reply == "PONG" => break,
-            Ok(reply) => format!("PING answered {reply:?}"),
-            Err(e) => format!("PING failed: {e}"),
-        };
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let status = child.wait();
-            return Err(StartError::Fatal(format!(
-                "cluster node on port {port} did not answer PING within {STARTUP:?} \
-                 (last: {last}; exit status {status:?})\n{}",
-                output()
-            )));
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    // What answered might be another process that took the port.
-    let reply = node.try_cmd(&["CONFIG", "GET", "dir"]).unwrap_or_default();
-    if reply.lines().nth(1) != Some(&*dir.to_string_lossy()) {
-        let _ = child.kill();
-        let status = child.wait();
-        return Err(StartError::PortTaken(format!(
-            "port {port} answered PING, but not as our cluster node \
-             (CONFIG GET dir: {reply:?}; ours exited {status:?})\n{}",
-            output()
-        )));
-    }
+    await_own_server(&mut child, port, dir, "cluster node", &output)?;
     Ok(child)
 }
 

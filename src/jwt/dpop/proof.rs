@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{error::DpopError, jwk::ProofKey, replay::ProofId, DpopAlgorithm};
+use crate::jwt::jose::{numeric_date, object_segment};
 
 /// Longest `jti` accepted.
 const MAX_JTI_LEN: usize = 512;
@@ -82,7 +83,8 @@ pub(super) fn check(
         return Err(DpopError::Malformed);
     };
     let header: Header =
-        serde_json::from_slice(&object_segment(header_b64)?).map_err(|_| DpopError::Malformed)?;
+        serde_json::from_slice(&object_segment(header_b64).ok_or(DpopError::Malformed)?)
+            .map_err(|_| DpopError::Malformed)?;
     if !header.typ.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case("dpop+jwt") || t.eq_ignore_ascii_case("application/dpop+jwt")
     }) {
@@ -111,7 +113,8 @@ pub(super) fn check(
     key.verify(signed.as_bytes(), &signature)?;
 
     let claims: Claims =
-        serde_json::from_slice(&object_segment(payload_b64)?).map_err(|_| DpopError::Malformed)?;
+        serde_json::from_slice(&object_segment(payload_b64).ok_or(DpopError::Malformed)?)
+            .map_err(|_| DpopError::Malformed)?;
     let text = |value: Option<Value>, what: &'static str| match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         _ => Err(DpopError::Claim(what)),
@@ -132,14 +135,8 @@ pub(super) fn check(
     }
     let iat = match &claims.iat {
         None | Some(Value::Null) => return Err(DpopError::Claim("iat is missing")),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(secs) => secs,
-            None => match n.as_f64() {
-                Some(secs) if secs.is_finite() && secs >= 0.0 => secs as u64,
-                _ => return Err(DpopError::Claim("iat is not a NumericDate")),
-            },
-        },
-        Some(_) => return Err(DpopError::Claim("iat is not a NumericDate")),
+        // Whole seconds: the window is counted in seconds.
+        Some(iat) => numeric_date(iat).ok_or(DpopError::Claim("iat is not a NumericDate"))? as u64,
     };
     let earliest = request.now.saturating_sub(rules.max_age + rules.leeway);
     if iat < earliest || iat > request.now + rules.leeway {
@@ -166,17 +163,6 @@ pub(super) fn check(
         until: iat + rules.max_age + rules.leeway + 1,
         nonce,
     })
-}
-
-/// A strict unpadded base64url segment holding a JSON object.
-fn object_segment(segment: &str) -> Result<Vec<u8>, DpopError> {
-    let raw = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| DpopError::Malformed)?;
-    if raw.trim_ascii_start().first() != Some(&b'{') {
-        return Err(DpopError::Malformed);
-    }
-    Ok(raw)
 }
 
 #[cfg(test)]
