@@ -59,6 +59,7 @@
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `redis` | no | several replicas on Redis: a shared permission cache, cross-instance invalidation, token revocation and the DPoP replay cache ([`replicas`]) |
 //! | `rustls` | no | [`ClientCertificate::from_rustls`]: the client certificate of a rustls connection, for certificate-bound tokens |
+//! | `grpc` | no | tonic services: [`grpc::GrpcMethods`] (a requirement per gRPC method, undeclared methods denied), [`grpc::GrpcRequestExt`] (caller and permissions in a handler); refusals as gRPC status ([`ErrorRenderer::grpc`] needs no feature) |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -88,6 +89,10 @@ pub mod extract;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
+
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 
 /// The permission model explained for a newcomer, with one worked example
 /// (the `docs/model.md` page of the repository).

@@ -99,12 +99,19 @@ pub(crate) enum Unread<B, R> {
 /// `Connection: close` instead, so the client knows.
 ///
 /// A request without a body costs nothing more than the check.
+///
+/// Over HTTP/2 (and later) a request is one stream of many on the
+/// connection: the server answers and resets the stream's unread rest
+/// without touching the others, so nothing is drained. Draining there
+/// would even be wrong: a client-streaming or bidirectional gRPC call
+/// keeps its request stream open while it waits for the answer, so the
+/// refusal would never be sent.
 pub(crate) fn unread<B: Body, R>(
     req: Request<B>,
     mut res: Response<R>,
     limit: usize,
 ) -> Unread<B, R> {
-    if req.body().is_end_stream() {
+    if req.body().is_end_stream() || req.version() >= http::Version::HTTP_2 {
         return Unread::Answer(res);
     }
     let expects_continue = req

@@ -99,6 +99,9 @@ struct Inner {
     principal: Option<Principal>,
     /// How the token was presented; `None` for an anonymous request.
     scheme: Option<AuthScheme>,
+    /// The request is a gRPC call: refusals are answered as gRPC status
+    /// unless a custom renderer is configured.
+    grpc: bool,
     permissions: PermissionCell,
     /// The first requirement a route guard recorded: with guards stacked
     /// on one route, the outermost one's.
@@ -128,22 +131,33 @@ pub enum NoPermissions {
 
 impl RequestContext {
     /// The context of a caller whose token was verified.
-    pub(crate) fn admitted(policy: Arc<Policy>, principal: Principal, scheme: AuthScheme) -> Self {
-        Self::new(policy, Some(principal), Some(scheme))
+    pub(crate) fn admitted(
+        policy: Arc<Policy>,
+        principal: Principal,
+        scheme: AuthScheme,
+        grpc: bool,
+    ) -> Self {
+        Self::new(policy, Some(principal), Some(scheme), grpc)
     }
 
     /// The context of a request an optional auth layer let through without
     /// a token.
-    pub(crate) fn anonymous(policy: Arc<Policy>) -> Self {
-        Self::new(policy, None, None)
+    pub(crate) fn anonymous(policy: Arc<Policy>, grpc: bool) -> Self {
+        Self::new(policy, None, None, grpc)
     }
 
-    fn new(policy: Arc<Policy>, principal: Option<Principal>, scheme: Option<AuthScheme>) -> Self {
+    fn new(
+        policy: Arc<Policy>,
+        principal: Option<Principal>,
+        scheme: Option<AuthScheme>,
+        grpc: bool,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 policy,
                 principal,
                 scheme,
+                grpc,
                 permissions: PermissionCell::default(),
                 requirement: OnceLock::new(),
             }),
@@ -237,6 +251,11 @@ impl RequestContext {
 
     pub(crate) fn policy(&self) -> &Policy {
         &self.inner.policy
+    }
+
+    /// Whether the request is a gRPC call (its `content-type`).
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.inner.grpc
     }
 }
 

@@ -55,9 +55,9 @@ pub(crate) enum Guard {
     Requirement,
     FieldWrite,
     FieldFilter,
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "grpc"))]
     Undeclared,
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "grpc"))]
     Extractor,
 }
 
@@ -68,32 +68,43 @@ impl Guard {
             Self::Requirement => "requirement",
             Self::FieldWrite => "field_write",
             Self::FieldFilter => "field_filter",
-            #[cfg(feature = "axum")]
+            #[cfg(any(feature = "axum", feature = "grpc"))]
             Self::Undeclared => "undeclared",
-            #[cfg(feature = "axum")]
+            #[cfg(any(feature = "axum", feature = "grpc"))]
             Self::Extractor => "extractor",
         }
     }
 }
 
+/// The name of a route a bundle declared, put in the request extensions by
+/// a bundle that routes outside any framework router (the gRPC methods of
+/// [`GrpcMethods`](crate::grpc::GrpcMethods)): a name from the
+/// configuration, never the raw path.
+#[derive(Debug, Clone)]
+pub(crate) struct DeclaredRoute(pub(crate) std::sync::Arc<str>);
+
 /// The matched route template of a request, kept for a decision taken
 /// after the request is gone (FieldFilter decides on the response).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RouteName {
+    declared: Option<DeclaredRoute>,
     #[cfg(feature = "axum")]
     matched: Option<axum::extract::MatchedPath>,
 }
 
 impl RouteName {
     pub(crate) fn of(extensions: &Extensions) -> Self {
-        let _ = extensions;
         Self {
+            declared: extensions.get::<DeclaredRoute>().cloned(),
             #[cfg(feature = "axum")]
             matched: extensions.get::<axum::extract::MatchedPath>().cloned(),
         }
     }
 
     pub(crate) fn as_str(&self) -> &str {
+        if let Some(declared) = &self.declared {
+            return &declared.0;
+        }
         #[cfg(feature = "axum")]
         if let Some(matched) = &self.matched {
             return matched.as_str();
@@ -102,9 +113,12 @@ impl RouteName {
     }
 }
 
-/// The matched route template in `extensions`, or `-`: never the raw path.
+/// The declared route or matched route template in `extensions`, or `-`:
+/// never the raw path.
 pub(crate) fn route_of(extensions: &Extensions) -> &str {
-    let _ = extensions;
+    if let Some(declared) = extensions.get::<DeclaredRoute>() {
+        return &declared.0;
+    }
     #[cfg(feature = "axum")]
     if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
         return matched.as_str();
@@ -124,6 +138,9 @@ pub(crate) struct Scene<'a> {
     requirement: Option<&'a Requirement>,
     /// The scheme the token came with, for the challenges.
     presented: Option<AuthScheme>,
+    /// A gRPC call: answered as gRPC status unless the renderer is
+    /// custom.
+    grpc: bool,
 }
 
 impl<'a> Scene<'a> {
@@ -137,6 +154,7 @@ impl<'a> Scene<'a> {
             route,
             requirement: None,
             presented: None,
+            grpc: false,
         }
     }
 
@@ -152,6 +170,7 @@ impl<'a> Scene<'a> {
             self.requirement = context.requirement();
         }
         self.presented = self.presented.or(context.auth_scheme());
+        self.grpc |= context.is_grpc();
         self
     }
 
@@ -182,6 +201,12 @@ impl<'a> Scene<'a> {
         self
     }
 
+    /// Whether the request is a gRPC call, before any context exists.
+    pub(crate) fn grpc(mut self, grpc: bool) -> Self {
+        self.grpc = grpc;
+        self
+    }
+
     /// The requirement this decision is about.
     pub(crate) fn requirement(mut self, requirement: &'a Requirement) -> Self {
         self.requirement = Some(requirement);
@@ -206,9 +231,16 @@ impl<'a> Scene<'a> {
         metrics::decision(self.guard.as_str(), "deny", code);
         let default;
         let renderer = match self.policy {
-            Some(policy) => &policy.renderer,
-            None => {
-                // No auth layer in front: nothing was configured.
+            // A gRPC client can read no JSON body: the built-in HTTP
+            // renderers yield to the gRPC one; a custom renderer decides
+            // for itself.
+            Some(policy) if !(self.grpc && policy.renderer.is_http_only()) => &policy.renderer,
+            _ if self.grpc => {
+                default = ErrorRenderer::grpc();
+                &default
+            }
+            // No auth layer in front: nothing was configured.
+            _ => {
                 default = ErrorRenderer::default();
                 &default
             }

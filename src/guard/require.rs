@@ -71,7 +71,7 @@ use super::{
 use crate::{
     metrics,
     model::{CompiledPermissions, Denial, PermissionRule, Requirement, ScopeAccess},
-    rejection::Rejection,
+    rejection::{is_grpc, Rejection},
 };
 
 /// Applies [`RequirementGuard`]. See the [module docs](self) for the named
@@ -402,66 +402,85 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let requirement = &self.requirement;
-        let Some(context) = RequestContext::from_extensions(req.extensions()).cloned() else {
-            // No auth layer in front: a wiring bug, and never a reason to
-            // let the request through.
-            let res = Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
-                .requirement(requirement)
-                .wiring(
-                    "a requirement guard ran without JwtAuthGuard: put JwtAuthGuardLayer \
-                     with a permission source in front of this route",
-                );
-            return refused(req, res, super::context::DEFAULT_DRAIN_LIMIT);
-        };
-        context.record(requirement);
-        let limit = context.policy().drain_limit;
-        if context.bypasses() {
-            scene(&req, &context, requirement).bypass();
-            return ResponseFuture::inner(self.inner.call(req)).with_context(context);
-        }
-        // Decided on the spot when the token answers, or when the
-        // permissions are at hand without waiting.
-        let decided = if requirement.is_on_token() {
-            Some(verdict_on_token(
+        enforce(&mut self.inner, &self.requirement, req)
+    }
+}
+
+/// Checks `requirement` for `req`, then calls `inner` (polled ready) or
+/// answers with the refusal: the requirement guard's call, shared with
+/// the bundles that pick a requirement per request
+/// ([`GrpcMethods`](crate::grpc::GrpcMethods)).
+pub(crate) fn enforce<S, ReqBody, ResBody>(
+    inner: &mut S,
+    requirement: &Arc<Requirement>,
+    req: Request<ReqBody>,
+) -> ResponseFuture<S::Future, ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ResBody: From<Bytes> + Send + 'static,
+{
+    let Some(context) = RequestContext::from_extensions(req.extensions()).cloned() else {
+        // No auth layer in front: a wiring bug, and never a reason to
+        // let the request through.
+        let res = Scene::new(Guard::Requirement, req.method(), route_of(req.extensions()))
+            .requirement(requirement)
+            .grpc(is_grpc(req.headers()))
+            .wiring(
+                "a requirement guard ran without JwtAuthGuard: put JwtAuthGuardLayer \
+                 with a permission source in front of this route",
+            );
+        return refused(req, res, super::context::DEFAULT_DRAIN_LIMIT);
+    };
+    context.record(requirement);
+    let limit = context.policy().drain_limit;
+    if context.bypasses() {
+        scene(&req, &context, requirement).bypass();
+        return ResponseFuture::inner(inner.call(req)).with_context(context);
+    }
+    // Decided on the spot when the token answers, or when the
+    // permissions are at hand without waiting.
+    let decided = if requirement.is_on_token() {
+        Some(verdict_on_token(
+            || scene(&req, &context, requirement),
+            requirement,
+            &context,
+        ))
+    } else {
+        context.permissions_now().map(|loaded| {
+            verdict(
                 || scene(&req, &context, requirement),
                 requirement,
-                &context,
-            ))
-        } else {
-            context.permissions_now().map(|loaded| {
-                verdict(
-                    || scene(&req, &context, requirement),
-                    requirement,
-                    loaded.as_deref(),
-                )
-            })
-        };
-        if let Some(refusal) = decided {
-            return match refusal {
-                None => ResponseFuture::inner(self.inner.call(req)),
-                Some(res) => refused(req, res, limit),
-            }
-            .with_context(context);
-        }
-        // The first reader of this request loads. The future owns the
-        // service, so take the instance that was polled ready and leave a
-        // clone: https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let requirement = requirement.clone();
-        let marker = context.clone();
-        ResponseFuture::boxed(Box::pin(async move {
-            let loaded = context.permissions().await;
-            match verdict(
-                || scene(&req, &context, &requirement),
-                &requirement,
                 loaded.as_deref(),
-            ) {
-                None => inner.call(req).await,
-                Some(res) => Ok(refuse_async(req, res, limit).await),
-            }
-        }))
-        .with_context(marker)
+            )
+        })
+    };
+    if let Some(refusal) = decided {
+        return match refusal {
+            None => ResponseFuture::inner(inner.call(req)),
+            Some(res) => refused(req, res, limit),
+        }
+        .with_context(context);
     }
+    // The first reader of this request loads. The future owns the
+    // service, so take the instance that was polled ready and leave a
+    // clone: https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+    let clone = inner.clone();
+    let mut inner = std::mem::replace(inner, clone);
+    let requirement = requirement.clone();
+    let marker = context.clone();
+    ResponseFuture::boxed(Box::pin(async move {
+        let loaded = context.permissions().await;
+        match verdict(
+            || scene(&req, &context, &requirement),
+            &requirement,
+            loaded.as_deref(),
+        ) {
+            None => inner.call(req).await,
+            Some(res) => Ok(refuse_async(req, res, limit).await),
+        }
+    }))
+    .with_context(marker)
 }

@@ -28,7 +28,7 @@ use crate::{
     },
     metrics,
     principal::Principal,
-    rejection::{ErrorCode, Rejection},
+    rejection::{is_grpc, ErrorCode, Rejection},
 };
 
 /// Authenticates requests. See the [module docs](super).
@@ -193,7 +193,9 @@ impl Config {
         }
         let principal = Principal::new(identity.clone(), active);
         let policy = self.issuers.entry(issuer).policy.clone();
-        RequestContext::admitted(policy, principal, origin.scheme()).plant(req.extensions_mut());
+        let grpc = is_grpc(req.headers());
+        RequestContext::admitted(policy, principal, origin.scheme(), grpc)
+            .plant(req.extensions_mut());
         Ok(())
     }
 
@@ -208,8 +210,9 @@ impl Config {
     where
         ResBody: From<Bytes>,
     {
-        let mut scene =
-            Scene::new(Guard::Auth, req.method(), route_of(req.extensions())).policy(&self.policy);
+        let mut scene = Scene::new(Guard::Auth, req.method(), route_of(req.extensions()))
+            .policy(&self.policy)
+            .grpc(is_grpc(req.headers()));
         if let Some(user) = user {
             scene = scene.user(user);
         }
@@ -260,7 +263,8 @@ where
             // Another scheme is not a bearer token at all: to an optional
             // guard the request is as anonymous as one without the header.
             Ok(None) | Err(TokenError::OtherScheme) if config.optional => {
-                RequestContext::anonymous(config.policy.clone()).plant(req.extensions_mut());
+                RequestContext::anonymous(config.policy.clone(), is_grpc(req.headers()))
+                    .plant(req.extensions_mut());
                 metrics::auth_anonymous();
                 return ResponseFuture::inner(self.inner.call(req));
             }
