@@ -158,6 +158,9 @@ pub use revocation::{Revocation, Revocations};
 
 /// What most services import: `use iam_guard::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "grpc")]
+    #[doc(no_inline)]
+    pub use crate::grpc::{GrpcMethods, GrpcRequestExt};
     #[cfg(feature = "axum")]
     #[doc(no_inline)]
     pub use crate::{permissions_endpoint, Permissions, ProtectedResource};

@@ -5,7 +5,9 @@
 //! never carries the token or internal detail. An [`ErrorRenderer`] turns the
 //! rejection into a response: the default JSON body
 //! `{"statusCode", "error", "code", "message"}`, RFC 9457
-//! `application/problem+json`, or a renderer of your own. Whatever renders
+//! `application/problem+json`, a gRPC status ([`ErrorRenderer::grpc`],
+//! also used for every gRPC call unless the renderer is custom), or a
+//! renderer of your own. Whatever renders
 //! the body, the `WWW-Authenticate` header of RFC 6750 is always set on 401
 //! and 403 responses, because clients rely on it to know what to do next.
 //!

@@ -721,6 +721,115 @@ async fn an_optional_auth_layer_still_needs_a_token_on_declared_methods() {
     assert_eq!(server.calls(), 0);
 }
 
+/// A gRPC service of the test's own, open to anyone (a health service's
+/// place): answers every call with status OK, trailers-only, and counts.
+#[derive(Clone)]
+struct Open(Arc<AtomicUsize>);
+
+impl tonic::server::NamedService for Open {
+    const NAME: &'static str = "test.v1.Open";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Open {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let res = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "0")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        std::future::ready(Ok(res))
+    }
+}
+
+#[tokio::test]
+async fn a_protected_service_beside_an_open_one_on_one_server() {
+    use tower::{Service as _, ServiceExt as _};
+    let iam = TestIam::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free loopback port for the gRPC server");
+    let addr = listener.local_addr().unwrap();
+    let students = StudentsService::seeded();
+    let calls = students.calls();
+    let open_calls = Arc::new(AtomicUsize::new(0));
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let protected =
+        students::methods().protect(auth(&iam, Counting::new()), students.into_server());
+    let server = Server::builder()
+        .add_service(Open(open_calls.clone()))
+        .add_service(protected)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+            let _ = stopped.await;
+        });
+    tokio::spawn(async move { server.await.expect("the gRPC server runs") });
+
+    // The open service answers without a token.
+    let mut channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("a channel to the server on loopback");
+    let ping = http::Request::post(format!("http://{addr}/test.v1.Open/Ping"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let res = channel.ready().await.unwrap().call(ping).await.unwrap();
+    assert_eq!(res.headers()["grpc-status"], "0");
+    assert_eq!(open_calls.load(Ordering::SeqCst), 1);
+
+    // The protected one is guarded as the server-wide layers guard it.
+    let mut client = StudentsClient::new(channel);
+    let status = client
+        .who_am_i(Request::new(WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::Unauthenticated, "invalid_token", None);
+    let secretary = token(&iam, "secretary");
+    let status = client
+        .archive_students(with_token(ArchiveStudentsRequest {}, &secretary))
+        .await
+        .unwrap_err();
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+        Some(&secretary),
+    );
+    let parent = token(&iam, "parent");
+    let status = client
+        .get_student(with_token(get("s-1"), &parent))
+        .await
+        .unwrap_err();
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "INSUFFICIENT_SCOPE",
+        Some(&parent),
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let student = client
+        .get_student(with_token(get("s-1"), &secretary))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(student.health_notes, "asthma");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(open_calls.load(Ordering::SeqCst), 1);
+}
+
 /// Drives the guards in process, for what a real client cannot send.
 mod in_process {
     use bytes::Bytes;

@@ -64,6 +64,12 @@
 //! With generated code the last lines read
 //! `Server::builder().layer(auth).layer(methods).add_service(StudentsServer::new(MyStudents)).serve(addr)`.
 //!
+//! To protect one service and leave another open on the same server (a
+//! health service that probes call without a token), protect the service
+//! instead of the server: [`GrpcMethods::protect`] gives a
+//! [`ProtectedService`] of the same name, for `add_service`:
+//! `Server::builder().add_service(health).add_service(methods.protect(auth, StudentsServer::new(MyStudents)))`.
+//!
 //! A handler:
 //!
 //! ```
@@ -86,10 +92,12 @@
 
 mod body;
 mod methods;
+mod protected;
 mod request;
 mod service;
 
 pub use body::ResponseBody;
 pub use methods::{GrpcMethods, MethodAccess, MethodReport};
+pub use protected::{ProtectedFuture, ProtectedService};
 pub use request::GrpcRequestExt;
 pub use service::{GrpcMethodsGuard, ResponseFuture};

@@ -17,7 +17,7 @@
 //! | `reason` | why, for the operator (may say more than the client message; never the token) |
 //! | `user`, `tenant` | the caller and active tenant, once the token is verified |
 //! | `method` | the request method |
-//! | `route` | the matched route template (`/students/{id}`), never the raw path, which can carry record ids |
+//! | `route` | the matched route template (`/students/{id}`) or the declared gRPC method (`/school.v1.Students/GetStudent`), never the raw path, which can carry record ids |
 //! | `requirement` | the route's requirement |
 //! | `keys` | for FieldWriteGuard, the offending body keys (never sent to the client) |
 //!
