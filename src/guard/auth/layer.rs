@@ -321,7 +321,10 @@ impl JwtAuthGuardLayer {
     }
 
     /// How refusals are rendered (default JSON) — by this layer and by
-    /// every guard and extractor behind it.
+    /// every guard and extractor behind it. A gRPC call (`content-type:
+    /// application/grpc…`) is answered as a gRPC status instead, unless
+    /// the renderer is [custom](ErrorRenderer::custom): see
+    /// [`ErrorRenderer`].
     pub fn error_renderer(self, renderer: ErrorRenderer) -> Self {
         self.with_policy(|p| p.renderer = renderer)
     }
