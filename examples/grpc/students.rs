@@ -12,7 +12,7 @@ use std::{
 
 use iam_guard::{
     grpc::{GrpcMethods, GrpcRequestExt},
-    Requirement, ScopeAccess,
+    ActionGuard, ScopeGuard,
 };
 use serde_json::{json, Value};
 use tonic::{Request, Response, Status, Streaming};
@@ -39,26 +39,14 @@ pub(crate) const ENTITY: &str = "students";
 pub(crate) fn methods() -> GrpcMethods {
     let method = |name: &str| format!("/{}/{name}", pb::students_server::SERVICE_NAME);
     GrpcMethods::new()
-        .method(
-            &method("GetStudent"),
-            Requirement::scopes(ENTITY, ScopeAccess::Read),
-        )
-        .method(
-            &method("ListStudents"),
-            Requirement::scopes(ENTITY, ScopeAccess::Read),
-        )
-        .method(
-            &method("CreateStudent"),
-            Requirement::action(ENTITY, "create"),
-        )
+        .method(&method("GetStudent"), ScopeGuard::read(ENTITY))
+        .method(&method("ListStudents"), ScopeGuard::read(ENTITY))
+        .method(&method("CreateStudent"), ActionGuard::new(ENTITY, "create"))
         .method(
             &method("ImportStudents"),
-            Requirement::action(ENTITY, "create"),
+            ActionGuard::new(ENTITY, "create"),
         )
-        .method(
-            &method("DeleteStudent"),
-            Requirement::action(ENTITY, "delete"),
-        )
+        .method(&method("DeleteStudent"), ActionGuard::new(ENTITY, "delete"))
         .authenticated(&method("WhoAmI"))
 }
 

@@ -68,9 +68,11 @@ impl GrpcMethods {
     }
 
     /// Declares `path` (`/school.v1.Students/GetStudent`) with the
-    /// requirement its caller must meet.
-    pub fn method(self, path: &str, requirement: Requirement) -> Self {
-        self.declare(path, Access::Requires(Arc::new(requirement)))
+    /// requirement its caller must meet: a [`Requirement`], or the guard
+    /// that would enforce it on an HTTP route (`ScopeGuard::read("students")`,
+    /// `ActionGuard::new("students", "create")`, `PermissionGuard::all_of([..])`, …).
+    pub fn method(self, path: &str, requirement: impl Into<Requirement>) -> Self {
+        self.declare(path, Access::Requires(Arc::new(requirement.into())))
     }
 
     /// Declares `path` open to any caller the auth layer admitted with a
@@ -242,14 +244,15 @@ mod tests {
     #[test]
     fn report_lists_each_method_then_denies_the_rest() {
         let methods = GrpcMethods::new()
+            // A requirement guard stands for its requirement.
             .method(
                 "/school.v1.Students/GetStudent",
-                Requirement::scopes("students", ScopeAccess::Read),
+                crate::ScopeGuard::read("students"),
             )
             .authenticated("/school.v1.Students/Ping")
             .method(
                 "/school.v1.Students/DeleteStudent",
-                Requirement::action("students", "delete"),
+                crate::ActionGuard::new("students", "delete"),
             )
             .authenticated("/school.v1.Students/DeleteStudent")
             .authenticated("school.v1.Students/NoSlash");
@@ -273,6 +276,10 @@ mod tests {
             Access::Denied(DECLARED_TWICE)
         ));
         assert!(methods.table.get("/school.v1.Students/Other").is_none());
+        assert_eq!(
+            methods.report()[0].access,
+            MethodAccess::Requires(Requirement::scopes("students", ScopeAccess::Read))
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! 400/413/415 → `INVALID_ARGUMENT`, 500 → `INTERNAL`, 503 →
 //! `UNAVAILABLE` ([`ErrorCode::grpc_code`](crate::ErrorCode::grpc_code)).
 //! A refused server-streaming call is refused before its stream starts.
+//! gRPC-Web calls are answered this way once translated to gRPC: put
+//! tonic-web's layer outside (before) the guards.
 //!
 //! In a handler, [`GrpcRequestExt`] reads the caller and its permissions
 //! (loaded at most once per call, whoever asks first) from the
@@ -32,7 +34,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use iam_guard::{grpc::GrpcMethods, ClaimsSource, JwtAuthGuardLayer, Requirement, ScopeAccess};
+//! use iam_guard::{grpc::GrpcMethods, ActionGuard, ClaimsSource, JwtAuthGuardLayer, Requirement};
 //! use tonic::{service::Routes, transport::Server};
 //!
 //! // `services` is `Routes::new(StudentsServer::new(MyStudents))`, with
@@ -42,13 +44,11 @@
 //!         .audience(["students-api"])
 //!         .permissions(ClaimsSource::new());
 //!     let methods = GrpcMethods::new()
+//!         // A requirement guard's requirement, or any `Requirement`.
+//!         .method("/school.v1.Students/CreateStudent", ActionGuard::new("students", "create"))
 //!         .method(
-//!             "/school.v1.Students/GetStudent",
-//!             Requirement::scopes("students", ScopeAccess::Read),
-//!         )
-//!         .method(
-//!             "/school.v1.Students/CreateStudent",
-//!             Requirement::action("students", "create"),
+//!             "/school.v1.Students/ExportGrades",
+//!             Requirement::all_of(["grades.export"]),
 //!         )
 //!         .authenticated("/school.v1.Students/WhoAmI");
 //!     methods.log_report();

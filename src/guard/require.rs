@@ -128,6 +128,15 @@ impl RequirementGuardLayer {
     }
 }
 
+/// The requirement a guard layer enforces, so that a table of
+/// requirements ([`GrpcMethods::method`](crate::grpc::GrpcMethods::method))
+/// reads like the routes: `ScopeGuard::read("students")`.
+impl From<RequirementGuardLayer> for Requirement {
+    fn from(layer: RequirementGuardLayer) -> Self {
+        Arc::unwrap_or_clone(layer.requirement)
+    }
+}
+
 impl<S> Layer<S> for RequirementGuardLayer {
     type Service = RequirementGuard<S>;
 
