@@ -822,6 +822,10 @@ mod tests {
             encoded.bytes().all(|b| (0x20..=0x7E).contains(&b)),
             "{encoded}"
         );
+        assert_eq!(percent_decode(&encoded), message);
+    }
+
+    fn percent_decode(encoded: &str) -> String {
         let mut decoded = Vec::new();
         let mut bytes = encoded.bytes();
         while let Some(b) = bytes.next() {
@@ -832,7 +836,18 @@ mod tests {
                 decoded.push(b);
             }
         }
-        assert_eq!(String::from_utf8(decoded).unwrap(), message);
+        String::from_utf8(decoded).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever a message holds, the gRPC answer carries it in a valid
+        /// `grpc-message` that decodes back to it.
+        #[test]
+        fn every_message_survives_the_grpc_renderer(message in proptest::prelude::any::<String>()) {
+            let res = ErrorRenderer::grpc().render(&Rejection::new(ErrorCode::PermissionDenied, message.clone()));
+            let header = res.headers().get("grpc-message").expect("always set");
+            proptest::prop_assert_eq!(percent_decode(header.to_str().unwrap()), message);
+        }
     }
 
     #[test]
