@@ -78,7 +78,7 @@ impl Guard {
 
 /// The name of a route a bundle declared, put in the request extensions by
 /// a bundle that routes outside any framework router (the gRPC methods of
-/// [`GrpcMethods`](crate::grpc::GrpcMethods)): a name from the
+/// `GrpcMethods`): a name from the
 /// configuration, never the raw path.
 #[derive(Debug, Clone)]
 pub(crate) struct DeclaredRoute(pub(crate) std::sync::Arc<str>);

@@ -129,8 +129,8 @@ impl RequirementGuardLayer {
 }
 
 /// The requirement a guard layer enforces, so that a table of
-/// requirements ([`GrpcMethods::method`](crate::grpc::GrpcMethods::method))
-/// reads like the routes: `ScopeGuard::read("students")`.
+/// requirements (`GrpcMethods::method`, feature `grpc`) reads like the
+/// routes: `ScopeGuard::read("students")`.
 impl From<RequirementGuardLayer> for Requirement {
     fn from(layer: RequirementGuardLayer) -> Self {
         Arc::unwrap_or_clone(layer.requirement)
@@ -417,8 +417,7 @@ where
 
 /// Checks `requirement` for `req`, then calls `inner` (polled ready) or
 /// answers with the refusal: the requirement guard's call, shared with
-/// the bundles that pick a requirement per request
-/// ([`GrpcMethods`](crate::grpc::GrpcMethods)).
+/// the bundles that pick a requirement per request (`GrpcMethods`).
 pub(crate) fn enforce<S, ReqBody, ResBody>(
     inner: &mut S,
     requirement: &Arc<Requirement>,
