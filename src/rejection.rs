@@ -481,6 +481,11 @@ impl ErrorRenderer {
     /// rejection's [`ErrorCode`] goes in `iam-guard-code` (a gRPC client
     /// reads it in the status metadata) for clients that branch on it.
     ///
+    /// Configure it only for a server of gRPC alone: it answers every
+    /// client this way, and a plain HTTP client would take the 200 for a
+    /// success. A server that mixes gRPC and HTTP keeps a JSON renderer,
+    /// which already yields to this one for gRPC calls.
+    ///
     /// ```
     /// use iam_guard::rejection::{ErrorCode, ErrorRenderer, Rejection};
     ///

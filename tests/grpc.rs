@@ -394,6 +394,7 @@ async fn an_insufficient_caller_is_permission_denied_with_the_reason_code() {
 #[tokio::test]
 async fn an_undeclared_method_is_denied_to_everyone_and_audited_under_a_fixed_label() {
     let (capture, _guard) = common::capture();
+    let (counters, _recorder) = common::counters();
     let iam = TestIam::start().await;
     let server = Running::start(auth(&iam, Counting::new())).await;
     let mut client = server.client().await;
@@ -446,6 +447,28 @@ async fn an_undeclared_method_is_denied_to_everyone_and_audited_under_a_fixed_la
     assert_eq!(denies[1]["requirement"], "scopes students >= READ");
     let audit = format!("{:?}", capture.audit());
     assert!(!audit.contains("ArchiveStudents"), "{audit}");
+    // Counted like every decision, with bounded labels only.
+    let decisions = counters.take_named("iam_guard_decisions_total");
+    assert_eq!(
+        decisions.get(&common::decision("undeclared", "deny", "PERMISSION_DENIED")),
+        Some(&1),
+        "{decisions:?}"
+    );
+    assert_eq!(
+        decisions.get(&common::decision(
+            "requirement",
+            "deny",
+            "INSUFFICIENT_SCOPE"
+        )),
+        Some(&1),
+        "{decisions:?}"
+    );
+    assert!(
+        decisions
+            .keys()
+            .all(|k| !k.contains("Students") && !k.contains("secretary")),
+        "{decisions:?}"
+    );
     assert!(!audit.contains(&secretary) && !audit.contains(&parent));
 }
 
