@@ -59,6 +59,7 @@
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `redis` | no | several replicas on Redis: a shared permission cache, cross-instance invalidation, token revocation and the DPoP replay cache ([`replicas`]) |
 //! | `rustls` | no | [`ClientCertificate::from_rustls`]: the client certificate of a rustls connection, for certificate-bound tokens |
+//! | `openapi` | no | [`openapi::OpenApiSecurity`]: security schemes, each protected operation's security, `x-iam-guard` extension and refusals written into a utoipa OpenAPI document from the guards' declarations |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -88,6 +89,10 @@ pub mod extract;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
+
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 
 /// The permission model explained for a newcomer, with one worked example
 /// (the `docs/model.md` page of the repository).
