@@ -571,7 +571,8 @@ async fn main() -> ExitCode {
     };
     let router = router
         .merge(metadata.router())
-        .merge(app::metrics_route(metrics));
+        .merge(app::metrics_route(metrics))
+        .merge(app::openapi_route(&app::openapi()));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await;
