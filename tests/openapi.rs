@@ -77,6 +77,17 @@ fn documented(doc: &Value, method: &str, path: &str, status: u16, body: &Value) 
     }
 }
 
+/// Method, URI, documented path, token, body (content type and bytes),
+/// expected status.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<(&'a str, &'a str)>,
+    u16,
+);
+
 fn school_doc() -> Value {
     serde_json::to_value(app::openapi()).unwrap()
 }
@@ -119,7 +130,7 @@ async fn every_refusal_the_school_answers_is_in_its_document() {
     let (admin, teacher) = (token("admin"), token("teacher"));
     let json = Some(("application/json", r#"{"attendance":{"absences":1}}"#));
 
-    let cases: Vec<(&str, &str, &str, Option<&str>, Option<(&str, &str)>, u16)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/students", "/students", None, None, 401),
         (
             "GET",

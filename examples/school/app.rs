@@ -258,9 +258,14 @@ fn not_found() -> Response {
 }
 
 /// The student id of the path, or 400 in the error format.
-fn student_id(id: Result<Path<String>, PathRejection>) -> Result<String, Response> {
-    id.map(|Path(id)| id)
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, "INVALID_PATH", e.body_text()))
+fn student_id(id: Result<Path<String>, PathRejection>) -> Result<String, Box<Response>> {
+    id.map(|Path(id)| id).map_err(|e| {
+        Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            e.body_text(),
+        ))
+    })
 }
 
 /// The write body as a JSON object and the record it must describe, or
@@ -270,7 +275,7 @@ fn write_body(
     app: &AppState,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
     mode: WriteMode,
-) -> Result<Map<String, Value>, Response> {
+) -> Result<Map<String, Value>, Box<Response>> {
     let body = match body {
         Ok(Json(body)) => body,
         Err(e) => {
@@ -279,31 +284,33 @@ fn write_body(
                 _ => ErrorCode::InvalidBody,
             };
             let rejection = Rejection::new(code, e.body_text());
-            return Err(ErrorRenderer::json()
-                .render(&rejection)
-                .map(axum::body::Body::from));
+            return Err(Box::new(
+                ErrorRenderer::json()
+                    .render(&rejection)
+                    .map(axum::body::Body::from),
+            ));
         }
     };
     let doc = Value::Object(body);
     if let Err(e) = app.custom_fields.validate_body(&doc, mode) {
-        return Err(e.into_response());
+        return Err(Box::new(e.into_response()));
     }
     // The groups as the document describes them: the store keeps only
     // records that the schema of `Student` describes. Objects only: serde
     // would also read a struct from an array of its members in order.
     if let Some((group, _)) = body_groups(&doc).find(|(_, v)| !v.is_object()) {
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "INVALID_BODY",
             format!("the scope group {group} is not an object"),
-        ));
+        )));
     }
     if let Err(e) = StudentWrite::deserialize(&doc) {
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "INVALID_BODY",
             format!("the body is not a student's scope groups: {e}"),
-        ));
+        )));
     }
     let Value::Object(body) = doc else {
         unreachable!("built from a map")
@@ -335,7 +342,7 @@ async fn get_one(
 ) -> Response {
     let id = match student_id(id) {
         Ok(id) => id,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     app.store
         .respond_one(&access, &id)
@@ -361,7 +368,7 @@ async fn create(
 ) -> Response {
     let doc = match write_body(&app, body, WriteMode::Create) {
         Ok(body) => Value::Object(body),
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let Value::Object(mut record) = doc else {
         unreachable!("built from a map")
@@ -408,11 +415,11 @@ async fn patch(
 ) -> Response {
     let id = match student_id(id) {
         Ok(id) => id,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let body = match write_body(&app, body, WriteMode::Update) {
         Ok(body) => body,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");
@@ -454,7 +461,7 @@ async fn remove(
 ) -> Response {
     let id = match student_id(id) {
         Ok(id) => id,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");

@@ -368,7 +368,7 @@ impl OpenApiSecurity {
             if !documented && self.undocumented == Undocumented::Leave {
                 continue;
             }
-            let item = doc.paths.paths.entry(key).or_insert_with(PathItem::default);
+            let item = doc.paths.paths.entry(key).or_default();
             let slot = operation_mut(item, &route.method).ok_or_else(|| OpenApiError::Method {
                 method: route.method.clone(),
                 path: route.path.clone(),
