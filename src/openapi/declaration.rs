@@ -128,6 +128,7 @@ pub(crate) fn openapi_path(path: &str) -> (String, Vec<String>) {
 }
 
 /// `path` mounted under `prefix`, as `Router::nest` serves it.
+#[cfg(feature = "axum")]
 pub(crate) fn nested(prefix: &str, path: &str) -> String {
     let prefix = prefix.trim_end_matches('/');
     match path {
@@ -166,6 +167,7 @@ mod tests {
         assert_eq!(openapi_path("/health"), ("/health".to_owned(), vec![]));
     }
 
+    #[cfg(feature = "axum")]
     #[test]
     fn nesting_joins_like_router_nest() {
         assert_eq!(nested("/api", "/students"), "/api/students");
