@@ -55,7 +55,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `jwks-http` | yes | fetching JWKS, OIDC discovery and the IAM's catalogue with reqwest + rustls; [`JwtAuthGuardLayer::issuer`], [`TrustedIssuer::discover`]; `RemoteSource`; `CatalogueFetcher::url` |
-//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
+//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `PermissionsEndpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `redis` | no | several replicas on Redis: a shared permission cache, cross-instance invalidation, token revocation and the DPoP replay cache ([`replicas`]) |
 //! | `rustls` | no | [`ClientCertificate::from_rustls`]: the client certificate of a rustls connection, for certificate-bound tokens |
@@ -102,7 +102,7 @@ pub mod guide {
 
 #[cfg(feature = "axum")]
 #[doc(inline)]
-pub use extract::{permissions_endpoint, Permissions};
+pub use extract::{permissions_endpoint, Permissions, PermissionsEndpoint};
 #[cfg(feature = "axum")]
 #[doc(inline)]
 pub use guard::protected::ProtectedResource;
@@ -160,7 +160,7 @@ pub use revocation::{Revocation, Revocations};
 pub mod prelude {
     #[cfg(feature = "axum")]
     #[doc(no_inline)]
-    pub use crate::{permissions_endpoint, Permissions, ProtectedResource};
+    pub use crate::{permissions_endpoint, Permissions, PermissionsEndpoint, ProtectedResource};
     #[doc(no_inline)]
     pub use crate::{
         ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,

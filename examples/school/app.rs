@@ -24,12 +24,14 @@ use axum::{
     Extension, Json, Router,
 };
 use iam_guard::{
-    extract::permissions_endpoint,
     guard::protected::ProtectedResource,
-    model::custom_fields::{CustomFieldDefinitions, WriteMode},
+    model::{
+        custom_fields::{CustomFieldDefinitions, EntityCustomFields, WriteMode},
+        Catalogue,
+    },
     openapi::OpenApiSecurity,
     record_access::{Access, RecordAccess, RecordAccessPolicy},
-    ErrorCode, ErrorRenderer, JwtAuthGuardLayer, Rejection,
+    ErrorCode, ErrorRenderer, JwtAuthGuardLayer, PermissionsEndpoint, Rejection,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -53,16 +55,13 @@ pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
     "support_teacher",
 ];
 
-/// The school's custom fields: they travel inside their
-/// scope group as `customFields`, so they are filtered with it.
-pub(crate) fn custom_fields() -> CustomFieldDefinitions {
-    CustomFieldDefinitions::from_json(&json!([
-        { "key": "nickname", "label": "Nickname", "scope": "anagraphic", "type": "TEXT" },
-        { "key": "blood_type", "label": "Blood Type", "scope": "sensitive", "type": "SELECT",
-          "options": ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"] },
-        { "key": "bus_route", "label": "Bus route", "scope": "enrollment", "type": "NUMBER" },
-    ]))
-    .expect("the demo definitions are valid")
+/// The school's custom fields, as the catalogue declares them
+/// (`customFieldDefinitions` of `students`: nickname, blood type, bus
+/// route): they travel inside their scope group as `customFields`, so they
+/// are filtered with it, and `GET /permissions` lists the ones the caller
+/// can read.
+pub(crate) fn custom_fields() -> EntityCustomFields {
+    EntityCustomFields::from_catalogue(&Catalogue::students_fixture())
 }
 
 #[derive(Debug, Clone)]
@@ -477,6 +476,11 @@ async fn remove(
     }
 }
 
+/// The definitions of `students`, which the write handlers validate.
+fn student_fields(fields: &EntityCustomFields) -> CustomFieldDefinitions {
+    fields.get("students").cloned().unwrap_or_default()
+}
+
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
@@ -552,15 +556,21 @@ pub(crate) fn metrics_route(metrics: metrics_exporter_prometheus::PrometheusHand
 /// [`router`], plus the unguarded benchmark route when `bare` is
 /// [`BareRoutes::On`].
 pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoutes) -> Router {
+    let fields = custom_fields();
     let state = AppState {
         store,
-        custom_fields: Arc::new(custom_fields()),
+        custom_fields: Arc::new(student_fields(&fields)),
     };
     let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
     let guarded = students()
         .into_router()
         .with_state(state.clone())
-        .route("/permissions", get(permissions_endpoint))
+        .route(
+            "/permissions",
+            PermissionsEndpoint::new()
+                .custom_fields(fields)
+                .into_route(),
+        )
         .route_layer(auth)
         .layer(Extension(policy));
     let router = Router::new().route("/health", get(health)).merge(guarded);
