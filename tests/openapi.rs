@@ -2,7 +2,8 @@
 //! school's (schemes, each protected operation's security and
 //! `x-iam-guard`, unprotected routes left alone), and a bundle with a
 //! route denied to everyone and OAuth scope routes. Every refusal the
-//! guards answer live is one the document lists for that operation.
+//! guards answer live is one the document lists for that operation, with
+//! the body of the configured renderer (JSON, or problem+json).
 #![cfg(all(feature = "test-util", feature = "openapi"))]
 
 #[allow(dead_code)]
@@ -20,10 +21,10 @@ use axum::{body::Body, http::Method, http::Request, Router};
 use http_body_util::BodyExt;
 use iam_guard::{
     model::{Catalogue, PermissionRule, Requirement},
-    openapi::{OAuth2Flow, OpenApiSecurity},
+    openapi::{ErrorBody, OAuth2Flow, OpenApiSecurity},
     permissions::source::CatalogueSource,
     test_util::TestIam,
-    JwtAuthGuardLayer, OAuthScopeGuard, ProtectedResource,
+    ErrorRenderer, JwtAuthGuardLayer, OAuthScopeGuard, ProtectedResource,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -431,4 +432,56 @@ async fn the_reports_guards_answer_what_their_document_says() {
             .0,
         200
     );
+}
+
+#[tokio::test]
+async fn with_the_problem_renderer_the_document_describes_problem_bodies() {
+    let iam = TestIam::start().await;
+    let doc = OpenApiSecurity::new()
+        .resource(&reports_bundle())
+        .error_body(ErrorBody::ProblemJson)
+        .secure(
+            OpenApiBuilder::new()
+                .info(InfoBuilder::new().title("reports").version("1").build())
+                .build(),
+        )
+        .unwrap();
+    let doc = serde_json::to_value(doc).unwrap();
+    let app = reports_bundle().into_router().layer(
+        JwtAuthGuardLayer::new(iam.verifier()).error_renderer(ErrorRenderer::problem_json()),
+    );
+
+    let res = app
+        .oneshot(
+            Request::get("/reports")
+                .header("authorization", format!("Bearer {}", iam.mint(json!({}))))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+
+    let documented = &doc["paths"]["/reports"]["get"]["responses"]["403"]["content"];
+    assert_eq!(
+        documented,
+        &json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/IamGuardProblem"}}})
+    );
+    let schema = &doc["components"]["schemas"]["IamGuardProblem"];
+    assert!(doc["components"]["schemas"].get("IamGuardError").is_none());
+    for key in schema["required"].as_array().unwrap() {
+        let key = key.as_str().unwrap();
+        let kind = schema["properties"][key]["type"].as_str().unwrap();
+        let value = &body[key];
+        let matches = match kind {
+            "string" => value.is_string(),
+            "integer" => value.is_u64(),
+            other => panic!("unexpected type {other}"),
+        };
+        assert!(matches, "{key} is a {kind} in {body}");
+    }
+    assert_eq!(body["code"], "INSUFFICIENT_OAUTH_SCOPE");
 }
