@@ -26,7 +26,7 @@ p { margin: 6px 0; }
 #filter { font: inherit; padding: 4px 8px; width: 260px; }
 table { border-collapse: collapse; margin-top: 8px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: center; white-space: nowrap; }
-thead th { background: #f6f8fa; vertical-align: bottom; }
+thead th { background: #f6f8fa; vertical-align: bottom; white-space: normal; max-width: 11em; }
 tbody th { text-align: left; font-weight: 600; background: #fff; }
 td.name { text-align: left; color: #57606a; }
 th.sortable { cursor: pointer; user-select: none; }
@@ -35,7 +35,7 @@ th[aria-sort="ascending"]::after { content: " \25B2"; }
 th[aria-sort="descending"]::after { content: " \25BC"; }
 .method { font-size: 11px; color: #57606a; display: block; }
 .allowed { background: #dafbe1; color: #116329; }
-.refused { background: #ffebe9; color: #82071e; font-size: 12px; }
+.refused { background: #ffebe9; color: #82071e; font-size: 11px; }
 .write { background: #aceebb; }
 .read { background: #dafbe1; }
 .none { background: #f6f8fa; color: #8c959f; }
@@ -58,14 +58,19 @@ const SCRIPT: &str = r#"
   summary.setAttribute("data-refused", String(refused));
   summary.textContent = cells.length + " cells: " + allowed + " allowed, " + refused + " refused";
 
+  // The filter keeps the rows whose role, name or codes contain its text;
+  // the summary says how many rows of the grid are shown.
   var filter = document.getElementById("filter");
-  filter.addEventListener("input", function () {
+  var apply = function () {
     var needle = filter.value.trim().toLowerCase();
     document.querySelectorAll("tbody tr[data-label]").forEach(function (row) {
       var text = row.getAttribute("data-label") + " " + row.getAttribute("data-name") + " " + row.textContent;
       row.hidden = needle !== "" && text.toLowerCase().indexOf(needle) < 0;
     });
-  });
+    summary.setAttribute("data-shown", String(routes.querySelectorAll("tbody tr:not([hidden])").length));
+  };
+  filter.addEventListener("input", apply);
+  apply();
 
   // Clicking a route's header puts the rows it allows first (again: last);
   // clicking "Role" sorts by role.
@@ -89,6 +94,18 @@ const SCRIPT: &str = r#"
       });
       rows.forEach(function (row) { body.appendChild(row); });
     });
+  });
+
+  // A link can carry a filter and a sorted column: #filter=teacher&sort=0.
+  location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
+    var at = pair.indexOf("=");
+    if (at < 0) { return; }
+    var key = pair.slice(0, at), value = decodeURIComponent(pair.slice(at + 1));
+    if (key === "filter") { filter.value = value; apply(); }
+    if (key === "sort") {
+      var th = routes.querySelector('thead th.sortable[data-col="' + Number(value) + '"]');
+      if (th) { th.click(); }
+    }
   });
 })();
 "#;
@@ -118,13 +135,33 @@ fn action_class(access: ActionAccess) -> &'static str {
     }
 }
 
+/// The text of an action cell. Check marks rather than emoji: the page
+/// brings no font, and a machine without an emoji font (CI's) would draw
+/// boxes.
+fn action_text(access: ActionAccess) -> &'static str {
+    match access {
+        ActionAccess::Effective => "✓",
+        ActionAccess::Granted => "granted, not effective",
+        ActionAccess::None => "—",
+    }
+}
+
+/// A path for a column header: escaped, and breakable after each `/` but
+/// the leading one, so that long paths wrap instead of widening the grid.
+fn header_path(path: &str) -> String {
+    let (lead, rest) = path.split_at(usize::from(path.starts_with('/')));
+    format!("{lead}{}", escape::html(rest).replace('/', "/<wbr>"))
+}
+
 impl AccessMatrix {
     /// The matrix as one self-contained HTML page: a colour-coded role ×
     /// route grid with a legend, a filter box and sortable columns, and
     /// per entity a role × scope group grid. Its script writes the number
     /// of cells and of allowed and refused ones into
-    /// `<p id="summary" data-cells=… data-allowed=… data-refused=…>`.
-    /// The page loads nothing from the network. Catalogue text is escaped.
+    /// `<p id="summary" data-cells=… data-allowed=… data-refused=…>`
+    /// (and the rows the filter shows into `data-shown`); a link can carry
+    /// a filter and a sorted column (`#filter=teacher&sort=0`). The page
+    /// loads nothing from the network. Catalogue text is escaped.
     pub fn to_html(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let _ = write!(
@@ -147,8 +184,8 @@ impl AccessMatrix {
             "<p>Who can call what: {roles}, each alone, against {} routes. A cell says \
              whether a request reaches the handler, or the code it is refused with.</p>\n\
              <p id=\"summary\">(this page's script counts the cells)</p>\n\
-             <p class=\"legend\"><span class=\"allowed\">✅ allowed</span>\
-             <span class=\"refused\">❌ refused, with its code</span>\
+             <p class=\"legend\"><span class=\"allowed\">✓ allowed</span>\
+             <span class=\"refused\">✗ refused, with its code</span>\
              <span class=\"write\">R/W read and write</span><span class=\"read\">R read</span>\
              <span class=\"none\">— neither</span>\
              <span class=\"granted\">granted, not effective</span></p>\n\
@@ -169,7 +206,7 @@ impl AccessMatrix {
                 i + 2,
                 escape::html(&route.access().to_string()),
                 escape::html(route.method().as_str()),
-                escape::html(route.path())
+                header_path(route.path())
             );
         }
         out.push_str("</tr></thead>\n<tbody>\n");
@@ -185,13 +222,13 @@ impl AccessMatrix {
             for outcome in row.outcomes() {
                 match outcome {
                     Outcome::Allowed => {
-                        out.push_str("<td class=\"allowed\" data-outcome=\"allowed\">✅</td>")
+                        out.push_str("<td class=\"allowed\" data-outcome=\"allowed\">✓</td>")
                     }
                     Outcome::Refused(code) => {
                         let _ = write!(
                             out,
                             "<td class=\"refused\" data-outcome=\"refused\" data-code=\"{0}\" \
-                             title=\"{1} {0}\">❌ {0}</td>",
+                             title=\"{1} {0}\">✗ {0}</td>",
                             escape::html(code.as_str()),
                             code.status().as_u16()
                         );
@@ -240,7 +277,7 @@ impl AccessMatrix {
                         out,
                         "<td class=\"{}\">{}</td>",
                         action_class(*access),
-                        markdown::action(*access)
+                        action_text(*access)
                     );
                 }
                 out.push_str("</tr>\n");
