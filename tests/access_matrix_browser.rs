@@ -128,7 +128,7 @@ fn page_of(matrix: &AccessMatrix) -> (PathBuf, String) {
 fn school() -> AccessMatrix {
     let catalogues =
         TenantCatalogues::from_json(&catalogue::school_catalogue().to_string()).unwrap();
-    school_matrix::matrix(&catalogues, None)
+    school_matrix::matrix(&catalogues, None, &[])
 }
 
 /// The value of `attribute` in the `<p id="summary" …>` tag of `dom`.
@@ -220,7 +220,7 @@ fn a_hostile_catalogue_injects_nothing_into_the_page() {
         "scopes": {"students": {"anagraphic": "READ"}}
     }));
     let catalogues = TenantCatalogues::from_json(&doc.to_string()).unwrap();
-    let matrix = school_matrix::matrix(&catalogues, None);
+    let matrix = school_matrix::matrix(&catalogues, None, &[]);
     let (dir, url) = page_of(&matrix);
     let dom = headless(&url, &["--dump-dom".into()]);
     assert!(!dom.contains("<img"), "an element from the catalogue");

@@ -154,6 +154,27 @@ fn a_tenant_brings_its_own_roles() {
 }
 
 #[test]
+fn roles_add_a_caller_with_several_roles() {
+    let run = access_matrix(&["--roles", "hr_secretary,parent", "--roles=internal_teacher"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // HR with the parent's READ on sensitive still lacks WRITE there.
+    assert!(
+        run.stdout.contains(
+            "| hr\\_secretary + parent | — | ✅ | ✅ | ❌ ACTION\\_NOT\\_PERMITTED | ✅ |"
+        ),
+        "{}",
+        run.stdout
+    );
+    let grid = run.stdout.split("## Entity").next().unwrap();
+    assert_eq!(grid.matches("\n| internal\\_teacher |").count(), 2);
+    let run = access_matrix(&["--roles", "admin,,parent"]);
+    assert_eq!(run.code, 2);
+    assert!(run
+        .stderr
+        .contains("--roles \"admin,,parent\" has an empty role"));
+}
+
+#[test]
 fn diff_against_a_changed_catalogue() {
     // The bundled catalogue is the presets: nothing changes.
     let fixture = concat!(

@@ -2,12 +2,13 @@
 //! service, printed without starting anything.
 //!
 //! ```text
-//! school access-matrix [--format md|csv|html] [--tenant TENANT] [--diff OTHER_CATALOGUE.json]
+//! school access-matrix [--format md|csv|html] [--tenant TENANT] [--roles A,B]... [--diff OTHER_CATALOGUE.json]
 //! ```
 //!
 //! The roles are those of the catalogue the development IAM serves
 //! ([`school_catalogue`]): the presets, plus a tenant's own roles with
-//! `--tenant`; a last row is a request without a token. The routes are every route the service serves, listed with
+//! `--tenant`; each `--roles A,B` adds a row for a caller holding those
+//! roles at once; a last row is a request without a token. The routes are every route the service serves, listed with
 //! what guards them. `--diff` compares with another catalogue document
 //! (plain or with per-tenant roles) and prints what each role gains and
 //! loses (Markdown, or CSV with `--format csv`).
@@ -23,7 +24,7 @@ use iam_guard::{
 use crate::{app, catalogue::school_catalogue};
 
 const USAGE: &str = "usage: school access-matrix [--format md|csv|html] [--tenant TENANT] \
-                     [--diff OTHER_CATALOGUE.json]";
+                     [--roles ROLE,ROLE]... [--diff OTHER_CATALOGUE.json]";
 
 /// Every route the school serves, with what guards it: the students
 /// bundle as it reports itself, then the routes outside it.
@@ -56,6 +57,7 @@ enum Format {
 struct Args {
     format: Format,
     tenant: Option<String>,
+    role_sets: Vec<Vec<String>>,
     diff: Option<String>,
 }
 
@@ -63,6 +65,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
         format: Format::Markdown,
         tenant: None,
+        role_sets: Vec::new(),
         diff: None,
     };
     let mut args = args.iter();
@@ -88,6 +91,14 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 }
             }
             "--tenant" => parsed.tenant = Some(value("--tenant")?),
+            "--roles" => {
+                let list = value("--roles")?;
+                let roles: Vec<String> = list.split(',').map(|r| r.trim().to_owned()).collect();
+                if roles.iter().any(String::is_empty) {
+                    return Err(format!("--roles {list:?} has an empty role"));
+                }
+                parsed.role_sets.push(roles);
+            }
             "--diff" => parsed.diff = Some(value("--diff")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -99,10 +110,19 @@ fn parse(args: &[String]) -> Result<Args, String> {
 }
 
 /// The matrix of the school: every role of `tenant` (the presets without
-/// one), and a request without a token, against [`routes`].
-pub(crate) fn matrix(catalogues: &TenantCatalogues, tenant: Option<&str>) -> AccessMatrix {
-    AccessMatrix::builder_for_tenant(catalogues, tenant)
-        .routes(routes())
+/// one), a row for each of `role_sets`, and a request without a token,
+/// against [`routes`].
+pub(crate) fn matrix(
+    catalogues: &TenantCatalogues,
+    tenant: Option<&str>,
+    role_sets: &[Vec<String>],
+) -> AccessMatrix {
+    role_sets
+        .iter()
+        .fold(
+            AccessMatrix::builder_for_tenant(catalogues, tenant).routes(routes()),
+            |builder, roles| builder.role_set(roles.iter().cloned()),
+        )
         .anonymous()
         .build()
 }
@@ -126,7 +146,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
     let base = TenantCatalogues::from_json(&school_catalogue().to_string())
         .expect("the school catalogue is valid");
     let tenant = args.tenant.as_deref();
-    let before = matrix(&base, tenant);
+    let before = matrix(&base, tenant, &args.role_sets);
     let out = match &args.diff {
         None => match args.format {
             Format::Markdown => before.to_markdown(),
@@ -142,7 +162,8 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
                 Ok(other) => other,
                 Err(e) => return fail(format!("--diff {path} is not a valid catalogue: {e}")),
             };
-            let diff = MatrixDiff::between(&before, &matrix(&other, tenant));
+            let after = matrix(&other, tenant, &args.role_sets);
+            let diff = MatrixDiff::between(&before, &after);
             match args.format {
                 Format::Csv => diff.to_csv(),
                 _ => diff.to_markdown(),

@@ -211,6 +211,26 @@ impl Change {
     }
 }
 
+impl Change {
+    /// [`parts`](Self::parts) as Markdown cells: outcomes and levels in
+    /// the matrix's symbols, the rest escaped text (`what` is escaped by
+    /// the caller).
+    fn markdown_parts(&self) -> (String, String, String) {
+        let (what, before, after) = self.parts();
+        match self {
+            Self::Route { before, after, .. } => {
+                (what, markdown::outcome(*before), markdown::outcome(*after))
+            }
+            Self::Group { before, after, .. } => (
+                what,
+                markdown::level(*before).to_owned(),
+                markdown::level(*after).to_owned(),
+            ),
+            _ => (what, escape::markdown(&before), escape::markdown(&after)),
+        }
+    }
+}
+
 impl fmt::Display for Change {
     /// `lost: hr_secretary: PATCH /students/{id}: allowed -> refused INSUFFICIENT_SCOPE`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -329,21 +349,7 @@ impl MatrixDiff {
         );
         out.push_str("| Role | Change | What | Before | After |\n|---|---|---|---|---|\n");
         for change in &self.changes {
-            let (what, before, after) = match change {
-                Change::Route { before, after, .. } => {
-                    let (what, _, _) = change.parts();
-                    (what, markdown::outcome(*before), markdown::outcome(*after))
-                }
-                Change::Group { before, after, .. } => {
-                    let (what, _, _) = change.parts();
-                    (
-                        what,
-                        markdown::level(*before).to_owned(),
-                        markdown::level(*after).to_owned(),
-                    )
-                }
-                _ => change.parts(),
-            };
+            let (what, before, after) = change.markdown_parts();
             let direction = match change.direction() {
                 Direction::Gained => "➕ gained",
                 Direction::Lost => "➖ lost",
@@ -351,20 +357,9 @@ impl MatrixDiff {
             };
             let _ = writeln!(
                 out,
-                "| {} | {direction} | {} | {} | {} |",
+                "| {} | {direction} | {} | {before} | {after} |",
                 escape::markdown(change.role().unwrap_or("every role")),
                 escape::markdown(&what),
-                // Outcomes and levels are already Markdown; the rest is text.
-                if matches!(change, Change::Route { .. } | Change::Group { .. }) {
-                    before
-                } else {
-                    escape::markdown(&before)
-                },
-                if matches!(change, Change::Route { .. } | Change::Group { .. }) {
-                    after
-                } else {
-                    escape::markdown(&after)
-                },
             );
         }
         out

@@ -23,17 +23,17 @@ pub(super) fn html(text: &str) -> String {
     out
 }
 
-/// For a GitHub-flavoured Markdown table cell or list item: markup
-/// characters are backslash-escaped, HTML is spelled as entities (GitHub
-/// renders inline HTML), `|` cannot end the cell, and a line break cannot
-/// end the row.
+/// For a GitHub-flavoured Markdown table cell: markup characters are
+/// backslash-escaped, `<` and `&` are spelled as entities (GitHub renders
+/// inline HTML, and no tag or entity starts without one of them), `|`
+/// cannot end the cell, and a line break cannot end the row. A `>` is
+/// text anywhere but at the start of a line, where a cell never is.
 pub(super) fn markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
             '|' => out.push_str("\\|"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' | '!' => {
                 out.push('\\');
@@ -95,7 +95,8 @@ mod tests {
     #[test]
     fn markdown_keeps_the_text_inside_its_cell() {
         let out = markdown(HOSTILE);
-        assert!(!out.contains(['<', '>', '\n']), "{out}");
+        assert!(!out.contains(['<', '\n']), "{out}");
+        assert_eq!(markdown("a & <b>"), "a &amp; &lt;b>");
         // Every `|` is escaped, so the row keeps its columns.
         assert_eq!(out.matches('|').count(), out.matches("\\|").count());
         assert_eq!(markdown("hr_secretary"), "hr\\_secretary");

@@ -1,7 +1,7 @@
 //! Who can do what: every role of a catalogue against every route of a
 //! service, as a reviewer reads it.
 //!
-//! An [`AccessMatrix`] is computed from a [`Catalogue`] and the routes of a
+//! An [`AccessMatrix`] is computed from a [`Catalogue`](crate::model::Catalogue) and the routes of a
 //! service (the [`report`](crate::ProtectedResource::report) of a protected
 //! bundle, plus routes guarded one by one, public or open to any valid
 //! token). For every role of the catalogue alone, for each role set given
@@ -16,9 +16,10 @@
 //!   whether each action is effective, only granted (a role grants it but
 //!   the scopes it requires are missing), or not granted.
 //!
-//! Roles are compiled with [`Catalogue::compile_roles`], the compilation
+//! Roles are compiled with
+//! [`Catalogue::compile_roles`](crate::model::Catalogue::compile_roles), the compilation
 //! the catalogue permission source uses, and each requirement is decided
-//! by [`Requirement::decide`], the decision of the route guards; refusals
+//! by [`Requirement::decide`](crate::model::Requirement::decide), the decision of the route guards; refusals
 //! carry the codes the guards answer with. The computation is pure: no
 //! I/O, no server. It covers what the route gate decides from roles: a
 //! write body that touches groups the caller cannot write is still refused
