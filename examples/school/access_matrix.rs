@@ -27,7 +27,10 @@ const USAGE: &str = "usage: school access-matrix [--format md|csv|html] [--tenan
                      [--roles ROLE,ROLE]... [--diff OTHER_CATALOGUE.json]";
 
 /// Every route the school serves, with what guards it: the students
-/// bundle as it reports itself, then the routes outside it.
+/// bundle as it reports itself, then the routes outside it. A route added
+/// to `app.rs` or `main.rs` outside the bundle is listed here too:
+/// `tests/access_matrix.rs` checks every listed route against the router,
+/// but no router can list what it serves.
 pub(crate) fn routes() -> Vec<Route> {
     let mut routes: Vec<Route> = app::students().report().iter().map(Route::from).collect();
     routes.extend([
