@@ -477,3 +477,103 @@ fn union<T: Copy>(was: &[(String, T)], is: &[(String, T)], missing: T) -> Vec<(S
         .map(|k| (k.to_owned(), lookup(was, k), lookup(is, k)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Catalogue, Requirement};
+    use proptest::prelude::*;
+
+    fn access() -> impl Strategy<Value = ScopeAccess> {
+        prop::sample::select(vec![
+            ScopeAccess::None,
+            ScopeAccess::Read,
+            ScopeAccess::Write,
+        ])
+    }
+
+    const SCOPES: [&str; 3] = ["anagraphic", "sensitive", "attendance"];
+
+    /// A catalogue of one entity (three scopes, `create` needing WRITE on
+    /// anagraphic and sensitive) and up to four roles with random levels
+    /// and a random `create` grant.
+    fn catalogue() -> impl Strategy<Value = Catalogue> {
+        prop::collection::vec((prop::array::uniform3(access()), any::<bool>()), 0..4).prop_map(
+            |roles| {
+                let roles: Vec<serde_json::Value> = roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (levels, create))| {
+                        let scopes: serde_json::Map<String, serde_json::Value> = SCOPES
+                            .iter()
+                            .zip(levels)
+                            .map(|(s, l)| ((*s).to_owned(), l.as_str().into()))
+                            .collect();
+                        let actions: Vec<&str> =
+                            if *create { vec!["students.create"] } else { vec![] };
+                        serde_json::json!({
+                            "id": format!("r{i}"), "name": format!("Role {i}"),
+                            "scopes": { "students": scopes }, "actions": actions
+                        })
+                    })
+                    .collect();
+                let doc = serde_json::json!({
+                    "entities": [{
+                        "key": "students",
+                        "scopes": SCOPES.iter().map(|s| serde_json::json!({"key": s})).collect::<Vec<_>>(),
+                        "actions": [{"key": "create", "requires": {"anagraphic": "WRITE", "sensitive": "WRITE"}}]
+                    }],
+                    "roles": roles
+                });
+                Catalogue::from_json(&doc.to_string()).expect("a valid generated catalogue")
+            },
+        )
+    }
+
+    fn matrix(catalogue: &Catalogue) -> AccessMatrix {
+        AccessMatrix::builder(catalogue)
+            .route((
+                Method::GET,
+                "/students",
+                Some(Requirement::scopes("students", ScopeAccess::Read)),
+            ))
+            .route((
+                Method::PATCH,
+                "/students/{id}",
+                Some(Requirement::scopes("students", ScopeAccess::Write)),
+            ))
+            .route((
+                Method::POST,
+                "/students",
+                Some(Requirement::action("students", "create")),
+            ))
+            .role_set(["r0", "r1"])
+            .build()
+    }
+
+    proptest! {
+        #[test]
+        fn a_catalogue_against_itself_changes_nothing(c in catalogue()) {
+            let m = matrix(&c);
+            prop_assert!(MatrixDiff::between(&m, &m).is_empty());
+        }
+
+        #[test]
+        fn every_gain_one_way_is_a_loss_the_other(a in catalogue(), b in catalogue()) {
+            let (ma, mb) = (matrix(&a), matrix(&b));
+            let forth = MatrixDiff::between(&ma, &mb);
+            let back = MatrixDiff::between(&mb, &ma);
+            prop_assert_eq!(forth.changes().len(), back.changes().len());
+            prop_assert_eq!(forth.count(Direction::Gained), back.count(Direction::Lost));
+            prop_assert_eq!(forth.count(Direction::Lost), back.count(Direction::Gained));
+            prop_assert_eq!(forth.count(Direction::Changed), back.count(Direction::Changed));
+            // A route is gained exactly when the new matrix allows it.
+            for change in forth.changes() {
+                if let Change::Route { role, method, path, after, .. } = change {
+                    prop_assert_eq!(mb.outcome(role, method, path), Some(*after));
+                    prop_assert_eq!(change.direction() == Direction::Gained, after.is_allowed());
+                }
+            }
+        }
+    }
+}

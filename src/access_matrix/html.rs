@@ -94,6 +94,9 @@ const SCRIPT: &str = r#"
       });
       rows.forEach(function (row) { body.appendChild(row); });
     });
+    th.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); th.click(); }
+    });
   });
 
   // A link can carry a filter and a sorted column: #filter=teacher&sort=0.
@@ -196,13 +199,13 @@ impl AccessMatrix {
         );
 
         out.push_str(
-            "<table id=\"routes\">\n<thead><tr><th class=\"sortable\" data-col=\"0\">Role</th>\
+            "<table id=\"routes\">\n<thead><tr><th class=\"sortable\" data-col=\"0\" tabindex=\"0\">Role</th>\
              <th>Name</th>",
         );
         for (i, route) in self.routes().iter().enumerate() {
             let _ = write!(
                 out,
-                "<th class=\"sortable\" data-col=\"{}\" title=\"{}\"><span class=\"method\">{}</span>{}</th>",
+                "<th class=\"sortable\" data-col=\"{}\" tabindex=\"0\" title=\"{}\"><span class=\"method\">{}</span>{}</th>",
                 i + 2,
                 escape::html(&route.access().to_string()),
                 escape::html(route.method().as_str()),
