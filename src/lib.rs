@@ -66,6 +66,7 @@
 
 mod macros;
 
+pub mod access_matrix;
 pub mod guard;
 pub mod jwt;
 pub mod metrics;

@@ -19,7 +19,7 @@ use std::{borrow::Cow, fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::{jwt::token::AuthScheme, resource_metadata::ResourceMetadataUrl};
+use crate::{jwt::token::AuthScheme, model::Denial, resource_metadata::ResourceMetadataUrl};
 
 /// The stable, machine-readable code carried by every rejection.
 ///
@@ -115,6 +115,25 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::IamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The code of a route that a protected bundle serves without a
+/// requirement: denied to everyone, whoever asks.
+pub(crate) const UNDECLARED_ROUTE: ErrorCode = ErrorCode::PermissionDenied;
+
+impl From<Denial> for ErrorCode {
+    /// The code a route guard answers a [`Denial`] with: one mapping for
+    /// the guards and for [`access_matrix`](crate::access_matrix), so the
+    /// matrix reports exactly what a request gets.
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::InsufficientScope => Self::InsufficientScope,
+            Denial::ActionNotPermitted => Self::ActionNotPermitted,
+            Denial::PermissionDenied => Self::PermissionDenied,
+            Denial::InsufficientOAuthScope => Self::InsufficientOAuthScope,
+            Denial::RoleRequired => Self::RoleRequired,
         }
     }
 }
