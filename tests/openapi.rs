@@ -120,6 +120,26 @@ fn the_school_document_follows_the_bundle_it_serves() {
     }
 }
 
+#[test]
+fn the_school_documents_its_permissions_document_with_custom_fields() {
+    let doc = school_doc();
+    let schema = &doc["paths"]["/permissions"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(
+        schema,
+        &serde_json::to_value(iam_guard::openapi::permissions_document_schema()).unwrap()
+    );
+    let entity = &schema["additionalProperties"];
+    assert_eq!(
+        entity["properties"]["customFieldDefinitions"]["items"]["required"],
+        json!(["key", "label", "scope", "type", "isRequired", "sortOrder"])
+    );
+    // Only a token is needed: no requirement, the bearer scheme.
+    let op = &doc["paths"]["/permissions"]["get"];
+    assert_eq!(op["security"], json!([{"bearerAuth": []}]));
+    assert_eq!(op["x-iam-guard"]["requires"], "token");
+}
+
 #[tokio::test]
 async fn every_refusal_the_school_answers_is_in_its_document() {
     let iam = TestIam::start().await;

@@ -860,9 +860,15 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
             "text/plain",
         ),
     ] {
+        // The permissions document has a schema of its own, from the
+        // library; the others are described by their content type.
+        let schema = match path {
+            "/permissions" => iam_guard::openapi::permissions_document_schema(),
+            _ => plain_schema(body),
+        };
         doc.paths
             .paths
-            .insert(path.to_owned(), plain_get(tag, summary, body));
+            .insert(path.to_owned(), plain_get(tag, summary, body, schema));
     }
     OpenApiSecurity::new()
         .resource(&students())
@@ -871,16 +877,26 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
         .expect("the school's declarations are consistent and name no OAuth flow")
 }
 
-/// A `GET` answering 200 with a body of `content_type` (an object when it
-/// is JSON, else a string).
-fn plain_get(tag: &str, summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
-    use utoipa::openapi::{
-        path::OperationBuilder, schema::ObjectBuilder, schema::Type, ContentBuilder, HttpMethod,
-        PathItem, ResponseBuilder,
+/// What a body of `content_type` is: an object when it is JSON, else a
+/// string.
+fn plain_schema(content_type: &str) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    let kind = match content_type {
+        "application/json" => Type::Object,
+        _ => Type::String,
     };
-    let schema = match content_type {
-        "application/json" => ObjectBuilder::new().schema_type(Type::Object),
-        _ => ObjectBuilder::new().schema_type(Type::String),
+    Schema::Object(ObjectBuilder::new().schema_type(kind).build())
+}
+
+/// A `GET` answering 200 with a `schema` body of `content_type`.
+fn plain_get(
+    tag: &str,
+    summary: &str,
+    content_type: &str,
+    schema: utoipa::openapi::schema::Schema,
+) -> utoipa::openapi::PathItem {
+    use utoipa::openapi::{
+        path::OperationBuilder, ContentBuilder, HttpMethod, PathItem, ResponseBuilder,
     };
     PathItem::new(
         HttpMethod::Get,

@@ -92,6 +92,7 @@
 
 mod declaration;
 mod extension;
+mod permissions_document;
 mod refusals;
 mod scheme;
 
@@ -109,6 +110,7 @@ use utoipa::openapi::{
 pub use self::{
     declaration::{DeclaredRoute, FieldGuards, RouteAccess},
     extension::EXTENSION,
+    permissions_document::{permissions_document_schema, PERMISSIONS_DOCUMENT_SCHEMA},
     refusals::ErrorBody,
     scheme::OAuth2Flow,
 };
