@@ -1,6 +1,7 @@
 //! axum extractors for what the guards know about a request —
 //! [`Principal`], [`Permissions`], [`RecordAccess`], [`RequestContext`] —
-//! and the [`permissions_endpoint`] handler.
+//! and the permissions endpoint ([`permissions_endpoint`], or
+//! [`PermissionsEndpoint`] with custom field definitions).
 //!
 //! They read the [`RequestContext`] JwtAuthGuard planted. A refusal
 //! (no token on an optional route: 401; permissions unavailable: 503; no
@@ -12,6 +13,7 @@ use std::{convert::Infallible, fmt, sync::Arc};
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
     response::{IntoResponse, Response},
+    routing::{get, MethodRouter},
 };
 use http::request::Parts;
 
@@ -20,7 +22,7 @@ use crate::{
         context::{NoPermissions, RequestContext},
         deny::{route_of, wiring_rejection, Guard, Scene},
     },
-    model::CompiledPermissions,
+    model::{custom_fields::EntityCustomFields, Catalogue, CompiledPermissions},
     principal::Principal,
     record_access::RecordAccess,
     rejection::Rejection,
@@ -176,7 +178,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordAccess {
 
 /// `GET /permissions` for the current caller, in the permissions document
 /// format (entity-grouped; NONE scopes omitted, effective actions as
-/// `true`), so a frontend can decide what to render.
+/// `true`), so a frontend can decide what to render. To list the custom
+/// field definitions the caller may see as well, serve a
+/// [`PermissionsEndpoint`] instead.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -186,8 +190,73 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordAccess {
 /// # let _ = app;
 /// ```
 pub async fn permissions_endpoint(permissions: Permissions) -> Response {
-    let body = permissions.to_document().to_string();
-    let mut res = Response::new(body.into());
+    document_response(permissions.to_document())
+}
+
+/// `GET /permissions` with each entity's `customFieldDefinitions`: the
+/// definitions whose scope the caller can READ (see
+/// [`CompiledPermissions::to_document_with_custom_fields`]), so a
+/// frontend learns which custom fields exist and where, and never hears
+/// of one it may not see.
+///
+/// The definitions come from the catalogue that declares them
+/// ([`catalogue`](Self::catalogue)) or from the service
+/// ([`custom_fields`](Self::custom_fields)); they are set once here and
+/// shared by every request.
+///
+/// ```
+/// use axum::Router;
+/// use iam_guard::{model::Catalogue, PermissionsEndpoint};
+///
+/// let catalogue = Catalogue::students_fixture();
+/// let app: Router = Router::new().route(
+///     "/permissions",
+///     PermissionsEndpoint::new().catalogue(&catalogue).into_route(),
+/// );
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PermissionsEndpoint {
+    custom_fields: Arc<EntityCustomFields>,
+}
+
+impl PermissionsEndpoint {
+    /// An endpoint listing no custom field definitions (what
+    /// [`permissions_endpoint`] serves).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lists the definitions every entity of `catalogue` declares,
+    /// replacing any set before.
+    pub fn catalogue(self, catalogue: &Catalogue) -> Self {
+        self.custom_fields(EntityCustomFields::from_catalogue(catalogue))
+    }
+
+    /// Lists `fields`, replacing any set before.
+    pub fn custom_fields(mut self, fields: EntityCustomFields) -> Self {
+        self.custom_fields = Arc::new(fields);
+        self
+    }
+
+    /// The document this endpoint serves to a caller with `permissions`.
+    pub fn document(&self, permissions: &CompiledPermissions) -> serde_json::Value {
+        permissions.to_document_with_custom_fields(&self.custom_fields)
+    }
+
+    /// The `GET` route serving the document; other methods answer 405.
+    pub fn into_route<S>(self) -> MethodRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        get(move |permissions: Permissions| {
+            std::future::ready(document_response(self.document(&permissions)))
+        })
+    }
+}
+
+fn document_response(document: serde_json::Value) -> Response {
+    let mut res = Response::new(document.to_string().into());
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

@@ -55,10 +55,11 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `jwks-http` | yes | fetching JWKS, OIDC discovery and the IAM's catalogue with reqwest + rustls; [`JwtAuthGuardLayer::issuer`], [`TrustedIssuer::discover`]; `RemoteSource`; `CatalogueFetcher::url` |
-//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
+//! | `axum` | yes | extractors ([`Principal`], `Permissions`, `RecordAccess`, [`RequestContext`]), `permissions_endpoint`, `PermissionsEndpoint`, `ProtectedResource`, `ProtectedResourceMetadata::router` |
 //! | `test-util` | no | [`test_util::TestIam`]: keys, token minting, a loopback IAM (tests only) |
 //! | `redis` | no | several replicas on Redis: a shared permission cache, cross-instance invalidation, token revocation and the DPoP replay cache ([`replicas`]) |
 //! | `rustls` | no | [`ClientCertificate::from_rustls`]: the client certificate of a rustls connection, for certificate-bound tokens |
+//! | `openapi` | no | [`openapi::OpenApiSecurity`]: security schemes, each protected operation's security, `x-iam-guard` extension and refusals written into a utoipa OpenAPI document from the guards' declarations |
 //! | `grpc` | no | tonic services: [`grpc::GrpcMethods`] (a requirement per gRPC method, undeclared methods denied), [`grpc::GrpcRequestExt`] (caller and permissions in a handler); refusals as gRPC status ([`ErrorRenderer::grpc`] needs no feature) |
 //! | `full` | no | all of the above |
 #![forbid(unsafe_code)]
@@ -66,6 +67,7 @@
 
 mod macros;
 
+pub mod access_matrix;
 pub mod guard;
 pub mod jwt;
 pub mod metrics;
@@ -93,6 +95,9 @@ pub mod test_util;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 
 /// The permission model explained for a newcomer, with one worked example
 /// (the `docs/model.md` page of the repository).
@@ -102,7 +107,7 @@ pub mod guide {
 
 #[cfg(feature = "axum")]
 #[doc(inline)]
-pub use extract::{permissions_endpoint, Permissions};
+pub use extract::{permissions_endpoint, Permissions, PermissionsEndpoint};
 #[cfg(feature = "axum")]
 #[doc(inline)]
 pub use guard::protected::ProtectedResource;
@@ -163,7 +168,7 @@ pub mod prelude {
     pub use crate::grpc::{GrpcMethods, GrpcRequestExt};
     #[cfg(feature = "axum")]
     #[doc(no_inline)]
-    pub use crate::{permissions_endpoint, Permissions, ProtectedResource};
+    pub use crate::{permissions_endpoint, Permissions, PermissionsEndpoint, ProtectedResource};
     #[doc(no_inline)]
     pub use crate::{
         ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,

@@ -21,7 +21,7 @@ use std::{borrow::Cow, fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::{jwt::token::AuthScheme, resource_metadata::ResourceMetadataUrl};
+use crate::{jwt::token::AuthScheme, model::Denial, resource_metadata::ResourceMetadataUrl};
 
 /// The stable, machine-readable code carried by every rejection.
 ///
@@ -150,6 +150,25 @@ impl ErrorCode {
             | Self::ForbiddenFields => 7,
             Self::Internal => 13,
             Self::IamUnavailable => 14,
+        }
+    }
+}
+
+/// The code of a route that a protected bundle serves without a
+/// requirement: denied to everyone, whoever asks.
+pub(crate) const UNDECLARED_ROUTE: ErrorCode = ErrorCode::PermissionDenied;
+
+impl From<Denial> for ErrorCode {
+    /// The code a route guard answers a [`Denial`] with: one mapping for
+    /// the guards and for [`access_matrix`](crate::access_matrix), so the
+    /// matrix reports exactly what a request gets.
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::InsufficientScope => Self::InsufficientScope,
+            Denial::ActionNotPermitted => Self::ActionNotPermitted,
+            Denial::PermissionDenied => Self::PermissionDenied,
+            Denial::InsufficientOAuthScope => Self::InsufficientOAuthScope,
+            Denial::RoleRequired => Self::RoleRequired,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use iam_guard::{
-    model::Catalogue,
+    model::{custom_fields::EntityCustomFields, Catalogue},
     revocation::Revocations,
     test_util::{principal, TestIam},
     PermissionSource, RemoteSource,
@@ -69,10 +69,20 @@ where
 }
 
 /// What the bundled catalogue grants `roles`, as a permissions document.
-fn document_of(roles: &[&str]) -> Value {
+/// What a service compiles from them: the same without the custom field
+/// definitions (a `RemoteSource` keeps permissions only).
+fn permissions_of(roles: &[&str]) -> Value {
     Catalogue::students_fixture()
         .compile_roles(roles.iter().copied())
         .to_document()
+}
+
+/// What the IAM answers for `roles`.
+fn document_of(roles: &[&str]) -> Value {
+    let catalogue = Catalogue::students_fixture();
+    catalogue
+        .compile_roles(roles.iter().copied())
+        .to_document_with_custom_fields(&EntityCustomFields::from_catalogue(&catalogue))
 }
 
 /// A custom role of school-1: READ on `sensitive` only.
@@ -105,6 +115,15 @@ async fn permissions_are_the_demo_users_roles_compiled_against_the_tenants_catal
 
     let teacher = get_permissions(&iam, "userId=u-teacher&tenantId=school-1").await;
     assert_eq!(teacher, (200, document_of(&["internal_teacher"])));
+    // As a real IAM answers: the custom fields of the scopes the teacher
+    // reads (anagraphic, enrollment), not the sensitive blood type.
+    let listed: Vec<&str> = teacher.1["students"]["customFieldDefinitions"]
+        .as_array()
+        .expect("listed")
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["nickname", "bus_route"]);
     assert_eq!(
         get_permissions(&iam, "userId=u-teacher").await,
         teacher,
@@ -187,7 +206,7 @@ async fn a_remote_source_reads_what_the_iam_answers() {
     let caller =
         principal(json!({"iss": iam.issuer(), "sub": "u-teacher", "tenantId": "school-1"}));
     let perms = source.load(&caller).await.unwrap();
-    assert_eq!(perms.to_document(), document_of(&["internal_teacher"]));
+    assert_eq!(perms.to_document(), permissions_of(&["internal_teacher"]));
     source.load(&caller).await.unwrap();
     assert_eq!(iam.permissions_fetches(), 1, "cached");
 }
@@ -294,8 +313,8 @@ mod through_redis {
             let (source, caller) = (source.clone(), caller.clone());
             async move { source.load(&caller).await.unwrap().to_document() }
         };
-        assert_eq!(document().await, document_of(&["internal_teacher"]));
-        assert_eq!(document().await, document_of(&["internal_teacher"]));
+        assert_eq!(document().await, permissions_of(&["internal_teacher"]));
+        assert_eq!(document().await, permissions_of(&["internal_teacher"]));
         assert_eq!(iam.permissions_fetches(), 1, "cached");
 
         // The IAM changes the user's roles: the other replica drops them.
@@ -304,7 +323,7 @@ mod through_redis {
         let (status, _, body) = put(&iam, "/users/teacher", &accountant.to_string()).await;
         assert_eq!((status, body), (200, accountant));
         eventually("the other replica learns the new roles", || async {
-            document().await == document_of(&["accountant"])
+            document().await == permissions_of(&["accountant"])
         })
         .await;
         assert_eq!(iam.permissions_fetches(), 2);

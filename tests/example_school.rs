@@ -294,11 +294,42 @@ async fn the_permissions_endpoint_describes_the_teacher() {
     let s = school().await;
     let (status, body) = s.send("GET", "/permissions", Some("teacher"), None).await;
     assert_eq!(status, 200);
+    // The custom fields of the scopes the teacher reads (anagraphic,
+    // enrollment), never the sensitive blood type.
     assert_eq!(
         body,
         json!({"students": {"scopes": {"anagraphic": "READ", "attendance": "WRITE", "scoring": "WRITE",
-                                        "family": "READ", "enrollment": "READ"},
-                            "actions": {}}})
+                    "family": "READ", "enrollment": "READ"},
+        "actions": {},
+        "customFieldDefinitions": [
+            {"key": "nickname", "label": "Nickname", "scope": "anagraphic",
+             "type": "TEXT", "isRequired": false, "sortOrder": 0},
+            {"key": "bus_route", "label": "Bus route", "scope": "enrollment",
+             "type": "NUMBER", "isRequired": false, "sortOrder": 0}
+        ]}})
+    );
+}
+
+#[tokio::test]
+async fn the_permissions_endpoint_lists_every_custom_field_to_the_admin() {
+    let s = school().await;
+    let (status, body) = s.send("GET", "/permissions", Some("admin"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["students"]["actions"],
+        json!({"create": true, "delete": true})
+    );
+    assert_eq!(
+        body["students"]["customFieldDefinitions"],
+        json!([
+            {"key": "nickname", "label": "Nickname", "scope": "anagraphic",
+             "type": "TEXT", "isRequired": false, "sortOrder": 0},
+            {"key": "bus_route", "label": "Bus route", "scope": "enrollment",
+             "type": "NUMBER", "isRequired": false, "sortOrder": 0},
+            {"key": "blood_type", "label": "Blood Type", "scope": "sensitive", "type": "SELECT",
+             "options": ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"],
+             "isRequired": false, "sortOrder": 0}
+        ])
     );
 }
 

@@ -1,6 +1,7 @@
 //! The school's students API over an in-memory store: the router, its
-//! handlers and the demo data. `main.rs` wires it to an IAM; the
-//! integration tests (`tests/example_school.rs`) drive this router
+//! handlers (documented with utoipa), the OpenAPI document and the demo
+//! data. `main.rs` wires it to an IAM; the integration tests
+//! (`tests/example_school.rs`, `tests/openapi.rs`) drive this router
 //! in-process.
 
 use std::{
@@ -13,21 +14,28 @@ use std::{
 };
 
 use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
+    extract::{
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+        Path, Query, State,
+    },
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Extension, Json, Router,
 };
 use iam_guard::{
-    extract::permissions_endpoint,
     guard::protected::ProtectedResource,
-    model::custom_fields::{CustomFieldDefinitions, WriteMode},
+    model::{
+        custom_fields::{CustomFieldDefinitions, EntityCustomFields, WriteMode},
+        Catalogue,
+    },
+    openapi::OpenApiSecurity,
     record_access::{Access, RecordAccess, RecordAccessPolicy},
-    JwtAuthGuardLayer,
+    ErrorCode, ErrorRenderer, JwtAuthGuardLayer, PermissionsEndpoint, Rejection,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::users::TENANT;
 
@@ -47,16 +55,13 @@ pub(crate) const FULL_ACCESS_ROLES: &[&str] = &[
     "support_teacher",
 ];
 
-/// The school's custom fields: they travel inside their
-/// scope group as `customFields`, so they are filtered with it.
-pub(crate) fn custom_fields() -> CustomFieldDefinitions {
-    CustomFieldDefinitions::from_json(&json!([
-        { "key": "nickname", "label": "Nickname", "scope": "anagraphic", "type": "TEXT" },
-        { "key": "blood_type", "label": "Blood Type", "scope": "sensitive", "type": "SELECT",
-          "options": ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"] },
-        { "key": "bus_route", "label": "Bus route", "scope": "enrollment", "type": "NUMBER" },
-    ]))
-    .expect("the demo definitions are valid")
+/// The school's custom fields, as the catalogue declares them
+/// (`customFieldDefinitions` of `students`: nickname, blood type, bus
+/// route): they travel inside their scope group as `customFields`, so they
+/// are filtered with it, and `GET /permissions` lists the ones the caller
+/// can read.
+pub(crate) fn custom_fields() -> EntityCustomFields {
+    EntityCustomFields::from_catalogue(&Catalogue::students_fixture())
 }
 
 #[derive(Debug, Clone)]
@@ -194,51 +199,176 @@ fn may_see(access: &RecordAccess, student: &Student) -> bool {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The list's query: `page` from 1, `limit` from 1 to 100 (clamped).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// The page, from 1 (default 1; 0 counts as 1).
     page: Option<usize>,
+    /// Students per page (default 20, clamped to 1..=100).
     limit: Option<usize>,
 }
 
+/// One page of the students the caller may see, each with only the
+/// scope groups the caller may read.
+#[utoipa::path(
+    get,
+    path = "/students",
+    tag = "students",
+    params(Page),
+    responses(
+        (status = 200, description = "One page of students", body = StudentPage),
+        (status = 400, description = "A query that is not two non-negative integers (`INVALID_QUERY`)", body = ErrorResponse),
+    )
+)]
 async fn list(
     State(app): State<AppState>,
     access: RecordAccess,
-    Query(page): Query<Page>,
-) -> Json<Value> {
+    page: Result<Query<Page>, QueryRejection>,
+) -> Response {
+    let Query(page) = match page {
+        Ok(page) => page,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text()),
+    };
     let limit = page.limit.unwrap_or(20).clamp(1, 100);
     let page_no = page.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(limit);
     let (data, total) = app.store.page(&access, skip, limit);
     Json(json!({"data": data, "meta": {"page": page_no, "limit": limit, "total": total}}))
+        .into_response()
 }
 
-fn not_found() -> Response {
+/// An error in the guards' JSON format, so a client parses one shape.
+fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     (
-        StatusCode::NOT_FOUND,
-        Json(json!({"statusCode": 404, "error": "Not Found", "code": "NOT_FOUND", "message": "no such student"})),
+        status,
+        Json(json!({
+            "statusCode": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or("Error"),
+            "code": code,
+            "message": message,
+        })),
     )
         .into_response()
 }
 
+fn not_found() -> Response {
+    refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such student".into())
+}
+
+/// The student id of the path, or 400 in the error format.
+fn student_id(id: Result<Path<String>, PathRejection>) -> Result<String, Box<Response>> {
+    id.map(|Path(id)| id).map_err(|e| {
+        Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PATH",
+            e.body_text(),
+        ))
+    })
+}
+
+/// The write body as a JSON object and the record it must describe, or
+/// the refusal: custom fields first (the error names the field), then the
+/// shape of each scope group.
+fn write_body(
+    app: &AppState,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+    mode: WriteMode,
+) -> Result<Map<String, Value>, Box<Response>> {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => {
+            let code = match e.status() {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+                _ => ErrorCode::InvalidBody,
+            };
+            let rejection = Rejection::new(code, e.body_text());
+            return Err(Box::new(
+                ErrorRenderer::json()
+                    .render(&rejection)
+                    .map(axum::body::Body::from),
+            ));
+        }
+    };
+    let doc = Value::Object(body);
+    if let Err(e) = app.custom_fields.validate_body(&doc, mode) {
+        return Err(Box::new(e.into_response()));
+    }
+    // The groups as the document describes them: the store keeps only
+    // records that the schema of `Student` describes. Objects only: serde
+    // would also read a struct from an array of its members in order.
+    if let Some((group, _)) = body_groups(&doc).find(|(_, v)| !v.is_object()) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            format!("the scope group {group} is not an object"),
+        )));
+    }
+    if let Err(e) = StudentWrite::deserialize(&doc) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            format!("the body is not a student's scope groups: {e}"),
+        )));
+    }
+    let Value::Object(body) = doc else {
+        unreachable!("built from a map")
+    };
+    Ok(body)
+}
+
+/// The top-level members of a write body.
+fn body_groups(doc: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    doc.as_object().into_iter().flatten()
+}
+
+/// One student, with only the scope groups the caller may read.
+#[utoipa::path(
+    get,
+    path = "/students/{id}",
+    tag = "students",
+    params(("id" = String, Path, description = "The student's id, such as `s-1`")),
+    responses(
+        (status = 200, description = "The student", body = StudentRecord),
+        (status = 404, description = "No such student the caller may see (`NOT_FOUND`)", body = ErrorResponse),
+        (status = 400, description = "A path that is not an id (`INVALID_PATH`)", body = ErrorResponse),
+    )
+)]
 async fn get_one(
     State(app): State<AppState>,
     access: RecordAccess,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let id = match student_id(id) {
+        Ok(id) => id,
+        Err(res) => return *res,
+    };
     app.store
         .respond_one(&access, &id)
         .unwrap_or_else(not_found)
 }
 
+/// A new student. Every top-level key must be a scope group the caller
+/// may write.
+#[utoipa::path(
+    post,
+    path = "/students",
+    tag = "students",
+    request_body = StudentWrite,
+    responses(
+        (status = 201, description = "The new student, with only the groups the caller may read", body = StudentRecord),
+        (status = 400, description = "A custom field or a group member of the wrong type (`INVALID_BODY`)", body = ErrorResponse),
+    )
+)]
 async fn create(
     State(app): State<AppState>,
     access: RecordAccess,
-    Json(body): Json<Map<String, Value>>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Response {
-    let doc = Value::Object(body);
-    if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Create) {
-        return e.into_response();
-    }
+    let doc = match write_body(&app, body, WriteMode::Create) {
+        Ok(body) => Value::Object(body),
+        Err(res) => return *res,
+    };
     let Value::Object(mut record) = doc else {
         unreachable!("built from a map")
     };
@@ -263,18 +393,32 @@ async fn create(
     (StatusCode::CREATED, Json(Value::Object(record))).into_response()
 }
 
+/// Changes a student: each scope group given is merged member by member.
+#[utoipa::path(
+    patch,
+    path = "/students/{id}",
+    tag = "students",
+    params(("id" = String, Path, description = "The student's id, such as `s-1`")),
+    request_body = StudentWrite,
+    responses(
+        (status = 200, description = "The student, with only the groups the caller may read", body = StudentRecord),
+        (status = 404, description = "No such student the caller may see (`NOT_FOUND`)", body = ErrorResponse),
+        (status = 400, description = "A custom field or a group member of the wrong type (`INVALID_BODY`), or a path that is not an id (`INVALID_PATH`)", body = ErrorResponse),
+    )
+)]
 async fn patch(
     State(app): State<AppState>,
     access: RecordAccess,
-    Path(id): Path<String>,
-    Json(body): Json<Map<String, Value>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Response {
-    let doc = Value::Object(body);
-    if let Err(e) = app.custom_fields.validate_body(&doc, WriteMode::Update) {
-        return e.into_response();
-    }
-    let Value::Object(body) = doc else {
-        unreachable!("built from a map")
+    let id = match student_id(id) {
+        Ok(id) => id,
+        Err(res) => return *res,
+    };
+    let body = match write_body(&app, body, WriteMode::Update) {
+        Ok(body) => body,
+        Err(res) => return *res,
     };
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");
@@ -297,11 +441,27 @@ async fn patch(
     Json(Value::Object(student.record.clone())).into_response()
 }
 
+/// Deletes a student.
+#[utoipa::path(
+    delete,
+    path = "/students/{id}",
+    tag = "students",
+    params(("id" = String, Path, description = "The student's id, such as `s-1`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such student the caller may see (`NOT_FOUND`)", body = ErrorResponse),
+        (status = 400, description = "A path that is not an id (`INVALID_PATH`)", body = ErrorResponse),
+    )
+)]
 async fn remove(
     State(app): State<AppState>,
     access: RecordAccess,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let id = match student_id(id) {
+        Ok(id) => id,
+        Err(res) => return *res,
+    };
     let tenant = access.tenant.clone().unwrap_or_default();
     let mut guard = app.store.inner.write().expect("lock");
     let Some(students) = guard.get_mut(&tenant) else {
@@ -314,6 +474,11 @@ async fn remove(
         }
         _ => not_found(),
     }
+}
+
+/// The definitions of `students`, which the write handlers validate.
+fn student_fields(fields: &EntityCustomFields) -> CustomFieldDefinitions {
+    fields.get("students").cloned().unwrap_or_default()
 }
 
 /// What the handlers share.
@@ -368,7 +533,7 @@ async fn bare_get_one(
     Extension(access): Extension<RecordAccess>,
     Path(id): Path<String>,
 ) -> Response {
-    get_one(State(app), access, Path(id)).await
+    get_one(State(app), access, Ok(Path(id))).await
 }
 
 /// The whole service: the students bundle, the permissions endpoint and
@@ -391,20 +556,24 @@ pub(crate) fn metrics_route(metrics: metrics_exporter_prometheus::PrometheusHand
 /// [`router`], plus the unguarded benchmark route when `bare` is
 /// [`BareRoutes::On`].
 pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoutes) -> Router {
+    let fields = custom_fields();
     let state = AppState {
         store,
-        custom_fields: Arc::new(custom_fields()),
+        custom_fields: Arc::new(student_fields(&fields)),
     };
     let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
     let guarded = students()
         .into_router()
         .with_state(state.clone())
-        .route("/permissions", get(permissions_endpoint))
+        .route(
+            "/permissions",
+            PermissionsEndpoint::new()
+                .custom_fields(fields)
+                .into_route(),
+        )
         .route_layer(auth)
         .layer(Extension(policy));
-    let router = Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .merge(guarded);
+    let router = Router::new().route("/health", get(health)).merge(guarded);
     match bare {
         BareRoutes::Off => router,
         BareRoutes::On => router.merge(
@@ -414,4 +583,350 @@ pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoute
                 .layer(Extension(bare_access())),
         ),
     }
+}
+
+/// Liveness: `ok`, with no token.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    responses((status = 200, description = "The service is up", body = String, content_type = "text/plain"))
+)]
+async fn health() -> &'static str {
+    "ok"
+}
+
+// The OpenAPI document. The schemas describe what the handlers accept and
+// return: every scope group is optional in a record (FieldFilter strips
+// the ones the caller cannot read), and a write body holds only scope
+// groups (FieldWriteGuard refuses anything else with 403) whose members
+// `write_body` checks against these types. They are never constructed:
+// records are stored and served as JSON.
+
+/// An error: the guards' refusals and the handlers' own errors share it.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(as = Error)]
+#[serde(rename_all = "camelCase")]
+struct ErrorResponse {
+    status_code: u16,
+    error: String,
+    code: String,
+    message: String,
+}
+
+/// The `anagraphic` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Anagraphic {
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    /// As given (`2015-04-01` in the demo data); not validated.
+    #[serde(default)]
+    date_of_birth: String,
+    #[serde(default)]
+    custom_fields: AnagraphicCustomFields,
+}
+
+/// The school's custom fields of `anagraphic`.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct AnagraphicCustomFields {
+    #[serde(default)]
+    nickname: String,
+}
+
+/// The `sensitive` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Sensitive {
+    #[serde(default)]
+    disability_info: Option<String>,
+    #[serde(default)]
+    dietary_restrictions: Option<String>,
+    #[serde(default)]
+    custom_fields: SensitiveCustomFields,
+}
+
+/// The school's custom fields of `sensitive`.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct SensitiveCustomFields {
+    #[serde(default)]
+    blood_type: Option<BloodType>,
+}
+
+/// A SELECT custom field's options.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+enum BloodType {
+    #[serde(rename = "A+")]
+    APositive,
+    #[serde(rename = "A-")]
+    ANegative,
+    #[serde(rename = "B+")]
+    BPositive,
+    #[serde(rename = "B-")]
+    BNegative,
+    #[serde(rename = "AB+")]
+    AbPositive,
+    #[serde(rename = "AB-")]
+    AbNegative,
+    #[serde(rename = "O+")]
+    OPositive,
+    #[serde(rename = "O-")]
+    ONegative,
+}
+
+/// The `attendance` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct Attendance {
+    #[serde(default)]
+    absences: u32,
+}
+
+/// The `scoring` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct Scoring {
+    #[serde(default)]
+    average: f64,
+}
+
+/// The `financial` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Financial {
+    #[serde(default)]
+    fees_due: u32,
+}
+
+/// The `family` scope group: parents' user ids.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct Family {
+    #[serde(default)]
+    parents: Vec<String>,
+}
+
+/// The `documents` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Documents {
+    #[serde(default)]
+    id_card: String,
+}
+
+/// The `enrollment` scope group.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Enrollment {
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    custom_fields: EnrollmentCustomFields,
+}
+
+/// The school's custom fields of `enrollment`.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct EnrollmentCustomFields {
+    #[serde(default)]
+    bus_route: Option<f64>,
+}
+
+/// A write body: scope groups only, each optional (the caller needs WRITE
+/// on every group it sends).
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct StudentWrite {
+    #[serde(default)]
+    anagraphic: Anagraphic,
+    #[serde(default)]
+    sensitive: Sensitive,
+    #[serde(default)]
+    attendance: Attendance,
+    #[serde(default)]
+    scoring: Scoring,
+    #[serde(default)]
+    financial: Financial,
+    #[serde(default)]
+    family: Family,
+    #[serde(default)]
+    documents: Documents,
+    #[serde(default)]
+    enrollment: Enrollment,
+}
+
+/// A student: the system fields and the scope groups the caller may read.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(as = Student)]
+#[serde(rename_all = "camelCase")]
+struct StudentRecord {
+    id: String,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    updated_at: String,
+    #[serde(default)]
+    anagraphic: Anagraphic,
+    #[serde(default)]
+    sensitive: Sensitive,
+    #[serde(default)]
+    attendance: Attendance,
+    #[serde(default)]
+    scoring: Scoring,
+    #[serde(default)]
+    financial: Financial,
+    #[serde(default)]
+    family: Family,
+    #[serde(default)]
+    documents: Documents,
+    #[serde(default)]
+    enrollment: Enrollment,
+}
+
+/// A page of students.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct StudentPage {
+    data: Vec<StudentRecord>,
+    meta: PageMeta,
+}
+
+/// Where a page is.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct PageMeta {
+    page: u64,
+    limit: u64,
+    total: u64,
+}
+
+/// The handlers' own documentation, before the guards' security.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "school students API", description = "The iam-guard school example: students guarded by scope group."),
+    paths(list, get_one, create, patch, remove, health),
+    tags((name = "students", description = "Student records, filtered by scope group")),
+)]
+struct SchoolApi;
+
+/// The school's OpenAPI document: the handlers' own, the routes that
+/// `main.rs` serves beside them, and the security of every route from the
+/// same declarations that guard it (`students()` and the permissions
+/// endpoint).
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = SchoolApi::openapi();
+    for (path, tag, summary, body) in [
+        (
+            "/permissions",
+            "students",
+            "What the caller may do, for a frontend: scopes, actions and custom field definitions",
+            "application/json",
+        ),
+        (
+            "/openapi.json",
+            "service",
+            "This document",
+            "application/json",
+        ),
+        (
+            "/.well-known/oauth-protected-resource",
+            "service",
+            "RFC 9728 protected resource metadata: which IAM issues tokens for this API",
+            "application/json",
+        ),
+        (
+            "/metrics",
+            "service",
+            "The guards' counters in the Prometheus text format",
+            "text/plain",
+        ),
+    ] {
+        // The permissions document has a schema of its own, from the
+        // library; the others are described by their content type.
+        let schema = match path {
+            "/permissions" => iam_guard::openapi::permissions_document_schema(),
+            _ => plain_schema(body),
+        };
+        doc.paths
+            .paths
+            .insert(path.to_owned(), plain_get(tag, summary, body, schema));
+    }
+    OpenApiSecurity::new()
+        .resource(&students())
+        .authenticated(Method::GET, "/permissions")
+        .secure(doc)
+        .expect("the school's declarations are consistent and name no OAuth flow")
+}
+
+/// What a body of `content_type` is: an object when it is JSON, else a
+/// string.
+fn plain_schema(content_type: &str) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    let kind = match content_type {
+        "application/json" => Type::Object,
+        _ => Type::String,
+    };
+    Schema::Object(ObjectBuilder::new().schema_type(kind).build())
+}
+
+/// A `GET` answering 200 with a `schema` body of `content_type`.
+fn plain_get(
+    tag: &str,
+    summary: &str,
+    content_type: &str,
+    schema: utoipa::openapi::schema::Schema,
+) -> utoipa::openapi::PathItem {
+    use utoipa::openapi::{
+        path::OperationBuilder, ContentBuilder, HttpMethod, PathItem, ResponseBuilder,
+    };
+    PathItem::new(
+        HttpMethod::Get,
+        OperationBuilder::new()
+            .tag(tag)
+            .summary(Some(summary))
+            .response(
+                "200",
+                ResponseBuilder::new().description(summary).content(
+                    content_type,
+                    ContentBuilder::new().schema(Some(schema)).build(),
+                ),
+            ),
+    )
+}
+
+/// `GET /openapi.json`: `doc`, serialized once. Unguarded, like the
+/// metadata: it says what each route requires, never who may pass.
+pub(crate) fn openapi_route(doc: &utoipa::openapi::OpenApi) -> Router {
+    let json = doc.to_json().expect("an OpenAPI document serializes");
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let json = json.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    json,
+                )
+            }
+        }),
+    )
 }

@@ -30,6 +30,10 @@
 //!
 //! A bad value exits with code 2 and one line naming the variable.
 //!
+//! `cargo run --example school -- access-matrix [--format md|csv|html]
+//! [--tenant TENANT] [--diff OTHER_CATALOGUE.json]` prints who can do what
+//! (every role against every route) and exits without serving anything.
+//!
 //! The embedded dev IAM also answers `POST /revoke` (`{"user": ...}`,
 //! `{"jti": ...}`), `GET /permissions?userId=...&tenantId=...` (a demo
 //! user's roles compiled against its catalogue) and `PUT /users/{name}`
@@ -42,6 +46,7 @@
 //! `PERMISSIONS_SOURCE=<that IAM>/permissions`; see the README's "Running
 //! several replicas".
 
+mod access_matrix;
 mod app;
 mod catalogue;
 mod users;
@@ -341,6 +346,11 @@ fn fail(Invalid(name, why): Invalid) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `school access-matrix ...` prints who can do what, and serves nothing.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("access-matrix") {
+        return access_matrix::run(&args[1..]);
+    }
     tracing_subscriber::fmt()
         .with_target(true)
         .with_max_level(tracing::Level::INFO)
@@ -571,7 +581,8 @@ async fn main() -> ExitCode {
     };
     let router = router
         .merge(metadata.router())
-        .merge(app::metrics_route(metrics));
+        .merge(app::metrics_route(metrics))
+        .merge(app::openapi_route(&app::openapi()));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await;

@@ -28,7 +28,7 @@ use crate::{
         require::enforce,
     },
     metrics,
-    rejection::{is_grpc, ErrorCode, Rejection},
+    rejection::{is_grpc, Rejection, UNDECLARED_ROUTE},
 };
 
 /// Enforces [`GrpcMethods`](super::GrpcMethods) on a tonic server (or any
@@ -150,10 +150,7 @@ where
     ReqBody::Data: Send,
     E: 'static,
 {
-    let rejection = Rejection::new(
-        ErrorCode::PermissionDenied,
-        "this gRPC method declares no requirement",
-    );
+    let rejection = Rejection::new(UNDECLARED_ROUTE, "this gRPC method declares no requirement");
     let context = RequestContext::from_extensions(req.extensions());
     let res = Scene::new(Guard::Undeclared, req.method(), route_of(req.extensions()))
         .grpc(is_grpc(req.headers()))

@@ -452,29 +452,20 @@ impl From<&PermissionError> for Rejection {
     }
 }
 
-/// 403 with the denial's code.
+/// 403 with the denial's code ([`ErrorCode::from`] a [`Denial`], the
+/// mapping the access matrix reports too).
 impl From<Denial> for Rejection {
     fn from(denial: Denial) -> Self {
-        let (code, message) = match denial {
-            Denial::InsufficientScope => (
-                ErrorCode::InsufficientScope,
-                "the caller has no access to this entity at the required level",
-            ),
-            Denial::ActionNotPermitted => (
-                ErrorCode::ActionNotPermitted,
-                "the caller may not perform this action",
-            ),
-            Denial::PermissionDenied => (
-                ErrorCode::PermissionDenied,
-                "the caller lacks a required permission",
-            ),
-            Denial::InsufficientOAuthScope => (
-                ErrorCode::InsufficientOAuthScope,
-                "the access token lacks a required OAuth scope",
-            ),
-            Denial::RoleRequired => (ErrorCode::RoleRequired, "the caller lacks a required role"),
+        let message = match denial {
+            Denial::InsufficientScope => {
+                "the caller has no access to this entity at the required level"
+            }
+            Denial::ActionNotPermitted => "the caller may not perform this action",
+            Denial::PermissionDenied => "the caller lacks a required permission",
+            Denial::InsufficientOAuthScope => "the access token lacks a required OAuth scope",
+            Denial::RoleRequired => "the caller lacks a required role",
         };
-        Rejection::new(code, message)
+        Rejection::new(ErrorCode::from(denial), message)
     }
 }
 

@@ -80,7 +80,7 @@ use super::{
 };
 use crate::{
     model::{Requirement, ScopeAccess},
-    rejection::{ErrorCode, Rejection},
+    rejection::{Rejection, UNDECLARED_ROUTE},
 };
 
 /// One line of the startup report.
@@ -389,10 +389,7 @@ where
 }
 
 async fn deny_undeclared(req: axum::extract::Request) -> Response {
-    let rejection = Rejection::new(
-        ErrorCode::PermissionDenied,
-        "this route declares no requirement",
-    );
+    let rejection = Rejection::new(UNDECLARED_ROUTE, "this route declares no requirement");
     let context = RequestContext::from_extensions(req.extensions());
     let res = Scene::new(Guard::Undeclared, req.method(), route_of(req.extensions()))
         .within_opt(context)

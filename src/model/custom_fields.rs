@@ -57,12 +57,13 @@
 //! assert!(defs.validate_body(&bad, WriteMode::Update).is_err());
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::CompiledPermissions;
+use super::{Catalogue, CompiledPermissions};
 
 /// The type of a custom field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,9 +94,12 @@ impl fmt::Display for FieldType {
     }
 }
 
+/// The scope of a definition that names none: the catch-all `others`
+/// group.
+pub const DEFAULT_CUSTOM_FIELD_SCOPE: &str = "others";
+
 fn default_scope() -> String {
-    // An IAM omits the scope of a field in the catch-all `others` group.
-    "others".to_owned()
+    DEFAULT_CUSTOM_FIELD_SCOPE.to_owned()
 }
 
 /// One custom field definition, as the IAM's `customFieldDefinitions`
@@ -163,6 +167,32 @@ impl CustomFieldDef {
         self
     }
 
+    /// The definition as a permissions document lists it:
+    /// `{"key", "label", "scope", "type", "options", "isRequired",
+    /// "sortOrder"}`, with `options` only when there are some.
+    pub fn to_document(&self) -> Value {
+        let mut doc = Map::with_capacity(7);
+        doc.insert("key".to_owned(), Value::from(self.key.as_str()));
+        doc.insert("label".to_owned(), Value::from(self.label.as_str()));
+        doc.insert("scope".to_owned(), Value::from(self.scope.as_str()));
+        doc.insert("type".to_owned(), Value::from(self.field_type.to_string()));
+        if !self.options.is_empty() {
+            doc.insert(
+                "options".to_owned(),
+                self.options.iter().map(String::as_str).collect(),
+            );
+        }
+        doc.insert("isRequired".to_owned(), Value::Bool(self.is_required));
+        doc.insert("sortOrder".to_owned(), Value::from(self.sort_order));
+        Value::Object(doc)
+    }
+
+    /// The display order within the scope (lower first).
+    pub fn sort_order(mut self, sort_order: i64) -> Self {
+        self.sort_order = sort_order;
+        self
+    }
+
     fn check(&self, value: &Value) -> Result<(), CustomFieldErrorKind> {
         let ok = match (self.field_type, value) {
             (_, Value::Null) => !self.is_required,
@@ -223,9 +253,14 @@ impl CustomFieldDefinitions {
         Vec::<CustomFieldDef>::deserialize(value).map(Self::new)
     }
 
-    /// Every definition.
+    /// Every definition, in (scope, sort order, key) order.
     pub fn iter(&self) -> impl Iterator<Item = &CustomFieldDef> {
         self.defs.iter()
+    }
+
+    /// Whether there are no definitions.
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
     }
 
     /// The definition of `key` in `scope`.
@@ -331,6 +366,70 @@ impl CustomFieldDefinitions {
             }
         }
         Ok(())
+    }
+}
+
+/// The custom field definitions of several entities, by entity key: what
+/// a permissions document lists as each entity's
+/// `customFieldDefinitions`.
+///
+/// Build it from a catalogue that declares them
+/// ([`from_catalogue`](Self::from_catalogue)) or entity by entity
+/// ([`with`](Self::with)).
+///
+/// ```
+/// use iam_guard::model::custom_fields::{
+///     CustomFieldDef, CustomFieldDefinitions, EntityCustomFields, FieldType,
+/// };
+///
+/// let fields = EntityCustomFields::new().with(
+///     "students",
+///     CustomFieldDefinitions::new([CustomFieldDef::new("nickname", "anagraphic", FieldType::Text)]),
+/// );
+/// assert_eq!(fields.get("students").map(|d| d.iter().count()), Some(1));
+/// assert!(fields.get("teachers").is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityCustomFields {
+    by_entity: BTreeMap<String, CustomFieldDefinitions>,
+}
+
+impl EntityCustomFields {
+    /// No definitions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The definitions every entity of `catalogue` declares; entities that
+    /// declare none are left out.
+    pub fn from_catalogue(catalogue: &Catalogue) -> Self {
+        let by_entity = catalogue
+            .entities()
+            .filter(|e| !e.custom_fields().is_empty())
+            .map(|e| (e.key().to_owned(), e.custom_fields().clone()))
+            .collect();
+        Self { by_entity }
+    }
+
+    /// Sets the definitions of `entity`, replacing any it had.
+    pub fn with(mut self, entity: &str, defs: CustomFieldDefinitions) -> Self {
+        self.by_entity.insert(entity.to_owned(), defs);
+        self
+    }
+
+    /// The definitions of `entity`, if it has any.
+    pub fn get(&self, entity: &str) -> Option<&CustomFieldDefinitions> {
+        self.by_entity.get(entity)
+    }
+
+    /// Every entity with its definitions, by entity key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &CustomFieldDefinitions)> {
+        self.by_entity.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Whether no entity has definitions.
+    pub fn is_empty(&self) -> bool {
+        self.by_entity.is_empty()
     }
 }
 

@@ -53,6 +53,10 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::access::{CompiledPermissions, ScopeAccess};
+use super::custom_fields::{CustomFieldDef, EntityCustomFields};
+
+/// The key, inside an entity, of its custom field definitions.
+const CUSTOM_FIELD_DEFINITIONS: &str = "customFieldDefinitions";
 
 /// The top-level key of the validity bound.
 const VALID_UNTIL: &str = "validUntil";
@@ -127,6 +131,55 @@ impl CompiledPermissions {
             doc.insert(VALID_UNTIL.to_owned(), Value::from(until));
         }
         Value::Object(doc)
+    }
+
+    /// [`to_document`](Self::to_document), with each entity's
+    /// `customFieldDefinitions`: the definitions in `fields` whose scope
+    /// these permissions can READ, in (scope, sort order, key) order, each
+    /// as `{"key", "label", "scope", "type", "options", "isRequired",
+    /// "sortOrder"}` (`options` only for SELECT fields). An entity with
+    /// definitions lists the key even when none is readable (`[]`); an
+    /// entity the caller has no grant on is not in the document at all, so
+    /// its definitions are not either.
+    ///
+    /// ```
+    /// # use iam_guard::model::{CompiledPermissions, ScopeAccess};
+    /// use iam_guard::model::custom_fields::{
+    ///     CustomFieldDef, CustomFieldDefinitions, EntityCustomFields, FieldType,
+    /// };
+    /// let fields = EntityCustomFields::new().with(
+    ///     "students",
+    ///     CustomFieldDefinitions::new([
+    ///         CustomFieldDef::new("nickname", "anagraphic", FieldType::Text).label("Nickname"),
+    ///         CustomFieldDef::new("blood_type", "sensitive", FieldType::Select).options(["A+", "O-"]),
+    ///     ]),
+    /// );
+    /// let mut teacher = CompiledPermissions::deny_all();
+    /// teacher.grant_scope("students", "anagraphic", ScopeAccess::Read);
+    /// let doc = teacher.to_document_with_custom_fields(&fields);
+    /// assert_eq!(
+    ///     doc["students"]["customFieldDefinitions"],
+    ///     serde_json::json!([{
+    ///         "key": "nickname", "label": "Nickname", "scope": "anagraphic",
+    ///         "type": "TEXT", "isRequired": false, "sortOrder": 0
+    ///     }])
+    /// );
+    /// ```
+    pub fn to_document_with_custom_fields(&self, fields: &EntityCustomFields) -> Value {
+        let mut doc = self.to_document();
+        if let Value::Object(entities) = &mut doc {
+            for (entity, defs) in fields.iter() {
+                let Some(Value::Object(group)) = entities.get_mut(entity) else {
+                    continue;
+                };
+                let readable = defs
+                    .readable(self, entity)
+                    .map(CustomFieldDef::to_document)
+                    .collect();
+                group.insert(CUSTOM_FIELD_DEFINITIONS.to_owned(), Value::Array(readable));
+            }
+        }
+        doc
     }
 
     /// Parses the document [`to_document`](Self::to_document)

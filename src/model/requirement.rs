@@ -161,6 +161,28 @@ impl Requirement {
         }
     }
 
+    /// The decision of a route guard: a requirement of the token
+    /// ([`is_on_token`](Self::is_on_token)) is answered by `token` with
+    /// [`evaluate_token`](Self::evaluate_token), every other one by `perms`
+    /// with [`evaluate`](Self::evaluate). The guard makes the same split,
+    /// but lazily, so that a requirement of the token loads no permissions;
+    /// the access matrix calls this with both at hand.
+    ///
+    /// # Errors
+    ///
+    /// The requirement's [`Denial`] when the caller falls short.
+    pub fn decide(
+        &self,
+        token: &impl TokenGrants,
+        perms: &CompiledPermissions,
+    ) -> Result<(), Denial> {
+        if self.is_on_token() {
+            self.evaluate_token(token)
+        } else {
+            self.evaluate(perms)
+        }
+    }
+
     /// The entity the requirement is about, for the field guards.
     ///
     /// `Some` for [`Requirement::Scopes`] and [`Requirement::Action`] (the
@@ -465,6 +487,27 @@ mod tests {
             "INSUFFICIENT_OAUTH_SCOPE"
         );
         assert_eq!(Denial::RoleRequired.code(), "ROLE_REQUIRED");
+    }
+
+    #[test]
+    fn decide_asks_the_token_or_the_permissions_by_requirement() {
+        let token = Token(&["teacher"], &[]);
+        let perms = teacher();
+        let role = Requirement::roles(PermissionRule::AnyOf(vec!["teacher".into()]));
+        assert_eq!(
+            role.decide(&token, &CompiledPermissions::deny_all()),
+            Ok(())
+        );
+        assert_eq!(
+            role.decide(&Token(&[], &[]), &perms),
+            Err(Denial::RoleRequired)
+        );
+        let read = Requirement::scopes("students", ScopeAccess::Read);
+        assert_eq!(read.decide(&Token(&[], &[]), &perms), Ok(()));
+        assert_eq!(
+            read.decide(&token, &CompiledPermissions::deny_all()),
+            Err(Denial::InsufficientScope)
+        );
     }
 
     fn teacher_perms() -> CompiledPermissions {

@@ -20,7 +20,9 @@
 //! a tenant without roles of its own), so a role change (`PUT
 //! /users/{name}`) or a catalogue change (`PUT /catalogue/...`) shows in
 //! the next answer. A temporal assignment puts `validUntil` in the
-//! document. 503 when the published catalogue is not a valid one.
+//! document, and each entity lists the `customFieldDefinitions` of the
+//! scopes the user reads, as the catalogue declares them. 503 when the
+//! published catalogue is not a valid one.
 //!
 //! The answer depends on what the IAM knows of the user, not on any
 //! token: that is why a service may cache it across requests (and
@@ -42,7 +44,9 @@ use serde_json::{json, Value};
 
 use super::{loopback::Shared, TestIam};
 use crate::{
-    model::TenantCatalogues, permissions::source::CatalogueSource, principal::ClaimMapping,
+    model::{custom_fields::EntityCustomFields, TenantCatalogues},
+    permissions::source::CatalogueSource,
+    principal::ClaimMapping,
     Principal,
 };
 
@@ -152,9 +156,12 @@ impl Shared {
             .map_err(|e| format!("the published catalogue is invalid: {e}"))?;
         let catalogue = catalogues.for_tenant(asked.tenant.as_deref()).clone();
         let now = crate::jwt::verify::unix_now();
+        // As a real IAM answers: with the custom field definitions of the
+        // scopes the user reads (a `RemoteSource` ignores them).
+        let fields = EntityCustomFields::from_catalogue(&catalogue);
         Ok(CatalogueSource::new(catalogue)
             .compile_at(&principal, now)
-            .to_document())
+            .to_document_with_custom_fields(&fields))
     }
 }
 

@@ -169,4 +169,36 @@ pub enum CatalogueError {
         /// The tenant id.
         tenant: String,
     },
+    /// A custom field definition names a scope its entity does not
+    /// declare (an omitted scope means `others`).
+    #[error("custom field `{entity}.{field}` belongs to unknown scope `{scope}`")]
+    UnknownCustomFieldScope {
+        /// The entity key.
+        entity: String,
+        /// The custom field key.
+        field: String,
+        /// The undeclared scope.
+        scope: String,
+    },
+    /// Two custom fields of one entity share a key. Their values live in
+    /// one `customFields` namespace per record, whichever scope holds them.
+    #[error("custom field `{field}` is declared twice in entity `{entity}`")]
+    DuplicateCustomField {
+        /// The entity key.
+        entity: String,
+        /// The custom field key.
+        field: String,
+    },
+    /// A custom field definition cannot be satisfied or means nothing as
+    /// written (a SELECT without options, options on another type, an
+    /// option listed twice).
+    #[error("custom field `{entity}.{field}`: {reason}")]
+    InvalidCustomField {
+        /// The entity key.
+        entity: String,
+        /// The custom field key.
+        field: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }

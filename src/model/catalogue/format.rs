@@ -13,6 +13,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::model::access::ScopeAccess;
+use crate::model::custom_fields::FieldType;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +58,28 @@ pub(super) struct RawEntity {
     pub(super) scopes: Vec<Object<RawScope>>,
     #[serde(default)]
     pub(super) actions: Vec<Object<RawAction>>,
+    #[serde(default, rename = "customFieldDefinitions")]
+    pub(super) custom_fields: Vec<Object<RawCustomField>>,
+}
+
+/// One entry of an entity's `customFieldDefinitions`, in the shape the
+/// `GET /permissions` document lists it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawCustomField {
+    pub(super) key: String,
+    #[serde(default)]
+    pub(super) label: Option<String>,
+    #[serde(default)]
+    pub(super) scope: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) field_type: FieldType,
+    #[serde(default)]
+    pub(super) options: Vec<String>,
+    #[serde(default)]
+    pub(super) is_required: bool,
+    #[serde(default)]
+    pub(super) sort_order: i64,
 }
 
 #[derive(Deserialize)]

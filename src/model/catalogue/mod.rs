@@ -29,6 +29,15 @@
 //!       "key": "create",                 // required, unique in the entity
 //!       "description": "...",            // optional
 //!       "requires": { "anagraphic": "WRITE", "sensitive": "WRITE" }
+//!     }],
+//!     "customFieldDefinitions": [{       // optional: fields a school adds itself
+//!       "key": "blood_type",             // required, unique in the entity
+//!       "label": "Blood Type",           // optional (default: the key)
+//!       "scope": "sensitive",            // a declared scope (default: `others`)
+//!       "type": "SELECT",                // TEXT, NUMBER, DATE, BOOLEAN or SELECT
+//!       "options": ["A+", "O-"],         // SELECT only, and required there
+//!       "isRequired": false,             // optional: must a create carry it?
+//!       "sortOrder": 0                   // optional: display order in its scope
 //!     }]
 //!   }],
 //!   "roles": [{
@@ -145,6 +154,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::access::{CompiledPermissions, ScopeAccess};
+use super::custom_fields::CustomFieldDefinitions;
 
 pub use error::CatalogueError;
 #[doc(inline)]
@@ -181,6 +191,7 @@ pub struct EntityDef {
     field_index: BTreeMap<String, usize>,
     actions: Vec<ActionDef>,
     action_index: BTreeMap<String, usize>,
+    custom_fields: CustomFieldDefinitions,
 }
 
 /// A scope (`anagraphic`): a named group of an entity's fields.
@@ -281,6 +292,13 @@ impl EntityDef {
         self.action_index
             .get(key)
             .and_then(|&i| self.actions.get(i))
+    }
+
+    /// The entity's custom field definitions (its
+    /// `customFieldDefinitions`), each in a declared scope; empty when the
+    /// catalogue lists none.
+    pub fn custom_fields(&self) -> &CustomFieldDefinitions {
+        &self.custom_fields
     }
 }
 
