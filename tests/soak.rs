@@ -183,6 +183,27 @@ async fn soak(total: usize, concurrency: usize) {
         .pool_max_idle_per_host(concurrency)
         .build()
         .expect("client");
+    // One student per worker, created by the admin, so that each worker's
+    // writes to its documented `attendance.absences` are its own and its
+    // last accepted one must be what a final read finds.
+    let admin = tokens.admin[0].clone();
+    let mut students = Vec::with_capacity(concurrency);
+    for w in 0..concurrency {
+        let body = json!({"anagraphic": {"firstName": format!("Worker {w}"), "lastName": "Soak"},
+                          "attendance": {"absences": 0}});
+        let (s, b) = send(
+            &client,
+            reqwest::Method::POST,
+            &format!("{base}/students"),
+            &admin,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(s, 201, "creating the student of worker {w}: {b}");
+        let created: Value = serde_json::from_str(&b).expect("json");
+        let id = created["id"].as_str().expect("an id");
+        students.push(format!("{base}/students/{id}"));
+    }
     let stats = Arc::new(Stats::default());
     let outage = Arc::new(AtomicBool::new(false));
     let restarted = Arc::new(AtomicBool::new(false));
@@ -221,18 +242,19 @@ async fn soak(total: usize, concurrency: usize) {
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let per_worker = total / concurrency + usize::from(w < total % concurrency);
-        let (client, tokens, stats, outage, restarted, base) = (
+        let (client, tokens, stats, outage, restarted, base, student) = (
             client.clone(),
             tokens.clone(),
             stats.clone(),
             outage.clone(),
             restarted.clone(),
             base.clone(),
+            students[w].clone(),
         );
         workers.push(tokio::spawn(async move {
-            let student = format!("{base}/students/s-{}", w % 3 + 1);
+            let student = student.clone();
             let list = format!("{base}/students");
-            let field = format!("w{w}");
+            let field = "absences";
             let mut written = 0u64;
             // `i` picks the kind of request; `sent` bounds the loop (a
             // write and its read-back are two requests).
@@ -270,7 +292,7 @@ async fn soak(total: usize, concurrency: usize) {
                         } else {
                             &tokens.admin
                         });
-                        let body = json!({"attendance": {&field: written}});
+                        let body = json!({"attendance": {field: written}});
                         let (s, b) = send(
                             &client,
                             reqwest::Method::PATCH,
@@ -286,8 +308,8 @@ async fn soak(total: usize, concurrency: usize) {
                                 send(&client, reqwest::Method::GET, &student, &token, None).await;
                             stats.record("read-back", 200, s, &b);
                             let got: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-                            if got["attendance"][&field] != json!(written) {
-                                stats.lost(&field, written, &b);
+                            if got["attendance"][field] != json!(written) {
+                                stats.lost(&student, written, &b);
                             }
                             sent += 1;
                         } else {
@@ -324,7 +346,9 @@ async fn soak(total: usize, concurrency: usize) {
                         let (s, b) = if slot == 8 {
                             send(&client, reqwest::Method::GET, &list, &token, None).await
                         } else {
-                            let body = json!({"attendance": {&field: -1}});
+                            // Never a value a worker writes: one accepted
+                            // would show in the final read.
+                            let body = json!({"attendance": {field: 4_000_000_000u64}});
                             send(
                                 &client,
                                 reqwest::Method::PATCH,
