@@ -3,9 +3,13 @@
 //! undeclared method is denied even to the most privileged demo user.
 #![cfg(all(feature = "grpc", feature = "test-util"))]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
 #[allow(dead_code)]
 #[path = "../examples/grpc/students.rs"]
 mod students;
+
+use example_binary::example_binary;
 
 use std::{
     collections::BTreeMap,
@@ -21,25 +25,6 @@ use students::pb::{
     students_client::StudentsClient, ArchiveStudentsRequest, GetStudentRequest, WhoAmIRequest,
 };
 use tonic::{Code, Request};
-
-/// `target/<profile>/examples/grpc`, next to this test's own binary in
-/// `target/<profile>/deps/`.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("grpc{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: `cargo test` builds the examples before the tests",
-        binary.display()
-    );
-    binary
-}
 
 /// The example, killed on drop.
 struct Example {
@@ -57,7 +42,7 @@ impl Drop for Example {
 }
 
 fn start() -> Example {
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(example_binary("grpc"))
         .env_clear()
         .env("BIND_ADDR", "127.0.0.1:0")
         .stdin(Stdio::null())

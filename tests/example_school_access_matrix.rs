@@ -3,33 +3,20 @@
 //! argument exits 2 with a message.
 #![cfg(feature = "test-util")]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
+use example_binary::example_binary;
+
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
 use serde_json::{json, Value};
-
-/// `target/<profile>/examples/school`, next to this test's own binary in
-/// `target/<profile>/deps/`.
-fn school_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps")
-        .join("examples")
-        .join(format!("school{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: `cargo test` builds the examples before the tests",
-        binary.display()
-    );
-    binary
-}
 
 struct Run {
     code: i32,
@@ -49,7 +36,7 @@ fn access_matrix(args: &[&str]) -> Run {
     ));
     fs::create_dir_all(&dir).unwrap();
     let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let mut child = Command::new(school_binary())
+    let mut child = Command::new(example_binary("school"))
         .arg("access-matrix")
         .args(args)
         .env_clear()

@@ -4,9 +4,13 @@
 //! a bad list exits with code 2 naming the variable.
 #![cfg(feature = "test-util")]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
+use example_binary::example_binary;
+
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
@@ -15,25 +19,6 @@ use std::{
 
 use iam_guard::test_util::TestIam;
 use serde_json::json;
-
-/// `target/<profile>/examples/school`, next to this test's own binary in
-/// `target/<profile>/deps/`.
-fn school_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("school{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: `cargo test` builds the examples before the tests",
-        binary.display()
-    );
-    binary
-}
 
 /// The example, killed on drop.
 struct School {
@@ -49,7 +34,7 @@ impl Drop for School {
 }
 
 fn start(env: &[(&str, &str)]) -> School {
-    let mut command = Command::new(school_binary());
+    let mut command = Command::new(example_binary("school"));
     command
         .env_clear()
         .env("BIND_ADDR", "127.0.0.1:0")
@@ -154,7 +139,7 @@ fn a_bad_issuer_list_exits_with_code_2_naming_the_variable() {
             "invalid IAM_JWKS_URI",
         ),
     ] {
-        let output = Command::new(school_binary())
+        let output = Command::new(example_binary("school"))
             .env_clear()
             .envs(env.iter().copied())
             .env("BIND_ADDR", "127.0.0.1:0")
@@ -216,7 +201,7 @@ async fn iam_dpop_required_takes_dpop_bound_tokens_with_their_proof_only() {
 
 #[test]
 fn a_bad_iam_dpop_exits_with_code_2_naming_it() {
-    let out = Command::new(school_binary())
+    let out = Command::new(example_binary("school"))
         .env_clear()
         .env("IAM_DPOP", "sometimes")
         .output()
@@ -263,7 +248,7 @@ async fn iam_introspection_url_takes_opaque_tokens_beside_jwts() {
 
 #[test]
 fn introspection_with_an_external_iam_needs_the_client_credentials() {
-    let out = Command::new(school_binary())
+    let out = Command::new(example_binary("school"))
         .env_clear()
         .env("IAM_ISSUER", "https://iam.example.com")
         .env(

@@ -3,6 +3,9 @@
 //! checks as the in-process `tests/openapi.rs`, on what a client fetches.
 #![cfg(all(feature = "test-util", feature = "openapi"))]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "common/school_openapi.rs"]
 mod school_openapi;
 #[path = "common/school_process.rs"]

@@ -20,13 +20,17 @@
 //! for off the async runtime.
 #![cfg(all(feature = "test-util", feature = "redis"))]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
+use example_binary::example_binary;
+
 mod common;
 
 use std::{
     future::Future,
     io::{BufRead, BufReader},
     net::TcpListener,
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{mpsc, Arc, Mutex},
     thread,
@@ -44,25 +48,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// `target/<profile>/examples/school`, next to this test's own binary in
-/// `target/<profile>/deps/`.
-fn school_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("school{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: `cargo test` builds the examples before the tests",
-        binary.display()
-    );
-    binary
 }
 
 /// Status and JSON body (`null` when there is none) of a request.
@@ -123,7 +108,7 @@ impl School {
 /// Starts the example with `env` and waits until it listens and has said
 /// whether replicas are on. Blocking: call it off the runtime.
 fn start(env: &[(&str, String)]) -> School {
-    let mut command = Command::new(school_binary());
+    let mut command = Command::new(example_binary("school"));
     command
         .env_clear()
         .env("BIND_ADDR", "127.0.0.1:0")
@@ -605,7 +590,7 @@ fn replicas_of_an_external_iam_name_its_permissions_endpoint() {
             "invalid CATALOGUE_URL",
         ),
     ] {
-        let output = Command::new(school_binary())
+        let output = Command::new(example_binary("school"))
             .env_clear()
             .env("REDIS_URL", &redis)
             .env("BIND_ADDR", "127.0.0.1:0")
@@ -623,7 +608,7 @@ fn replicas_of_an_external_iam_name_its_permissions_endpoint() {
 fn an_unusable_redis_url_exits_with_code_2_naming_the_variable() {
     let closed = format!("redis://127.0.0.1:{}/", free_port());
     for url in [closed.as_str(), "http://127.0.0.1:6379"] {
-        let output = Command::new(school_binary())
+        let output = Command::new(example_binary("school"))
             .env_clear()
             .env("REDIS_URL", url)
             .env("BIND_ADDR", "127.0.0.1:0")

@@ -11,6 +11,9 @@
 //! examples per operation, a fixed seed, no example database.
 #![cfg(all(feature = "test-util", feature = "openapi"))]
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "common/school_process.rs"]
 mod school_process;
 

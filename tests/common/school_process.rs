@@ -3,7 +3,6 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{mpsc, Arc, Mutex},
     thread,
@@ -11,25 +10,6 @@ use std::{
 };
 
 use serde_json::{json, Value};
-
-/// `target/<profile>/examples/school`, next to this test's own binary in
-/// `target/<profile>/deps/`.
-fn school_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("school{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: `cargo test` builds the examples before the tests",
-        binary.display()
-    );
-    binary
-}
 
 /// The running example.
 pub(crate) struct School {
@@ -52,7 +32,7 @@ impl School {
     /// Starts the example with no configuration (the embedded dev IAM) and
     /// waits until it listens. Blocking: call it off the runtime.
     pub(crate) fn start() -> Self {
-        let mut child = Command::new(school_binary())
+        let mut child = Command::new(crate::example_binary::example_binary("school"))
             .env_clear()
             .env("BIND_ADDR", "127.0.0.1:0")
             .stdin(Stdio::null())
