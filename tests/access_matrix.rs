@@ -585,3 +585,34 @@ fn hostile_role_text_stays_one_field_in_csv() {
         && r[6] == "403"
         && r[7] == "INSUFFICIENT_SCOPE"));
 }
+
+/// The school lists its routes outside the bundle by hand twice: for this
+/// matrix (`access_matrix.rs`) and for its OpenAPI document (`app.rs`).
+/// They must name the same routes, so that one added to either and
+/// forgotten in the other shows here rather than silently missing.
+#[test]
+fn the_matrix_lists_every_operation_of_the_schools_openapi_document() {
+    let doc = serde_json::to_value(app::openapi()).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("a path item")
+                .keys()
+                .filter(|k| {
+                    ["get", "put", "post", "delete", "patch", "head", "options"]
+                        .contains(&k.as_str())
+                })
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut listed: Vec<(String, String)> = school_matrix::routes()
+        .iter()
+        .map(|r| (r.method().as_str().to_owned(), r.path().to_owned()))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, documented);
+}
