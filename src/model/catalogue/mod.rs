@@ -144,6 +144,7 @@
 //! # Ok::<(), iam_guard::model::CatalogueError>(())
 //! ```
 
+mod custom_fields;
 mod error;
 mod fixture;
 mod format;
