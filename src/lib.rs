@@ -125,8 +125,7 @@ pub use guard::{
 #[cfg(feature = "jwks-http")]
 #[doc(inline)]
 pub use jwt::introspection::Introspector;
-/// Signature algorithms (jsonwebtoken's), re-exported so that naming one
-/// needs no dependency of your own.
+#[doc(inline)]
 pub use jwt::verify::Algorithm;
 #[doc(inline)]
 pub use jwt::{

@@ -200,7 +200,7 @@ fn claims() -> Value {
 }
 
 fn validation() -> TokenValidation {
-    let algs: Vec<jsonwebtoken::Algorithm> = ["RS256", "PS256", "ES256", "EdDSA"]
+    let algs: Vec<iam_guard::Algorithm> = ["RS256", "PS256", "ES256", "ES512", "EdDSA"]
         .iter()
         .map(|a| a.parse().expect("a known algorithm"))
         .collect();

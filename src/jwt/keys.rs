@@ -9,39 +9,61 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
 };
 
-use jsonwebtoken::{
-    jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse},
-    Algorithm, DecodingKey,
-};
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use serde::Deserialize;
 use serde_json::Value;
 
-/// The key families a signature algorithm can be verified with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyFamily {
-    Rsa,
-    EcP256,
-    EcP384,
-    Ed25519,
+use super::{
+    algorithm::{Algorithm, KeyFamily},
+    validation::VerifyError,
+};
+
+/// The RSA algorithms, in the order of [`RsaKey::parsed`]'s slots.
+const RSA_ALGORITHMS: [(Algorithm, &RsaParameters); 6] = [
+    (Algorithm::RS256, &signature::RSA_PKCS1_2048_8192_SHA256),
+    (Algorithm::RS384, &signature::RSA_PKCS1_2048_8192_SHA384),
+    (Algorithm::RS512, &signature::RSA_PKCS1_2048_8192_SHA512),
+    (Algorithm::PS256, &signature::RSA_PSS_2048_8192_SHA256),
+    (Algorithm::PS384, &signature::RSA_PSS_2048_8192_SHA384),
+    (Algorithm::PS512, &signature::RSA_PSS_2048_8192_SHA512),
+];
+
+/// An RSA key: aws-lc binds a parsed key to one algorithm (padding and
+/// hash), and a JWK that pins none may verify any of six. Each is parsed
+/// the first time a token uses it, then kept for the key's life.
+struct RsaKey {
+    n: Box<[u8]>,
+    e: Box<[u8]>,
+    parsed: [OnceLock<Option<ParsedPublicKey>>; 6],
 }
 
-impl KeyFamily {
-    fn of(alg: Algorithm) -> Option<Self> {
-        use Algorithm::*;
-        match alg {
-            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => Some(Self::Rsa),
-            ES256 => Some(Self::EcP256),
-            ES384 => Some(Self::EcP384),
-            EdDSA => Some(Self::Ed25519),
-            // HMAC algorithms verify with a shared secret, which a public
-            // JWKS never holds; accepting them is the classic RS/HS
-            // confusion attack.
-            _ => None,
-        }
+impl RsaKey {
+    fn parsed(&self, alg: Algorithm) -> Option<&ParsedPublicKey> {
+        let slot = RSA_ALGORITHMS.iter().position(|(a, _)| *a == alg)?;
+        let params = RSA_ALGORITHMS[slot].1;
+        self.parsed[slot]
+            .get_or_init(|| {
+                RsaPublicKeyComponents {
+                    n: &*self.n,
+                    e: &*self.e,
+                }
+                .to_parsed_public_key(params)
+                .ok()
+            })
+            .as_ref()
     }
+}
+
+/// The key, parsed once, ready to check signatures.
+enum Material {
+    Rsa(RsaKey),
+    /// An EC or Ed25519 key: one algorithm each, parsed when the JWKS is.
+    Parsed(ParsedPublicKey),
 }
 
 /// One usable public key from the JWKS.
@@ -50,7 +72,7 @@ pub(crate) struct VerifyingKey {
     family: KeyFamily,
     /// The JWK's `alg`, when it pins one.
     alg: Option<Algorithm>,
-    pub(crate) decoding: DecodingKey,
+    material: Material,
     /// The JWK as published, to notice a kid re-published with new material.
     pub(crate) fingerprint: Box<str>,
     /// Set when the key leaves the JWKS; verified tokens signed by it are
@@ -74,7 +96,26 @@ impl VerifyingKey {
     /// §3.1: the key's type and pinned algorithm must agree with the
     /// token's).
     pub(crate) fn accepts(&self, alg: Algorithm) -> bool {
-        KeyFamily::of(alg) == Some(self.family) && self.alg.is_none_or(|pinned| pinned == alg)
+        alg.key_family() == Some(self.family) && self.alg.is_none_or(|pinned| pinned == alg)
+    }
+
+    /// Checks `signature` over `message` for a token signed with `alg`,
+    /// which [`accepts`](Self::accepts) has admitted. ECDSA signatures are
+    /// the fixed-size `r || s` of RFC 7518 §3.4 (never DER), Ed25519 ones
+    /// are checked strictly by aws-lc.
+    pub(crate) fn verify(
+        &self,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        let parsed = match &self.material {
+            Material::Rsa(rsa) => rsa.parsed(alg).ok_or(VerifyError::KeyMismatch)?,
+            Material::Parsed(parsed) => parsed,
+        };
+        parsed
+            .verify_sig(message, signature)
+            .map_err(|_| VerifyError::Signature)
     }
 
     pub(crate) fn revoke(&self) {
@@ -141,54 +182,128 @@ pub(crate) fn parse_jwks(body: &[u8]) -> Result<ParsedJwks, String> {
     Ok(parsed)
 }
 
+/// The JWK members we read (RFC 7517 §4, RFC 7518 §6). Borrowed from the
+/// parsed document; a member of the wrong JSON type makes the key
+/// unusable, like a key of an unknown type.
+#[derive(Deserialize)]
+struct RawJwk<'a> {
+    kty: &'a str,
+    #[serde(default)]
+    kid: Option<&'a str>,
+    #[serde(default, rename = "use")]
+    public_key_use: Option<&'a str>,
+    #[serde(default)]
+    key_ops: Option<Vec<&'a str>>,
+    #[serde(default)]
+    alg: Option<&'a str>,
+    #[serde(default)]
+    crv: Option<&'a str>,
+    #[serde(default)]
+    n: Option<&'a str>,
+    #[serde(default)]
+    e: Option<&'a str>,
+    #[serde(default)]
+    x: Option<&'a str>,
+    #[serde(default)]
+    y: Option<&'a str>,
+}
+
+/// Strict unpadded base64url (RFC 7515 §2): no padding, no other
+/// alphabet, no stray bits after the last character.
+fn base64url(member: Option<&str>) -> Result<Vec<u8>, &'static str> {
+    member
+        .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
+        .ok_or("key material is invalid")
+}
+
 fn parse_key(raw: &Value) -> Result<VerifyingKey, &'static str> {
-    let jwk: Jwk = serde_json::from_value(raw.clone()).map_err(|_| "not a valid JWK")?;
-    let kid: Arc<str> = match jwk.common.key_id.as_deref() {
+    let jwk = RawJwk::deserialize(raw).map_err(|_| "not a valid JWK")?;
+    let kid: Arc<str> = match jwk.kid {
         Some(kid) if !kid.is_empty() => kid.into(),
         _ => return Err("no kid"),
     };
-    match &jwk.common.public_key_use {
-        None | Some(PublicKeyUse::Signature) => {}
+    match jwk.public_key_use {
+        None | Some("sig") => {}
         Some(_) => return Err("not a signature key"),
     }
-    if let Some(ops) = &jwk.common.key_operations {
-        if !ops.iter().any(|op| matches!(op, KeyOperations::Verify)) {
+    if let Some(ops) = &jwk.key_ops {
+        if !ops.contains(&"verify") {
             return Err("key_ops does not allow verify");
         }
     }
-    let family = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => KeyFamily::Rsa,
-        AlgorithmParameters::EllipticCurve(p) => match p.curve {
-            EllipticCurve::P256 => KeyFamily::EcP256,
-            EllipticCurve::P384 => KeyFamily::EcP384,
-            _ => return Err("unsupported curve"),
-        },
-        AlgorithmParameters::OctetKeyPair(p) => match p.curve {
-            EllipticCurve::Ed25519 => KeyFamily::Ed25519,
-            _ => return Err("unsupported curve"),
-        },
-        AlgorithmParameters::OctetKey(_) => return Err("symmetric keys are never accepted"),
+    let family = match (jwk.kty, jwk.crv) {
+        ("RSA", _) => KeyFamily::Rsa,
+        ("EC", Some("P-256")) => KeyFamily::EcP256,
+        ("EC", Some("P-384")) => KeyFamily::EcP384,
+        ("EC", Some("P-521")) => KeyFamily::EcP521,
+        ("OKP", Some("Ed25519")) => KeyFamily::Ed25519,
+        ("EC" | "OKP", _) => return Err("unsupported curve"),
+        ("oct", _) => return Err("symmetric keys are never accepted"),
         _ => return Err("unsupported key type"),
     };
-    let alg = match jwk.common.key_algorithm {
+    let alg = match jwk.alg {
         None => None,
-        Some(ka) => {
-            let alg = ka
-                .to_string()
+        Some(name) => {
+            let alg = name
                 .parse::<Algorithm>()
                 .map_err(|_| "alg is not a signature algorithm")?;
-            if KeyFamily::of(alg) != Some(family) {
+            if alg.key_family() != Some(family) {
                 return Err("alg does not match the key type");
             }
             Some(alg)
         }
     };
-    let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| "key material is invalid")?;
+    let material = match family {
+        KeyFamily::Rsa => {
+            let rsa = RsaKey {
+                n: base64url(jwk.n)?.into(),
+                e: base64url(jwk.e)?.into(),
+                parsed: Default::default(),
+            };
+            // Parsed now for the pinned algorithm (or RS256), so a key
+            // that is not an RSA public key is skipped here rather than
+            // refusing each of its tokens later.
+            rsa.parsed(alg.unwrap_or(Algorithm::RS256))
+                .ok_or("key material is invalid")?;
+            Material::Rsa(rsa)
+        }
+        KeyFamily::EcP256 | KeyFamily::EcP384 | KeyFamily::EcP521 => {
+            let (size, algorithm) = match family {
+                KeyFamily::EcP256 => (32, &signature::ECDSA_P256_SHA256_FIXED),
+                KeyFamily::EcP384 => (48, &signature::ECDSA_P384_SHA384_FIXED),
+                _ => (66, &signature::ECDSA_P521_SHA512_FIXED),
+            };
+            let (x, y) = (base64url(jwk.x)?, base64url(jwk.y)?);
+            // RFC 7518 §6.2.1.2: each coordinate is exactly the curve's
+            // size, leading zeros kept.
+            if x.len() != size || y.len() != size {
+                return Err("key material is invalid");
+            }
+            // The uncompressed SEC1 point: 0x04 || x || y.
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            Material::Parsed(
+                ParsedPublicKey::new(algorithm, point).map_err(|_| "key material is invalid")?,
+            )
+        }
+        KeyFamily::Ed25519 => {
+            let x = base64url(jwk.x)?;
+            if x.len() != 32 {
+                return Err("key material is invalid");
+            }
+            Material::Parsed(
+                ParsedPublicKey::new(&signature::ED25519, x)
+                    .map_err(|_| "key material is invalid")?,
+            )
+        }
+    };
     Ok(VerifyingKey {
         kid,
         family,
         alg,
-        decoding,
+        material,
         fingerprint: raw.to_string().into(),
         revoked: AtomicBool::new(false),
     })
@@ -213,6 +328,7 @@ mod tests {
             {"kty": "RSA", "kid": "enc", "use": "enc", "n": N, "e": "AQAB"},
             {"kty": "RSA", "kid": "garbage", "n": 42},
             {"kty": "EC", "kid": "p521", "crv": "P-521", "x": "AA", "y": "AA"},
+            {"kty": "EC", "kid": "k256", "crv": "secp256k1", "x": "AA", "y": "AA"},
             {"kty": "XYZ", "kid": "weird"},
             {"kty": "RSA", "n": N, "e": "AQAB"},
             "not an object",
@@ -220,7 +336,7 @@ mod tests {
         let parsed = parse_jwks(doc.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.keys.len(), 1);
         assert!(parsed.keys.contains_key("good"));
-        assert_eq!(parsed.skipped.len(), 7);
+        assert_eq!(parsed.skipped.len(), 8);
         let reason = |kid: &str| {
             parsed
                 .skipped
@@ -230,6 +346,9 @@ mod tests {
                 .reason
         };
         assert_eq!(reason("sym"), "symmetric keys are never accepted");
+        assert_eq!(reason("p521"), "key material is invalid");
+        assert_eq!(reason("k256"), "unsupported curve");
+        assert_eq!(reason("garbage"), "not a valid JWK");
         assert_eq!(reason("enc"), "not a signature key");
     }
 

@@ -2,6 +2,7 @@
 //! JWKS, and verifying tokens against it (or against an explicitly
 //! configured shared secret).
 
+mod algorithm;
 pub mod certificate;
 mod claim_check;
 pub mod discovery;
@@ -16,6 +17,7 @@ pub(crate) mod issuer;
 mod jose;
 pub mod jwks;
 mod keys;
+mod registered_claims;
 pub mod secret;
 pub mod source;
 pub mod token;

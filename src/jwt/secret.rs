@@ -39,7 +39,9 @@
 
 use std::{fmt, sync::Arc};
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use aws_lc_rs::hmac;
+
+use super::{algorithm::Algorithm, validation::VerifyError};
 
 /// Configuring a [`SharedSecret`] failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,9 +75,9 @@ pub enum SecretError {
 pub struct SharedSecret {
     alg: Algorithm,
     kid: Option<Arc<str>>,
-    /// jsonwebtoken's key redacts its own `Debug` and zeroes its copy of
-    /// the secret when dropped.
-    key: Arc<DecodingKey>,
+    /// Keyed once: aws-lc keeps the secret only inside its HMAC context,
+    /// which it cleanses when the last clone is dropped.
+    key: Arc<hmac::Key>,
 }
 
 impl fmt::Debug for SharedSecret {
@@ -114,7 +116,7 @@ impl SharedSecret {
                     len: secret.len(),
                 })
             } else {
-                Ok(DecodingKey::from_secret(&secret))
+                Ok(hmac::Key::new(hmac_algorithm(alg), &secret))
             }
         });
         // Best effort: the key holds its own copy (zeroed on drop), so this
@@ -147,8 +149,20 @@ impl SharedSecret {
         self.kid.as_deref()
     }
 
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.key
+    /// Checks the HMAC `tag` over `message`. aws-lc's `hmac::verify`
+    /// compares in constant time: timing tells an attacker nothing about
+    /// how much of a forged tag was right.
+    pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> Result<(), VerifyError> {
+        hmac::verify(&self.key, message, tag).map_err(|_| VerifyError::Signature)
+    }
+}
+
+/// aws-lc's HMAC for `alg`, which [`min_len`] has admitted as HMAC.
+fn hmac_algorithm(alg: Algorithm) -> hmac::Algorithm {
+    match alg {
+        Algorithm::HS384 => hmac::HMAC_SHA384,
+        Algorithm::HS512 => hmac::HMAC_SHA512,
+        _ => hmac::HMAC_SHA256,
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 
 use super::{
+    algorithm::Algorithm,
     claim_check::{CheckKind, ClaimCheck},
     issuer::{IssuerPattern, Tenants},
     verify::DEFAULT_LEEWAY,
@@ -87,7 +87,7 @@ impl TokenValidation {
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms
             .into_iter()
-            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .filter(|a| !a.is_hmac())
             .collect();
         self
     }
@@ -235,25 +235,6 @@ impl TokenValidation {
     pub(crate) fn issuer_pattern(&self) -> &IssuerPattern {
         &self.issuer
     }
-
-    pub(super) fn jsonwebtoken_validation(&self, alg: Algorithm) -> Validation {
-        let mut v = Validation::new(alg);
-        v.leeway = self.leeway.as_secs();
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        // The issuer is ours to check (exactly, or against a template),
-        // after the signature; jsonwebtoken only insists `iss` is there.
-        v.iss = None;
-        let mut required: Vec<&str> = vec!["exp", "iss"];
-        if self.audiences.is_empty() {
-            v.validate_aud = false;
-        } else {
-            v.set_audience(&self.audiences);
-            required.push("aud");
-        }
-        v.set_required_spec_claims(&required);
-        v
-    }
 }
 
 /// Why a token was rejected. Every variant but
@@ -306,25 +287,4 @@ pub enum VerifyError {
     /// No keys could be obtained from the IAM: 503, not 401.
     #[error("signing keys are unavailable")]
     KeysUnavailable,
-}
-
-pub(super) fn map_jwt_error(kind: &ErrorKind) -> VerifyError {
-    match kind {
-        ErrorKind::InvalidSignature => VerifyError::Signature,
-        ErrorKind::ExpiredSignature => VerifyError::Expired,
-        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-        ErrorKind::InvalidIssuer => VerifyError::Issuer,
-        ErrorKind::InvalidAudience => VerifyError::Audience,
-        // jsonwebtoken reports a registered claim it cannot parse (a string
-        // `exp`) as missing.
-        ErrorKind::MissingRequiredClaim(c) => {
-            VerifyError::Claims(format!("{c} is missing or not valid"))
-        }
-        ErrorKind::InvalidClaimFormat(c) => VerifyError::Claims(format!("{c} has the wrong type")),
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::Algorithm,
-        ErrorKind::InvalidKeyFormat | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) => {
-            VerifyError::KeyMismatch
-        }
-        _ => VerifyError::Malformed,
-    }
 }

@@ -35,25 +35,25 @@ use std::{
     time::Duration,
 };
 
-/// Signature algorithms, re-exported so naming one needs no dependency on
-/// jsonwebtoken (also `iam_guard::Algorithm`).
-pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::{DecodingKey, Validation};
+#[doc(inline)]
+pub use super::algorithm::{Algorithm, UnknownAlgorithm};
 use moka::sync::Cache;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub(crate) use super::jose::unix_now;
 pub(super) use super::jose::{json_object_segment, numeric_date, unix_now_f64};
+use super::jose::{nesting_within, segments, Segments};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
 use super::{
     issuer::peek,
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
+    registered_claims,
     secret::{is_hmac, Secrets, SharedSecret},
     token_cache::{SignatureTail, UntilExp},
-    validation::map_jwt_error,
 };
 use crate::{
     metrics,
@@ -64,6 +64,9 @@ use crate::{
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// Longest `kid` accepted (real IAMs use UUIDs or thumbprints).
 const MAX_KID_LEN: usize = 256;
+/// Deepest nesting of a header's members (a `jwk` or `x5c` member is two
+/// deep; nothing we read is deeper).
+const MAX_HEADER_NESTING: usize = 16;
 
 /// Default bound of the verified-token cache.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
@@ -108,13 +111,14 @@ enum Signer {
 }
 
 impl Signer {
-    /// `None` for an introspected token, which has no key to check.
-    fn decoding(&self) -> Option<&DecodingKey> {
+    /// Checks `signature` over `message` for a token signed with `alg`.
+    /// An introspected token has no key, so nothing verifies with it.
+    fn check(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
         match self {
-            Self::Jwks(key) => Some(&key.decoding),
-            Self::Secret(secret) => Some(secret.decoding()),
+            Self::Jwks(key) => key.verify(alg, message, signature),
+            Self::Secret(secret) => secret.verify(message, signature),
             #[cfg(feature = "jwks-http")]
-            Self::Introspection => None,
+            Self::Introspection => Err(VerifyError::UnknownKey),
         }
     }
 
@@ -187,9 +191,9 @@ struct Inner {
     jwks: JwksFetcher,
     secrets: Secrets,
     validation: TokenValidation,
-    /// Per accepted algorithm: its registered name and a prebuilt
-    /// jsonwebtoken `Validation`.
-    per_alg: Vec<(Algorithm, String, Validation)>,
+    /// The allow-list: the validation's asymmetric algorithms and the
+    /// algorithm of each configured secret.
+    algorithms: Vec<Algorithm>,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
     cache: Option<Cache<Box<str>, Arc<VerifiedToken>, SignatureTail>>,
@@ -280,10 +284,6 @@ impl VerifierBuilder {
                 algs.push(alg);
             }
         }
-        let per_alg = algs
-            .into_iter()
-            .map(|a| (a, alg_name(a), self.validation.jsonwebtoken_validation(a)))
-            .collect();
         let cache = self.cache_entries.map(|max| {
             Cache::builder()
                 .name("iam_guard.verified_tokens")
@@ -296,7 +296,7 @@ impl VerifierBuilder {
                 jwks: self.jwks,
                 secrets: self.secrets,
                 validation: self.validation,
-                per_alg,
+                algorithms: algs,
                 claims: self.claims,
                 cache_entries: self.cache_entries,
                 cache,
@@ -518,9 +518,7 @@ impl Verifier {
             .secrets
             .select(alg, kid)
             .ok_or(VerifyError::UnknownKey)?;
-        // jsonwebtoken checks the tag with aws-lc-rs `hmac::verify`, which
-        // compares in constant time: timing tells an attacker nothing about
-        // how much of a forged tag was right.
+        // The tag is compared in constant time (`SharedSecret::verify`).
         self.finish(token, alg, Signer::Secret(secret.clone()))
     }
 
@@ -551,15 +549,18 @@ impl Verifier {
     /// algorithm is HMAC) and the accepted algorithm.
     fn check_header(&self, token: &str) -> Result<(Option<String>, Algorithm), VerifyError> {
         let raw = json_object_segment(token, 0)?;
+        if !nesting_within(&raw, MAX_HEADER_NESTING) {
+            return Err(VerifyError::Malformed);
+        }
         let header: Header = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
         let alg = self
             .inner
-            .per_alg
+            .algorithms
             .iter()
-            .find(|(_, name, _)| *name == header.alg)
-            .map(|(a, _, _)| *a)
+            .copied()
+            .find(|alg| alg.as_str() == header.alg)
             .ok_or(VerifyError::Algorithm)?;
         if header.crit.is_some() {
             return Err(VerifyError::Header("crit names an unsupported extension"));
@@ -609,28 +610,42 @@ impl Verifier {
     }
 
     /// The signature with `signer`, then the claims.
+    ///
+    /// The key was parsed when it entered the key cache, so this is the
+    /// signature check itself, one base64url decoding of the signature and
+    /// of the payload, and one JSON parse of the claims, which the
+    /// registered-claim checks and the principal both read.
     fn finish(
         &self,
         token: &str,
         alg: Algorithm,
         signer: Signer,
     ) -> Result<Arc<VerifiedToken>, VerifyError> {
-        let validation = &self
-            .inner
-            .per_alg
-            .iter()
-            .find(|(a, _, _)| *a == alg)
-            .expect("alg was found on the allow-list")
-            .2;
-        let decoding = signer.decoding().ok_or(VerifyError::UnknownKey)?;
+        let Segments {
+            signing_input,
+            payload,
+            signature,
+            ..
+        } = segments(token)?;
+        // The largest signature is RSA-8192's 1 KiB: decoded on the stack.
+        let mut raw_signature = [0u8; 1024];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut raw_signature)
+            .map_err(|_| VerifyError::Malformed)?;
         self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, decoding, validation)
-            .map_err(|e| map_jwt_error(e.kind()))?;
-        let claims = data.claims;
-        // RFC 7519 §4.1.1 makes `iss` one string (jsonwebtoken would also
-        // take an array holding it), and that string must be ours: equal
-        // to the issuer, or to a template filled with the token's allowed
-        // tenant.
+        signer.check(alg, signing_input.as_bytes(), &raw_signature[..len])?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| VerifyError::Malformed)?;
+        // A claims set is a JSON object (RFC 7519 §7.2): a map refuses an
+        // array, which a struct would read by position.
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        registered_claims::check(&self.inner.validation, &claims, unix_now())?;
+        // RFC 7519 §4.1.1 makes `iss` one string (the registered-claim
+        // check also lets an array of strings through), and that string
+        // must be ours: equal to the issuer, or to a template filled with
+        // the token's allowed tenant.
         if !self.inner.validation.issuer.admits_claims(&claims) {
             return Err(VerifyError::Issuer);
         }
@@ -641,7 +656,8 @@ impl Verifier {
             None => return Err(VerifyError::Claims("exp is missing or not valid".into())),
         };
         // RFC 7519 §4.1.4: the token must not be accepted on or after
-        // `exp`; jsonwebtoken still accepts the `exp` second itself.
+        // `exp`; the whole-second check above still accepts the `exp`
+        // second itself.
         if exp + self.inner.validation.leeway.as_secs_f64() <= unix_now_f64() {
             return Err(VerifyError::Expired);
         }
@@ -677,13 +693,5 @@ impl Verifier {
             }
         }
         Ok(verified)
-    }
-}
-
-/// The registered name of `alg` (RFC 7518 §3.1), as serde writes it.
-fn alg_name(alg: Algorithm) -> String {
-    match serde_json::to_value(alg) {
-        Ok(Value::String(name)) => name,
-        _ => String::new(),
     }
 }

@@ -89,6 +89,21 @@ impl TestKey {
         }
     }
 
+    /// A fresh P-521 key for ES512.
+    ///
+    /// # Panics
+    ///
+    /// When the platform cannot generate keys.
+    pub fn ec_p521(kid: &str) -> Self {
+        let pair =
+            EcdsaKeyPair::generate(&signature::ECDSA_P521_SHA512_FIXED_SIGNING).expect("ec keygen");
+        Self {
+            kid: kid.into(),
+            alg: "ES512",
+            pair: Pair::Ec(pair),
+        }
+    }
+
     /// A fresh Ed25519 key for EdDSA.
     ///
     /// # Panics
@@ -129,7 +144,11 @@ impl TestKey {
                 // Uncompressed SEC1 point: 0x04 || x || y.
                 let point = pair.public_key().as_ref();
                 let size = (point.len() - 1) / 2;
-                let crv = if size == 48 { "P-384" } else { "P-256" };
+                let crv = match size {
+                    66 => "P-521",
+                    48 => "P-384",
+                    _ => "P-256",
+                };
                 json!({
                     "kty": "EC",
                     "crv": crv,

@@ -24,7 +24,7 @@
 //! # }
 //! ```
 //!
-//! - [`TestKey`] generates RS256, PS256, ES256, ES384 and EdDSA keys, publishes
+//! - [`TestKey`] generates RS256, PS256, ES256, ES384, ES512 and EdDSA keys, publishes
 //!   them as JWKs and signs any header and claims; [`sign_hs256`] forges
 //!   HMAC tokens for algorithm-confusion tests.
 //! - [`DpopKey`] is a DPoP client's key: honest proofs for a request, or
