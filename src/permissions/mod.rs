@@ -11,6 +11,6 @@ pub mod oauth_scopes;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod remote;
-mod role_sets;
+pub(crate) mod role_sets;
 pub mod source;
 pub mod union;

@@ -3,8 +3,12 @@
 //! the same list, within the same catalogue.
 
 use std::{
+    fmt,
     hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
 };
 
 use crate::{
@@ -31,8 +35,36 @@ struct CompiledRoleSet {
 /// clones share the memo.
 #[derive(Clone)]
 pub(crate) struct CompiledRoleSets {
+    /// Tells memos apart in a token's [`TokenCompiled`]: two sources over
+    /// different catalogues both use slot `(0, 0)`.
+    id: u64,
     cache: moka::sync::Cache<u64, Arc<CompiledRoleSet>>,
 }
+
+/// The compilation a token's roles were first given, kept with the token
+/// (its identity lives as long as its verified-token cache entry), so that
+/// the token's next requests skip the memo: no hashing of its role list,
+/// no cache probe, no comparison of the list.
+///
+/// Set once, for the first memo and catalogue slot that asked; a request
+/// under another (a second source, another active tenant, a newer hosted
+/// catalogue version) goes to the memo as before, so an entry kept here can
+/// never answer for a catalogue it was not compiled against.
+#[derive(Default)]
+pub(crate) struct TokenCompiled {
+    cell: OnceLock<(u64, CatalogueSlot, Arc<CompiledPermissions>)>,
+}
+
+impl fmt::Debug for TokenCompiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCompiled")
+            .field("kept", &self.cell.get().map(|(_, slot, _)| slot))
+            .finish()
+    }
+}
+
+/// Hands each memo its [`CompiledRoleSets::id`].
+static NEXT_MEMO_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Distinct role sets whose compiled permissions are kept.
 const COMPILED_ROLE_SETS: u64 = 1_000;
@@ -40,6 +72,7 @@ const COMPILED_ROLE_SETS: u64 = 1_000;
 impl CompiledRoleSets {
     pub(crate) fn new() -> Self {
         Self {
+            id: NEXT_MEMO_ID.fetch_add(1, Ordering::Relaxed),
             cache: moka::sync::Cache::builder()
                 .name("iam_guard.catalogue.compiled")
                 .max_capacity(COMPILED_ROLE_SETS)
@@ -47,9 +80,28 @@ impl CompiledRoleSets {
         }
     }
 
-    /// The permissions of `roles` in `slot`, compiled by `compile` on the
-    /// first request for them.
+    /// The permissions of `roles` (the roles of the token `kept` belongs
+    /// to) in `slot`, compiled by `compile` on the first request for them.
     pub(crate) fn get_or_compile(
+        &self,
+        slot: CatalogueSlot,
+        roles: &[Role],
+        kept: &TokenCompiled,
+        compile: impl FnOnce() -> CompiledPermissions,
+    ) -> Arc<CompiledPermissions> {
+        if let Some((id, kept_slot, perms)) = kept.cell.get() {
+            if *id == self.id && *kept_slot == slot {
+                metrics::builtin_load(Builtin::Catalogue, CacheLevel::Local);
+                return perms.clone();
+            }
+        }
+        let perms = self.from_memo(slot, roles, compile);
+        // Only the first memo and slot are kept (see `TokenCompiled`).
+        let _ = kept.cell.set((self.id, slot, perms.clone()));
+        perms
+    }
+
+    fn from_memo(
         &self,
         slot: CatalogueSlot,
         roles: &[Role],
@@ -87,5 +139,39 @@ impl CompiledRoleSets {
     /// of the old one could never be hit again, only take room).
     pub(crate) fn clear(&self) {
         self.cache.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn a_token_keeps_its_compilation_for_its_memo_and_slot_only() {
+        let memo = CompiledRoleSets::new();
+        let roles = [Role::new("teacher")];
+        let kept = TokenCompiled::default();
+        let compiles = Cell::new(0);
+        let compile = || {
+            compiles.set(compiles.get() + 1);
+            CompiledPermissions::deny_all()
+        };
+        let first = memo.get_or_compile((0, 0), &roles, &kept, compile);
+        // Emptied memo: the token's second request is answered from what
+        // it kept, not compiled again.
+        memo.clear();
+        let second = memo.get_or_compile((0, 0), &roles, &kept, compile);
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(compiles.get(), 1);
+        // Another slot (a newer catalogue version, another tenant) and
+        // another memo (another source) never get the kept compilation.
+        let newer = memo.get_or_compile((1, 0), &roles, &kept, compile);
+        assert!(!Arc::ptr_eq(&first, &newer));
+        let other_source = CompiledRoleSets::new();
+        let theirs = other_source.get_or_compile((0, 0), &roles, &kept, compile);
+        assert!(!Arc::ptr_eq(&first, &theirs));
+        assert_eq!(compiles.get(), 3);
     }
 }

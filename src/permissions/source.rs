@@ -377,7 +377,8 @@ impl CatalogueSource {
     /// distinct role list.
     fn compile_roles_memoized(&self, principal: &Principal) -> Arc<CompiledPermissions> {
         let roles = principal.roles();
-        self.compiled.get_or_compile((0, 0), roles, || {
+        self.compiled
+            .get_or_compile((0, 0), roles, principal.token_compiled(), || {
             self.catalogue.compile_roles(roles.iter().map(|r| r.name()))
         })
     }

@@ -6,6 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 use serde_json::{Map, Value};
 
 use super::{claims::Claims, confirmation::Confirmation, role::Role, ClaimPath};
+use crate::permissions::role_sets::TokenCompiled;
 
 /// One claim roles are read from, and the label its roles carry.
 #[derive(Debug, Clone)]
@@ -214,6 +215,7 @@ impl ClaimMapping {
             xsrf,
             confirmation,
             claims: Claims::new(claims),
+            compiled: TokenCompiled::default(),
         })
     }
 
@@ -293,6 +295,8 @@ pub(crate) struct Identity {
     /// What the token is bound to (`cnf`): a DPoP key, a certificate.
     pub(crate) confirmation: Confirmation,
     pub(crate) claims: Claims,
+    /// The permissions its roles were compiled to, kept with the token.
+    pub(crate) compiled: TokenCompiled,
 }
 
 #[cfg(test)]

@@ -74,6 +74,11 @@ impl Principal {
         &self.identity.roles
     }
 
+    /// Where this token keeps the permissions its roles compiled to.
+    pub(crate) fn token_compiled(&self) -> &crate::permissions::role_sets::TokenCompiled {
+        &self.identity.compiled
+    }
+
     /// Whether the caller has a role that [matches](Role::matches) `spec`:
     /// its name, or `"<qualifier>:<name>"`. A department-limited role
     /// counts here (it holds somewhere); [`RecordAccess`](crate::RecordAccess)
