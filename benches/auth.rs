@@ -3,9 +3,10 @@
 //!
 //! - `auth/*`: a bare router; JwtAuthGuard with a cached token (also with
 //!   revocations on, 11,000 of them, none this token's); with a
-//!   fresh RS256 / ES256 / EdDSA verification each time (token cache off);
-//!   `jsonwebtoken::decode` alone on the same token (the floor for a fresh
-//!   verification); and the peer, the published `jwt-authorizer` layer, on
+//!   fresh RS256 / ES256 / EdDSA / ES512 verification each time (token
+//!   cache off); the signature check alone with a key aws-lc parsed once
+//!   (the floor under any verification); `jsonwebtoken::decode` alone on
+//!   the same token (what the library used to verify with); and the peer, the published `jwt-authorizer` layer, on
 //!   the same token and key (it has no verified-token cache).
 //! - `stack/*`: the full `ProtectedResource` stack (auth, scope requirement,
 //!   FieldWriteGuard, FieldFilter, catalogue permissions memoized per
@@ -77,6 +78,28 @@ fn raw_decoder(iam: &TestIam, key: &TestKey) -> (DecodingKey, Validation) {
     validation.set_issuer(&[iam.issuer()]);
     validation.set_audience(&[TEST_AUDIENCE]);
     (decoding, validation)
+}
+
+/// The signature check alone, with a key aws-lc parsed beforehand: the
+/// floor under any verification of `token` (no header, no claims, no
+/// router).
+fn signature_only(key: &TestKey, token: &str) -> impl FnMut() -> bool {
+    use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let algorithm: &'static dyn VerificationAlgorithm = match key.alg() {
+        "RS256" => &sig::RSA_PKCS1_2048_8192_SHA256,
+        "ES256" => &sig::ECDSA_P256_SHA256_FIXED,
+        "ES512" => &sig::ECDSA_P521_SHA512_FIXED,
+        "EdDSA" => &sig::ED25519,
+        other => panic!("no signature-only case for {other}"),
+    };
+    let parsed = ParsedPublicKey::new(algorithm, key.public_key_bytes()).unwrap();
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let (input, signature) = (input.to_owned(), signature.to_owned());
+    move || {
+        let raw = URL_SAFE_NO_PAD.decode(&signature).unwrap();
+        parsed.verify_sig(input.as_bytes(), &raw).is_ok()
+    }
 }
 
 /// axum 0.8's response body as axum 0.7's, the only response type
@@ -225,6 +248,18 @@ fn bench_auth(c: &mut Criterion) {
         }
         assert_eq!(run(&rt, &peer, request(token)).status(), 200);
     }
+    // jsonwebtoken, and so jwt-authorizer, has no ES512 (nor does it read a
+    // JWKS holding a P-521 key): its IAM of its own.
+    let p521 = rt.block_on(TestIam::start_with(vec![TestKey::ec_p521("p")]));
+    let es512 = p521.mint(claims.clone());
+    let fresh_p521_verifier = Verifier::builder(p521.fetcher(), p521.validation())
+        .no_token_cache()
+        .build();
+    rt.block_on(fresh_p521_verifier.jwks().warm_up()).unwrap();
+    let fresh_p521 = Router::new()
+        .route("/", get(handler))
+        .layer(JwtAuthGuardLayer::new(fresh_p521_verifier));
+    assert_eq!(run(&rt, &fresh_p521, request(&es512)).status(), 200);
 
     let mut g = c.benchmark_group("auth");
     let rs256 = &tokens[0];
@@ -253,6 +288,12 @@ fn bench_auth(c: &mut Criterion) {
         run(&rt, &bare07, request(rs256))
     });
     for ((name, key), token) in keys.iter().zip(&tokens) {
+        let mut check = signature_only(key, token);
+        assert!(check(), "the floor checks the same signature");
+        bench(&mut g, "auth", &format!("signature_only_{name}"), &mut check);
+        bench(&mut g, "auth", &format!("guard_fresh_{name}"), || {
+            run(&rt, &fresh, request(token))
+        });
         let (decoding, validation) = raw_decoder(&iam, key);
         bench(
             &mut g,
@@ -260,13 +301,16 @@ fn bench_auth(c: &mut Criterion) {
             &format!("jsonwebtoken_decode_{name}"),
             || jsonwebtoken::decode::<Claims>(token, &decoding, &validation).unwrap(),
         );
-        bench(&mut g, "auth", &format!("guard_fresh_{name}"), || {
-            run(&rt, &fresh, request(token))
-        });
         bench(&mut g, "auth", &format!("jwt_authorizer_{name}"), || {
             run(&rt, &peer, request(token))
         });
     }
+    let mut check = signature_only(&p521.key(), &es512);
+    assert!(check(), "the floor checks the same signature");
+    bench(&mut g, "auth", "signature_only_es512", &mut check);
+    bench(&mut g, "auth", "guard_fresh_es512", || {
+        run(&rt, &fresh_p521, request(&es512))
+    });
     g.finish();
 }
 

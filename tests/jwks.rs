@@ -729,6 +729,62 @@ async fn the_token_cache_is_bounded() {
 }
 
 #[tokio::test]
+async fn a_verifier_never_serves_a_token_another_verifier_cached() {
+    let iam = TestIam::start().await;
+    let first = iam.verifier();
+    let token = iam.mint(json!({}));
+    let app = guarded(&first);
+    for _ in 0..3 {
+        assert_eq!(status(&app, &token).await, OK);
+    }
+    assert_eq!(first.signature_checks(), 1, "repeats are cache hits");
+    // The same keys, stricter rules, on the same thread: the token the
+    // first verifier served a moment ago is checked afresh, and refused.
+    let stricter = first.with_rules(
+        iam.validation().audience(["another-api"]),
+        first.claim_mapping().clone(),
+    );
+    let (code, _, body) = call_json(&guarded(&stricter), bearer(&token)).await;
+    assert_eq!(code, UNAUTHORIZED, "{body}");
+    assert_eq!(body["message"], "the token's audience is not accepted");
+    assert_eq!(stricter.signature_checks(), 1);
+    assert_eq!(stricter.cached_tokens(), 0);
+    // And the first still serves it from its cache.
+    assert_eq!(status(&app, &token).await, OK);
+    assert_eq!(first.signature_checks(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_threads_share_one_verification_of_a_token() {
+    let iam = TestIam::start().await;
+    let verifier = iam.verifier();
+    let app = guarded(&verifier);
+    let token = iam.mint(json!({}));
+    assert_eq!(status(&app, &token).await, OK);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (app, token) = (app.clone(), token.clone());
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    assert_eq!(status(&app, &token).await, OK);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(verifier.signature_checks(), 1);
+    // A forged twin (the same signature tail, another payload) is no hit
+    // on any thread's slots.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let other = URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory","exp":4000000000}"#);
+    parts[1] = &other;
+    let forged = parts.join(".");
+    assert_eq!(status(&app, &forged).await, UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn the_token_cache_can_be_turned_off() {
     let iam = TestIam::start().await;
     let verifier = Verifier::builder(iam.fetcher(), iam.validation())

@@ -7,6 +7,7 @@ pub mod certificate;
 mod claim_check;
 pub mod discovery;
 pub mod dpop;
+mod hot_tokens;
 #[cfg(feature = "jwks-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-http")))]
 pub mod http;

@@ -28,6 +28,7 @@
 
 use std::{
     fmt,
+    hash::BuildHasher as _,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -53,6 +54,7 @@ use super::{
     keys::VerifyingKey,
     registered_claims,
     secret::{is_hmac, Secrets, SharedSecret},
+    hot_tokens,
     token_cache::{SignatureTail, UntilExp},
 };
 use crate::{
@@ -70,6 +72,9 @@ const MAX_HEADER_NESTING: usize = 16;
 
 /// Default bound of the verified-token cache.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
+
+/// Hands each verifier its id in the per-thread hot tokens.
+static NEXT_VERIFIER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The outcome of [`Verifier::verify_now`].
 #[derive(Debug)]
@@ -134,6 +139,9 @@ impl Signer {
 
 /// A verified token: its identity, what verified it, its expiry.
 pub(crate) struct VerifiedToken {
+    /// The token itself, shared with its key in the verified-token cache
+    /// (empty for an introspected token, which never enters that cache).
+    pub(crate) token: Arc<str>,
     pub(crate) identity: Arc<Identity>,
     signer: Signer,
     /// Whole seconds, rounded down from the token's NumericDate.
@@ -151,6 +159,7 @@ impl VerifiedToken {
     #[cfg(feature = "jwks-http")]
     pub(crate) fn introspected(identity: Identity, exp: u64) -> Self {
         Self {
+            token: Arc::from(""),
             identity: Arc::new(identity),
             signer: Signer::Introspection,
             exp,
@@ -196,7 +205,10 @@ struct Inner {
     algorithms: Vec<Algorithm>,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
-    cache: Option<Cache<Box<str>, Arc<VerifiedToken>, SignatureTail>>,
+    cache: Option<Cache<Arc<str>, Arc<VerifiedToken>, SignatureTail>>,
+    /// Names this verifier's slots in the per-thread hot tokens; never
+    /// reused, so a new verifier never sees an old one's entries.
+    id: u64,
     signature_checks: AtomicU64,
 }
 
@@ -300,6 +312,7 @@ impl VerifierBuilder {
                 claims: self.claims,
                 cache_entries: self.cache_entries,
                 cache,
+                id: NEXT_VERIFIER_ID.fetch_add(1, Ordering::Relaxed),
                 signature_checks: AtomicU64::new(0),
             }),
         }
@@ -424,7 +437,16 @@ impl Verifier {
     /// that asks several verifiers and records one outcome.
     pub(crate) fn cached_unrecorded(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         let cache = self.inner.cache.as_ref()?;
-        let hit = cache.get(token)?;
+        let hash = SignatureTail.hash_one(token);
+        let id = self.inner.id;
+        let hit = match hot_tokens::get(id, hash, token) {
+            Some(hit) => hit,
+            None => {
+                let hit = cache.get(token)?;
+                hot_tokens::put(id, hash, &hit);
+                hit
+            }
+        };
         // moka expires at `exp` too; the clock check keeps "never past exp"
         // independent of its housekeeping. A key that left the JWKS takes
         // its tokens with it, and so does the end of the stale-if-error
@@ -439,6 +461,7 @@ impl Verifier {
         };
         if hit.exp <= unix_now() || keys_gone {
             cache.invalidate(token);
+            hot_tokens::forget(id, hash);
             return None;
         }
         Some(hit)
@@ -681,7 +704,9 @@ impl Verifier {
             .claims
             .identity(claims)
             .map_err(|m| VerifyError::Claims(m.into()))?;
+        let token: Arc<str> = Arc::from(token);
         let verified = Arc::new(VerifiedToken {
+            token: token.clone(),
             identity: Arc::new(identity),
             signer,
             exp,
@@ -689,7 +714,7 @@ impl Verifier {
         });
         if let Some(cache) = &self.inner.cache {
             if exp > unix_now() {
-                cache.insert(token.into(), verified.clone());
+                cache.insert(token, verified.clone());
             }
         }
         Ok(verified)
