@@ -27,6 +27,7 @@
 //! which an attacker may learn to exploit during a rotation.
 
 use std::{
+    borrow::Cow,
     fmt,
     hash::BuildHasher as _,
     sync::{
@@ -40,7 +41,7 @@ use std::{
 pub use super::algorithm::{Algorithm, UnknownAlgorithm};
 use moka::sync::Cache;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use serde::Deserialize;
+use serde::{de::IgnoredAny, Deserialize};
 use serde_json::{Map, Value};
 
 pub(crate) use super::jose::unix_now;
@@ -319,22 +320,25 @@ impl VerifierBuilder {
     }
 }
 
-/// The parts of the header we act on. Deserializing into a struct makes
-/// serde reject a duplicate member (two `alg`s), which a map would silently
+/// The parts of the header we act on, borrowed from the decoded header
+/// where they hold no escapes. Deserializing into a struct makes serde
+/// reject a duplicate member (two `alg`s), which a map would silently
 /// resolve to one of them.
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
     #[serde(default)]
     kid: Option<String>,
+    #[serde(default, borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    cty: Option<Cow<'a, str>>,
+    /// Only whether it is there matters.
     #[serde(default)]
-    typ: Option<String>,
+    crit: Option<IgnoredAny>,
     #[serde(default)]
-    cty: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
-    #[serde(default)]
-    b64: Option<Value>,
+    b64: Option<IgnoredAny>,
 }
 
 impl Verifier {
@@ -575,7 +579,7 @@ impl Verifier {
         if !nesting_within(&raw, MAX_HEADER_NESTING) {
             return Err(VerifyError::Malformed);
         }
-        let header: Header = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
+        let header: Header<'_> = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
         let alg = self
@@ -583,7 +587,7 @@ impl Verifier {
             .algorithms
             .iter()
             .copied()
-            .find(|alg| alg.as_str() == header.alg)
+            .find(|alg| alg.as_str() == &*header.alg)
             .ok_or(VerifyError::Algorithm)?;
         if header.crit.is_some() {
             return Err(VerifyError::Header("crit names an unsupported extension"));
