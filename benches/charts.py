@@ -28,6 +28,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -545,8 +546,11 @@ def chart_http(runs, footer, table, sweep_note):
         label, color, dash = labels[route]
         pts = []
         for c, rounds in sorted(runs[route].items()):
-            mean = sum(rounds) / len(rounds)
-            pts.append(Point(c, mean, min(rounds), max(rounds)) if len(rounds) > 1 else Point(c, mean))
+            # The median: on a shared machine one round in a few can be
+            # far off (a single connection especially, where every request
+            # waits for the other process to be scheduled).
+            mid = statistics.median(rounds)
+            pts.append(Point(c, mid, min(rounds), max(rounds)) if len(rounds) > 1 else Point(c, mid))
         series.append(Series(route, label, color, pts, dash=dash))
     xs = sorted({p.x for s in series for p in s.points})
     ticks = [2.0**k for k in range(0, 12) if min(xs) <= 2.0**k <= max(xs)]
@@ -607,7 +611,7 @@ def main(argv: list[str]) -> int:
     commit = args.commit or git_commit()
     date = args.date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     footer = [f"{date} · library at {commit} · benches/charts.sh · criterion means, whiskers: 95 % CI"]
-    http_footer = [f"{date} · library at {commit} · benches/charts.sh · whiskers: min–max over rounds"]
+    http_footer = [f"{date} · library at {commit} · benches/charts.sh · median of the rounds, whiskers: min–max"]
 
     cases = read_criterion(args.criterion) if args.criterion.is_dir() else {}
     measured = {}

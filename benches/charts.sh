@@ -8,7 +8,7 @@
 #   3. python3 benches/charts.py, which reads criterion's own files and the
 #      sweep's output and writes the SVGs
 #
-#   benches/charts.sh                        # everything, about 6 minutes on 2 cores
+#   benches/charts.sh                        # everything, about 7 minutes on 2 cores
 #   SKIP_BENCH=1 SKIP_HTTP=1 benches/charts.sh   # redraw from the last runs' output
 #   SWEEP="1 8 64" ROUNDS=3 DURATION=5s benches/charts.sh
 #
@@ -26,7 +26,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     cargo bench --all-features --bench scaling
 fi
 if [ -z "${SKIP_HTTP:-}" ]; then
-    SWEEP=${SWEEP:-"1 2 4 8 16 32 64 128 256"} ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-3s} \
+    SWEEP=${SWEEP:-"1 2 4 8 16 32 64 128 256"} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-3s} \
         OUT="$HTTP_OUT" benches/http_load.sh
 fi
 python3 benches/charts.py --criterion "$CRITERION" --http "$HTTP_OUT" --out docs/charts
