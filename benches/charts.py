@@ -309,7 +309,10 @@ def render(
     out.append(
         f'<clipPath id="plot-{escape(name)}"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/></clipPath>'
     )
-    for s in series:
+    for index, s in enumerate(series):
+        # Whiskers of different series at the same x are set a little
+        # apart so that none hides another.
+        shift = (index - (len(series) - 1) / 2) * 3
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         out.append(
             f'<g class="series" data-series="{escape(s.key)}" data-label="{escape(s.label)}" '
@@ -325,7 +328,7 @@ def render(
             if p.lo is not None and p.hi is not None:
                 lo = max(p.lo, y.lo) if y.log else p.lo
                 out.append(
-                    f'<line class="ci" x1="{num(px(p.x))}" y1="{num(py(lo))}" x2="{num(px(p.x))}" '
+                    f'<line class="ci" x1="{num(px(p.x) + shift)}" y1="{num(py(lo))}" x2="{num(px(p.x) + shift)}" '
                     f'y2="{num(py(p.hi))}" stroke="{s.color}" stroke-width="1.2"/>'
                 )
             if s.markers:

@@ -22,6 +22,16 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 CRITERION=${CRITERION_HOME:-$TARGET_DIR/criterion}
 HTTP_OUT=${HTTP_OUT:-$TARGET_DIR/http_sweep.txt}
 
+# The captions name the commit and date the benches ran at, not those of a
+# later redraw: a stamp written when they run, read when they are skipped.
+STAMP=$TARGET_DIR/charts_stamp.txt
+if [ -z "${SKIP_BENCH:-}" ] || [ -z "${SKIP_HTTP:-}" ]; then
+    rev=$(git rev-parse --short HEAD)
+    git diff --quiet HEAD -- src benches examples fixtures Cargo.toml Cargo.lock || rev="$rev-dirty"
+    mkdir -p "$TARGET_DIR"
+    echo "$rev $(date -u +%Y-%m-%d)" >"$STAMP"
+fi
+
 if [ -z "${SKIP_BENCH:-}" ]; then
     cargo bench --all-features --bench scaling
 fi
@@ -29,4 +39,9 @@ if [ -z "${SKIP_HTTP:-}" ]; then
     SWEEP=${SWEEP:-"1 2 4 8 16 32 64 128 256"} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-3s} \
         OUT="$HTTP_OUT" benches/http_load.sh
 fi
-python3 benches/charts.py --criterion "$CRITERION" --http "$HTTP_OUT" --out docs/charts
+STAMP_ARGS=()
+if [ -f "$STAMP" ]; then
+    read -r rev day <"$STAMP"
+    STAMP_ARGS=(--commit "$rev" --date "$day")
+fi
+python3 benches/charts.py --criterion "$CRITERION" --http "$HTTP_OUT" --out docs/charts "${STAMP_ARGS[@]}"
