@@ -15,6 +15,13 @@
 #   benches/http_load.sh                   # 5 rounds x 5 s per route, 2 threads, 32 connections
 #   ROUNDS=3 DURATION=10s CONNECTIONS=64 benches/http_load.sh
 #
+# Concurrency sweep (for benches/charts.sh): SWEEP lists connection counts;
+# each count gets ROUNDS rounds of the three routes (wrk threads: at most
+# one per connection), and every run appends "connections route req/s p50
+# p99" to OUT (default: $CARGO_TARGET_DIR/http_sweep.txt):
+#
+#   SWEEP="1 2 4 8 16 32 64 128 256" ROUNDS=1 DURATION=3s benches/http_load.sh
+#
 # The routes take turns (bare, admin, teacher, bare, ...) for ROUNDS rounds
 # so that a change in background load hits all of them alike; req/s is the
 # mean over the rounds, p50/p99 the median of the rounds' figures, and each
@@ -36,6 +43,8 @@ PORT=${PORT:-3077}
 BASE="http://127.0.0.1:${PORT}"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 WARMUP=${WARMUP:-2s}
+SWEEP=${SWEEP:-}
+OUT=${OUT:-$TARGET_DIR/http_sweep.txt}
 
 # DURATION (e.g. 10s, 1m) in seconds, for the hard timeout.
 secs() {
@@ -136,6 +145,33 @@ echo "$TOOL: $THREADS threads, $CONNECTIONS connections, $ROUNDS rounds x $DURAT
 for url in "$BASE/bare/students/s-1" "$BASE/students/s-1"; do
     load "$WARMUP" "$url" "Authorization: Bearer $TOKEN" >/dev/null 2>&1
 done
+if [ -n "$SWEEP" ]; then
+    MAX_THREADS=$THREADS
+    mkdir -p "$(dirname "$OUT")"
+    {
+        echo "# benches/http_load.sh sweep: $TOOL, $ROUNDS rounds x $DURATION per route, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "# bytes: bare $BARE_BYTES, admin $ADMIN_BYTES, teacher ${TEACHER_BYTES:-}"
+        echo "# connections route req/s p50_us p99_us"
+    } >"$OUT"
+    for c in $SWEEP; do
+        CONNECTIONS=$c
+        THREADS=$((c < MAX_THREADS ? c : MAX_THREADS))
+        for _ in $(seq 1 "$ROUNDS"); do
+            echo "$c bare $(load "$DURATION" "$BASE/bare/students/s-1")" >>"$OUT"
+            echo "$c admin $(load "$DURATION" "$BASE/students/s-1" "Authorization: Bearer $TOKEN")" >>"$OUT"
+            if [ -n "$TEACHER" ]; then
+                echo "$c teacher $(load "$DURATION" "$BASE/students/s-1" "Authorization: Bearer $TEACHER")" >>"$OUT"
+            fi
+        done
+        awk -v c="$c" '$1 == c { n[$2]++; r[$2] += $3 }
+            END { printf "%d connections: bare %d req/s, admin %d (%.1f %%)", c, r["bare"] / n["bare"], r["admin"] / n["admin"], 100 * r["admin"] / n["admin"] / (r["bare"] / n["bare"])
+                  if (n["teacher"]) printf ", teacher %d (%.1f %%)", r["teacher"] / n["teacher"], 100 * r["teacher"] / n["teacher"] / (r["bare"] / n["bare"])
+                  printf "\n" }' "$OUT"
+    done
+    echo "sweep written to $OUT"
+    exit 0
+fi
+
 # One line per run: "route req/s p50 p99".
 RESULTS=$(mktemp)
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG" "$RESULTS"' EXIT
