@@ -458,7 +458,7 @@ def chart_roles(cases, footer, table):
     series = [
         Series(
             "guarded",
-            "guarded − bare, cached token (role-set memo hit)",
+            "guarded − bare, cached token (permissions kept with the token)",
             COLORS["blue"],
             [at(n, overhead(e, bare)) for n, e in guarded.items()],
         )

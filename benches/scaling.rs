@@ -8,7 +8,8 @@
 //!   Ids: `bare/<bytes>`, `admin/<bytes>`, `teacher/<bytes>`.
 //! - `scaling/roles`: a token with 1 … 100 roles (the catalogue grows by 100
 //!   generated roles), the 1.3 KB student record, cached token: after the
-//!   first request the compiled permissions come from the role-set memo.
+//!   first request the compiled permissions are kept with the token's
+//!   verified-token entry (and in the role-set memo).
 //!   `compile/<n>` is what that first request pays once per role set
 //!   (`CatalogueSource::compile_at`). Ids: `bare`, `guarded/<n>`,
 //!   `compile/<n>`.
@@ -252,7 +253,8 @@ fn bench_roles(c: &mut Criterion) {
         let claims = json!({"sub": format!("u-{n}"), "roles": roles, "exp": EXP});
         let token = iam.mint(claims.clone());
         // The first request verifies the token and compiles its role set;
-        // the measured ones hit the token cache and the role-set memo.
+        // the measured ones hit the token cache, with the permissions the
+        // token keeps.
         let (status, seen) = run_read(&rt, &full, get_req(path, Some(&token)));
         assert_eq!(status, 200, "{n} roles");
         assert!(!seen.is_empty());
