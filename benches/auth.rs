@@ -290,7 +290,12 @@ fn bench_auth(c: &mut Criterion) {
     for ((name, key), token) in keys.iter().zip(&tokens) {
         let mut check = signature_only(key, token);
         assert!(check(), "the floor checks the same signature");
-        bench(&mut g, "auth", &format!("signature_only_{name}"), &mut check);
+        bench(
+            &mut g,
+            "auth",
+            &format!("signature_only_{name}"),
+            &mut check,
+        );
         bench(&mut g, "auth", &format!("guard_fresh_{name}"), || {
             run(&rt, &fresh, request(token))
         });

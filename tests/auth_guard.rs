@@ -132,10 +132,8 @@ async fn issuer_alone_configures_discovery_and_the_iss_check() {
     let ec = iam.add_key(iam_guard::test_util::TestKey::ec_p256("ec-1"));
     let es256 = iam.mint_with(&ec, json!({}));
     assert_eq!(call(&app, bearer(&es256)).await.0, StatusCode::UNAUTHORIZED);
-    let both = common::app(layer.algorithms([
-        iam_guard::Algorithm::RS256,
-        iam_guard::Algorithm::ES256,
-    ]));
+    let both =
+        common::app(layer.algorithms([iam_guard::Algorithm::RS256, iam_guard::Algorithm::ES256]));
     assert_eq!(call(&both, bearer(&es256)).await.0, StatusCode::OK);
     // A token naming another issuer is refused, even signed by a known key.
     let (status, _, body) = call_json(

@@ -61,7 +61,8 @@ impl RsaKey {
 
 /// The key, parsed once, ready to check signatures.
 enum Material {
-    Rsa(RsaKey),
+    /// Boxed: six parse slots beside one parsed key.
+    Rsa(Box<RsaKey>),
     /// An EC or Ed25519 key: one algorithm each, parsed when the JWKS is.
     Parsed(ParsedPublicKey),
 }
@@ -265,7 +266,7 @@ fn parse_key(raw: &Value) -> Result<VerifyingKey, &'static str> {
             // refusing each of its tokens later.
             rsa.parsed(alg.unwrap_or(Algorithm::RS256))
                 .ok_or("key material is invalid")?;
-            Material::Rsa(rsa)
+            Material::Rsa(Box::new(rsa))
         }
         KeyFamily::EcP256 | KeyFamily::EcP384 | KeyFamily::EcP521 => {
             let (size, algorithm) = match family {

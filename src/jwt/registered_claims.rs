@@ -70,7 +70,8 @@ pub(super) fn check(
     let nbf = match claims.get("nbf") {
         None | Some(Value::Null) => None,
         Some(nbf) => Some(
-            whole_seconds(nbf).ok_or_else(|| VerifyError::Claims("nbf has the wrong type".into()))?,
+            whole_seconds(nbf)
+                .ok_or_else(|| VerifyError::Claims("nbf has the wrong type".into()))?,
         ),
     };
     let leeway = validation.leeway.as_secs();
@@ -111,17 +112,35 @@ mod tests {
     #[test]
     fn exp_and_iss_are_required_and_must_have_their_types() {
         let v = base();
-        assert_eq!(checked(&v, json!({"iss": "https://iam", "exp": NOW + 10})), Ok(()));
+        assert_eq!(
+            checked(&v, json!({"iss": "https://iam", "exp": NOW + 10})),
+            Ok(())
+        );
         let missing = |c: &str| Err(VerifyError::Claims(format!("{c} is missing or not valid")));
         assert_eq!(checked(&v, json!({"iss": "https://iam"})), missing("exp"));
-        assert_eq!(checked(&v, json!({"iss": "x", "exp": "soon"})), missing("exp"));
+        assert_eq!(
+            checked(&v, json!({"iss": "x", "exp": "soon"})),
+            missing("exp")
+        );
         assert_eq!(checked(&v, json!({"iss": "x", "exp": -1})), missing("exp"));
-        assert_eq!(checked(&v, json!({"iss": "x", "exp": null})), missing("exp"));
+        assert_eq!(
+            checked(&v, json!({"iss": "x", "exp": null})),
+            missing("exp")
+        );
         assert_eq!(checked(&v, json!({"exp": NOW + 10})), missing("iss"));
-        assert_eq!(checked(&v, json!({"iss": 7, "exp": NOW + 10})), missing("iss"));
-        assert_eq!(checked(&v, json!({"iss": ["a", 1], "exp": NOW + 10})), missing("iss"));
+        assert_eq!(
+            checked(&v, json!({"iss": 7, "exp": NOW + 10})),
+            missing("iss")
+        );
+        assert_eq!(
+            checked(&v, json!({"iss": ["a", 1], "exp": NOW + 10})),
+            missing("iss")
+        );
         // A fractional NumericDate is a date (RFC 7519 §2).
-        assert_eq!(checked(&v, json!({"iss": "x", "exp": NOW as f64 + 0.5})), Ok(()));
+        assert_eq!(
+            checked(&v, json!({"iss": "x", "exp": NOW as f64 + 0.5})),
+            Ok(())
+        );
     }
 
     #[test]
@@ -131,7 +150,10 @@ mod tests {
         assert_eq!(at(NOW - 60, json!(null)), Ok(()));
         assert_eq!(at(NOW - 61, json!(null)), Err(VerifyError::Expired));
         assert_eq!(at(NOW + 600, json!(NOW + 60)), Ok(()));
-        assert_eq!(at(NOW + 600, json!(NOW + 61)), Err(VerifyError::NotYetValid));
+        assert_eq!(
+            at(NOW + 600, json!(NOW + 61)),
+            Err(VerifyError::NotYetValid)
+        );
         assert_eq!(
             at(NOW + 600, json!("tomorrow")),
             Err(VerifyError::Claims("nbf has the wrong type".into()))

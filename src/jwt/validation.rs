@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-
 use super::{
     algorithm::Algorithm,
     claim_check::{CheckKind, ClaimCheck},
@@ -85,10 +84,7 @@ impl TokenValidation {
     /// [`Verifier::with_shared_secret`](super::verify::Verifier::with_shared_secret)), which allows exactly its own
     /// algorithm.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algorithms
-            .into_iter()
-            .filter(|a| !a.is_hmac())
-            .collect();
+        self.algorithms = algorithms.into_iter().filter(|a| !a.is_hmac()).collect();
         self
     }
 

@@ -39,8 +39,8 @@ use std::{
 
 #[doc(inline)]
 pub use super::algorithm::{Algorithm, UnknownAlgorithm};
-use moka::sync::Cache;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use moka::sync::Cache;
 use serde::{de::IgnoredAny, Deserialize};
 use serde_json::{Map, Value};
 
@@ -50,12 +50,12 @@ use super::jose::{nesting_within, segments, Segments};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
 use super::{
+    hot_tokens,
     issuer::peek,
     jwks::{JwksFetcher, KeyError},
     keys::VerifyingKey,
     registered_claims,
     secret::{is_hmac, Secrets, SharedSecret},
-    hot_tokens,
     token_cache::{SignatureTail, UntilExp},
 };
 use crate::{
@@ -584,7 +584,8 @@ impl Verifier {
         if !nesting_within(&raw, MAX_HEADER_NESTING) {
             return Err(VerifyError::Malformed);
         }
-        let header: Header<'_> = serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
+        let header: Header<'_> =
+            serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
         let alg = self

@@ -95,13 +95,13 @@ impl CompiledRoleSets {
                 return perms.clone();
             }
         }
-        let perms = self.from_memo(slot, roles, compile);
+        let perms = self.memoized(slot, roles, compile);
         // Only the first memo and slot are kept (see `TokenCompiled`).
         let _ = kept.cell.set((self.id, slot, perms.clone()));
         perms
     }
 
-    fn from_memo(
+    fn memoized(
         &self,
         slot: CatalogueSlot,
         roles: &[Role],

@@ -379,8 +379,8 @@ impl CatalogueSource {
         let roles = principal.roles();
         self.compiled
             .get_or_compile((0, 0), roles, principal.token_compiled(), || {
-            self.catalogue.compile_roles(roles.iter().map(|r| r.name()))
-        })
+                self.catalogue.compile_roles(roles.iter().map(|r| r.name()))
+            })
     }
 }
 

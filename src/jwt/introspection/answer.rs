@@ -50,8 +50,9 @@ impl From<IntrospectionError> for Refusal {
 /// The outcome of judging one answer.
 #[derive(Debug)]
 pub(super) enum Judged {
-    /// Active, and acceptable here.
-    Active(Active),
+    /// Active, and acceptable here (boxed: an identity is large beside a
+    /// refusal).
+    Active(Box<Active>),
     /// A verdict against the token (cacheable).
     Refused(Refusal),
     /// Not an RFC 7662 answer: the IAM's fault, not the token's (never
@@ -85,7 +86,7 @@ pub(super) fn judge(body: &[u8], rules: &Rules, now: f64) -> Judged {
                 claims.insert("iss".into(), Value::String(rules.issuer.clone()));
             }
             match rules.claims.identity(claims) {
-                Ok(identity) => Judged::Active(Active { identity, exp }),
+                Ok(identity) => Judged::Active(Box::new(Active { identity, exp })),
                 Err(message) => refused(IntrospectionError::Invalid(message)),
             }
         }
@@ -180,7 +181,7 @@ mod tests {
 
     fn active(answer: Value, rules: &Rules) -> Active {
         match judged(answer, rules) {
-            Judged::Active(active) => active,
+            Judged::Active(active) => *active,
             other => panic!("not active: {other:?}"),
         }
     }

@@ -105,13 +105,12 @@ impl HostedCatalogueSource {
         }
         self.forget_versions_before(version.number());
         let roles = principal.roles();
-        self.compiled
-            .get_or_compile(
-                (version.number(), slot),
-                roles,
-                principal.token_compiled(),
-                || catalogue.compile_roles(roles.iter().map(|r| r.name())),
-            )
+        self.compiled.get_or_compile(
+            (version.number(), slot),
+            roles,
+            principal.token_compiled(),
+            || catalogue.compile_roles(roles.iter().map(|r| r.name())),
+        )
     }
 
     /// Empties the memo when `number` is newer than what it holds. The key
