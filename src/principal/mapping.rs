@@ -1,7 +1,7 @@
 //! [`ClaimMapping`]: which claims carry the user, tenant, roles, OAuth
 //! scopes and flags, and the per-token [`Identity`] built from them.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -171,9 +171,9 @@ impl ClaimMapping {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err("token has no subject"),
         };
-        let tenant = match self.tenant.lookup(&claims) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
+        let tenant: Option<Arc<str>> = match self.tenant.lookup(&claims) {
+            Some(Value::String(s)) => Some(s.as_str().into()),
+            Some(Value::Number(n)) => Some(n.to_string().into()),
             _ => None,
         };
         let mut roles = Vec::new();
@@ -187,27 +187,35 @@ impl ClaimMapping {
         oauth_scopes.sort_unstable();
         oauth_scopes.dedup();
         let super_user = matches!(self.super_user.lookup(&claims), Some(Value::Bool(true)));
-        let mut memberships: HashSet<Arc<str>> = match self.memberships.lookup(&claims) {
+        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(&claims) {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
                 .map(Arc::from)
                 .collect(),
             Some(Value::Object(orgs)) => orgs.keys().map(|k| Arc::from(k.as_str())).collect(),
-            _ => HashSet::new(),
+            _ => Vec::new(),
         };
         if let Some(t) = &tenant {
-            memberships.insert(Arc::from(t.as_str()));
+            memberships.push(t.clone());
         }
+        let memberships = Memberships::new(memberships);
+        // The home tenant shares its allocation with its membership.
+        let tenant = tenant.map(|t| memberships.get(&t).cloned().unwrap_or(t));
         let xsrf = match self.xsrf.lookup(&claims) {
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(Box::from(s.as_str())),
             _ => None,
+        };
+        let issuer = match claims.get("iss") {
+            Some(Value::String(s)) => Box::from(s.as_str()),
+            _ => Box::default(),
         };
         let confirmation = Confirmation::from_claims(&claims)?;
         Ok(Identity {
             user_id,
+            issuer,
             tenant,
-            roles,
+            roles: roles.into_boxed_slice(),
             oauth_scopes: oauth_scopes.into(),
             super_user,
             memberships,
@@ -279,20 +287,81 @@ fn read_scopes(value: Option<&Value>, into: &mut Vec<Box<str>>) -> Result<(), &'
     Ok(())
 }
 
-/// The per-token part of a principal, built once and shared.
+/// The per-token part of a principal, built once and shared. Compact:
+/// the verified-token cache holds one per cached token (see
+/// [`heap_bytes`](Identity::heap_bytes)).
 #[derive(Debug)]
 pub(crate) struct Identity {
     pub(crate) user_id: String,
-    pub(crate) tenant: Option<String>,
-    pub(crate) roles: Vec<Role>,
+    /// The verified `iss` (empty when the claims have none).
+    pub(crate) issuer: Box<str>,
+    /// Shared with its entry in `memberships`.
+    pub(crate) tenant: Option<Arc<str>>,
+    pub(crate) roles: Box<[Role]>,
     /// Sorted and without duplicates, for a binary search per check.
     pub(crate) oauth_scopes: Box<[Box<str>]>,
     pub(crate) super_user: bool,
-    pub(crate) memberships: HashSet<Arc<str>>,
-    pub(crate) xsrf: Option<String>,
+    pub(crate) memberships: Memberships,
+    pub(crate) xsrf: Option<Box<str>>,
     /// What the token is bound to (`cnf`): a DPoP key, a certificate.
     pub(crate) confirmation: Confirmation,
     pub(crate) claims: Claims,
+}
+
+impl Identity {
+    /// Estimated heap bytes of this identity: its own allocation (it lives
+    /// in an `Arc`) and every string, list and claim text it holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use crate::cache_bound::alloc_bytes;
+        let text = |s: &str| alloc_bytes(s.len());
+        let arc = |s: &str| alloc_bytes(s.len() + 16);
+        let roles: usize = self
+            .roles
+            .iter()
+            .map(|r| text(r.name()) + r.system().map_or(0, text) + r.department().map_or(0, text))
+            .sum();
+        alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + text(&self.user_id)
+            + text(&self.issuer)
+            + alloc_bytes(self.roles.len() * std::mem::size_of::<Role>())
+            + roles
+            + alloc_bytes(self.oauth_scopes.len() * std::mem::size_of::<Box<str>>())
+            + self.oauth_scopes.iter().map(|s| text(s)).sum::<usize>()
+            + self.memberships.heap_bytes(arc)
+            + self.xsrf.as_deref().map_or(0, text)
+            + self.confirmation.jkt.as_deref().map_or(0, text)
+            + self.claims.heap_bytes()
+    }
+}
+
+/// The tenants a caller may act in, sorted for a binary search: a token
+/// names a handful, so a slice is smaller than a hash set (whose smallest
+/// table is a 100-byte allocation) and as fast to search.
+#[derive(Debug, Default)]
+pub(crate) struct Memberships(Box<[Arc<str>]>);
+
+impl Memberships {
+    fn new(mut tenants: Vec<Arc<str>>) -> Self {
+        tenants.sort_unstable();
+        tenants.dedup();
+        Self(tenants.into_boxed_slice())
+    }
+
+    /// The caller's membership of `tenant`, if it has one.
+    pub(crate) fn get(&self, tenant: &str) -> Option<&Arc<str>> {
+        let at = self.0.binary_search_by(|t| (**t).cmp(tenant)).ok()?;
+        self.0.get(at)
+    }
+
+    /// Whether `tenant` is one of them.
+    pub(crate) fn contains(&self, tenant: &str) -> bool {
+        self.get(tenant).is_some()
+    }
+
+    fn heap_bytes(&self, arc: impl Fn(&str) -> usize) -> usize {
+        crate::cache_bound::alloc_bytes(self.0.len() * std::mem::size_of::<Arc<str>>())
+            + self.0.iter().map(|t| arc(t)).sum::<usize>()
+    }
 }
 
 #[cfg(test)]

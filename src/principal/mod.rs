@@ -52,12 +52,7 @@ impl Principal {
     /// are only unique per issuer, so a guard trusting several issuers
     /// keys anything per-user by issuer and user id together.
     pub fn issuer(&self) -> &str {
-        self.identity
-            .claims
-            .as_map()
-            .get("iss")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
+        &self.identity.issuer
     }
 
     /// The active tenant: the `x-org`-style header when the guard is
