@@ -56,6 +56,7 @@ use super::{
     validation::map_jwt_error,
 };
 use crate::{
+    cache_bound::{alloc_bytes, Bound},
     metrics,
     principal::{ClaimMapping, Identity},
 };
@@ -65,8 +66,13 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// Longest `kid` accepted (real IAMs use UUIDs or thumbprints).
 const MAX_KID_LEN: usize = 256;
 
-/// Default bound of the verified-token cache.
+/// Default bound of the verified-token cache, in entries.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
+/// Default bound of the verified-token cache, in bytes (32 MiB): at about
+/// 2.2 KiB per entry for a typical token 10,000 of them fit, so the entry
+/// bound is the one that binds; long tokens (near the 8 KiB
+/// `max_token_len`) are held to fewer.
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 << 20;
 
 /// The outcome of [`Verifier::verify_now`].
 #[derive(Debug)]
@@ -155,6 +161,16 @@ impl VerifiedToken {
     }
 }
 
+impl VerifiedToken {
+    /// Estimated heap bytes: this token's own allocation (it lives in an
+    /// `Arc`) and its identity's. The key, shared by every token it
+    /// verified, is not counted.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        crate::cache_bound::alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + self.identity.heap_bytes()
+    }
+}
+
 impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
@@ -192,6 +208,7 @@ struct Inner {
     per_alg: Vec<(Algorithm, String, Validation)>,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
+    cache_bytes: u64,
     cache: Option<Cache<Box<str>, Arc<VerifiedToken>, SignatureTail>>,
     signature_checks: AtomicU64,
 }
@@ -218,6 +235,7 @@ pub struct VerifierBuilder {
     validation: TokenValidation,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
+    cache_bytes: u64,
 }
 
 impl VerifierBuilder {
@@ -251,9 +269,28 @@ impl VerifierBuilder {
         self
     }
 
-    /// Bound of the verified-token cache (default 10,000 entries).
+    /// Bound of the verified-token cache in entries (default
+    /// [`DEFAULT_TOKEN_CACHE_ENTRIES`], 10,000), beside its bound in
+    /// bytes ([`token_cache_bytes`](Self::token_cache_bytes)): whichever
+    /// is reached first binds. 0 caches nothing.
     pub fn token_cache(mut self, max_entries: u64) -> Self {
         self.cache_entries = Some(max_entries);
+        self
+    }
+
+    /// Bound of the verified-token cache in bytes (default
+    /// [`DEFAULT_TOKEN_CACHE_BYTES`], 32 MiB), beside its bound in entries.
+    ///
+    /// An entry weighs its token, its verified identity (user, tenant,
+    /// roles, scopes, memberships, the claims as compact JSON, and the
+    /// parsed claims once a handler has read them) and moka's own
+    /// bookkeeping, estimated at about 2.2 KiB for a 550-byte token with a
+    /// tenant and two roles (`benches/memory.rs`). Each entry weighs at
+    /// least `bytes / max_entries`, so that the entry bound holds too.
+    /// 0 caches nothing. Has no effect with
+    /// [`no_token_cache`](Self::no_token_cache).
+    pub fn token_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -285,9 +322,15 @@ impl VerifierBuilder {
             .map(|a| (a, alg_name(a), self.validation.jsonwebtoken_validation(a)))
             .collect();
         let cache = self.cache_entries.map(|max| {
+            let bound = Bound::new(max, self.cache_bytes);
             Cache::builder()
                 .name("iam_guard.verified_tokens")
-                .max_capacity(max)
+                .max_capacity(bound.capacity())
+                .weigher(
+                    bound.weigher::<Box<str>, Arc<VerifiedToken>, _>(|token, verified| {
+                        alloc_bytes(token.len()) + verified.heap_bytes()
+                    }),
+                )
                 .expire_after(UntilExp)
                 .build_with_hasher(SignatureTail)
         });
@@ -299,6 +342,7 @@ impl VerifierBuilder {
                 per_alg,
                 claims: self.claims,
                 cache_entries: self.cache_entries,
+                cache_bytes: self.cache_bytes,
                 cache,
                 signature_checks: AtomicU64::new(0),
             }),
@@ -338,6 +382,7 @@ impl Verifier {
             validation,
             claims: ClaimMapping::default(),
             cache_entries: Some(DEFAULT_TOKEN_CACHE_ENTRIES),
+            cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }
 
@@ -391,6 +436,7 @@ impl Verifier {
             validation,
             claims,
             cache_entries: self.inner.cache_entries,
+            cache_bytes: self.inner.cache_bytes,
         }
         .build()
     }

@@ -8,6 +8,7 @@ use std::{
 };
 
 use crate::{
+    cache_bound::{alloc_bytes, Bound},
     metrics::{self, Builtin, CacheLevel},
     model::CompiledPermissions,
     principal::Role,
@@ -34,17 +35,47 @@ pub(crate) struct CompiledRoleSets {
     cache: moka::sync::Cache<u64, Arc<CompiledRoleSet>>,
 }
 
-/// Distinct role sets whose compiled permissions are kept.
-const COMPILED_ROLE_SETS: u64 = 1_000;
+/// Default bound of the memo, in distinct role sets.
+pub(crate) const DEFAULT_COMPILED_ROLE_SETS: u64 = 1_000;
+/// Default bound of the memo, in bytes (16 MiB): a thousand role sets of
+/// 16 KiB of compiled permissions each, so a catalogue of large roles is
+/// held to fewer sets rather than to more memory.
+pub(crate) const DEFAULT_COMPILED_ROLE_SET_BYTES: u64 = 16 << 20;
+
+impl CompiledRoleSet {
+    /// Estimated heap bytes: this entry (in an `Arc`), its role names and
+    /// the permissions it keeps alive.
+    fn heap_bytes(&self) -> usize {
+        alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + alloc_bytes(self.roles.len() * std::mem::size_of::<Box<str>>())
+            + self
+                .roles
+                .iter()
+                .map(|r| alloc_bytes(r.len()))
+                .sum::<usize>()
+            + alloc_bytes(self.perms.heap_bytes() + 16)
+    }
+}
 
 impl CompiledRoleSets {
-    pub(crate) fn new() -> Self {
+    /// A memo of at most `max_sets` role sets and `max_bytes` estimated
+    /// bytes, whichever binds first.
+    pub(crate) fn new(max_sets: u64, max_bytes: u64) -> Self {
+        let bound = Bound::new(max_sets, max_bytes);
         Self {
             cache: moka::sync::Cache::builder()
                 .name("iam_guard.catalogue.compiled")
-                .max_capacity(COMPILED_ROLE_SETS)
+                .max_capacity(bound.capacity())
+                .weigher(bound.weigher(|_: &u64, set: &Arc<CompiledRoleSet>| set.heap_bytes()))
                 .build(),
         }
+    }
+
+    /// Entries held (after pending maintenance).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
     }
 
     /// The permissions of `roles` in `slot`, compiled by `compile` on the
@@ -87,5 +118,32 @@ impl CompiledRoleSets {
     /// of the old one could never be hit again, only take room).
     pub(crate) fn clear(&self) {
         self.cache.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CompiledPermissions;
+
+    #[test]
+    fn the_memo_is_bounded_in_bytes_as_well_as_in_sets() {
+        let roles = |i: usize| vec![Role::new(format!("role-{i}-{}", "x".repeat(200)))];
+        // 1,000 sets or 64 KiB: the bytes bind first (each set is some
+        // 800 bytes with moka's bookkeeping).
+        let memo = CompiledRoleSets::new(1_000, 64 << 10);
+        for i in 0..1_000 {
+            memo.get_or_compile((0, 0), &roles(i), CompiledPermissions::deny_all);
+            memo.cache.run_pending_tasks();
+        }
+        let held = memo.len();
+        assert!((1..=100).contains(&held), "{held} sets held");
+        // 10 sets or 64 MiB: the count binds.
+        let memo = CompiledRoleSets::new(10, 64 << 20);
+        for i in 0..100 {
+            memo.get_or_compile((0, 0), &roles(i), CompiledPermissions::deny_all);
+        }
+        let held = memo.len();
+        assert!((1..=10).contains(&held), "{held} sets held");
     }
 }
