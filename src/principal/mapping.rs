@@ -469,6 +469,30 @@ mod tests {
     }
 
     #[test]
+    fn the_home_tenant_is_a_membership_sharing_its_allocation() {
+        let id = ClaimMapping::default()
+            .identity(map(json!({
+                "sub": "u", "iss": "https://iam", "tenantId": "t2",
+                "organizations": ["t3", "t1", "t2", "t1"],
+            })))
+            .unwrap();
+        assert_eq!(&*id.issuer, "https://iam");
+        let tenant = id.tenant.as_ref().unwrap();
+        assert!(Arc::ptr_eq(tenant, id.memberships.get("t2").unwrap()));
+        assert_eq!(id.memberships.0.len(), 3, "sorted, without duplicates");
+        assert!(id.memberships.contains("t1") && id.memberships.contains("t3"));
+        assert!(!id.memberships.contains("t4") && !id.memberships.contains(""));
+        // The estimate counts what was kept: more roles weigh more.
+        let more = ClaimMapping::default()
+            .identity(map(
+                json!({"sub": "u", "iss": "https://iam", "tenantId": "t2",
+                "organizations": ["t3", "t1", "t2", "t1"], "roles": ["a", "b", "c"]}),
+            ))
+            .unwrap();
+        assert!(more.heap_bytes() > id.heap_bytes() + 3 * std::mem::size_of::<Role>());
+    }
+
+    #[test]
     fn missing_subject_or_bad_roles_are_rejected() {
         let m = ClaimMapping::default();
         assert!(m.identity(map(json!({"roles": []}))).is_err());
