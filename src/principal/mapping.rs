@@ -184,8 +184,6 @@ impl ClaimMapping {
         for path in &self.oauth_scopes {
             read_scopes(path.lookup(&claims), &mut oauth_scopes)?;
         }
-        oauth_scopes.sort_unstable();
-        oauth_scopes.dedup();
         let super_user = matches!(self.super_user.lookup(&claims), Some(Value::Bool(true)));
         let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(&claims) {
             Some(Value::Array(items)) => items
@@ -216,7 +214,7 @@ impl ClaimMapping {
             issuer,
             tenant,
             roles: roles.into_boxed_slice(),
-            oauth_scopes: oauth_scopes.into(),
+            oauth_scopes: Scopes::new(oauth_scopes),
             super_user,
             memberships,
             xsrf,
@@ -298,8 +296,7 @@ pub(crate) struct Identity {
     /// Shared with its entry in `memberships`.
     pub(crate) tenant: Option<Arc<str>>,
     pub(crate) roles: Box<[Role]>,
-    /// Sorted and without duplicates, for a binary search per check.
-    pub(crate) oauth_scopes: Box<[Box<str>]>,
+    pub(crate) oauth_scopes: Scopes,
     pub(crate) super_user: bool,
     pub(crate) memberships: Memberships,
     pub(crate) xsrf: Option<Box<str>>,
@@ -325,14 +322,94 @@ impl Identity {
             + text(&self.issuer)
             + alloc_bytes(self.roles.len() * std::mem::size_of::<Role>())
             + roles
-            + alloc_bytes(self.oauth_scopes.len() * std::mem::size_of::<Box<str>>())
-            + self.oauth_scopes.iter().map(|s| text(s)).sum::<usize>()
+            + text(&self.oauth_scopes.joined)
             + self.memberships.heap_bytes(arc)
             + self.xsrf.as_deref().map_or(0, text)
             + self.confirmation.jkt.as_deref().map_or(0, text)
             + self.claims.heap_bytes()
     }
 }
+
+/// The OAuth scopes of a token, sorted and without duplicates, in one
+/// allocation: space-separated (a scope token never holds whitespace, RFC
+/// 6749 §3.3, and [`read_scopes`] splits on it). A token carries a handful;
+/// a boxed string per scope cost a 32-byte chunk each plus the slice.
+#[derive(Default)]
+pub(crate) struct Scopes {
+    joined: Box<str>,
+    count: usize,
+}
+
+impl Scopes {
+    fn new(mut scopes: Vec<Box<str>>) -> Self {
+        scopes.sort_unstable();
+        scopes.dedup();
+        Self {
+            joined: scopes.join(" ").into_boxed_str(),
+            count: scopes.len(),
+        }
+    }
+
+    /// The scopes, sorted.
+    pub(crate) fn iter(&self) -> ScopeIter<'_> {
+        ScopeIter {
+            rest: &self.joined,
+            left: self.count,
+        }
+    }
+
+    /// Whether `scope` is one of them (exact match). Sorted, so the scan
+    /// stops at the first scope past it.
+    pub(crate) fn contains(&self, scope: &str) -> bool {
+        for s in self.iter() {
+            match s.cmp(scope) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether there are none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The scopes of a [`Scopes`], in order.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeIter<'a> {
+    rest: &'a str,
+    left: usize,
+}
+
+impl<'a> Iterator for ScopeIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (scope, rest) = self.rest.split_once(' ').unwrap_or((self.rest, ""));
+        self.rest = rest;
+        Some(scope)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ScopeIter<'_> {}
 
 /// The tenants a caller may act in, sorted for a binary search: a token
 /// names a handful, so a slice is smaller than a hash set (whose smallest
@@ -439,9 +516,16 @@ mod tests {
             .identity(map(json!({"sub": "u", "scope": "openid  students:read\tprofile", "scp": ["students:read", "grades:write"]})))
             .unwrap();
         assert_eq!(
-            &*id.oauth_scopes,
-            ["grades:write", "openid", "profile", "students:read"].map(Box::from)
+            id.oauth_scopes.iter().collect::<Vec<_>>(),
+            ["grades:write", "openid", "profile", "students:read"]
         );
+        assert_eq!(id.oauth_scopes.iter().len(), 4);
+        for scope in ["grades:write", "openid", "profile", "students:read"] {
+            assert!(id.oauth_scopes.contains(scope), "{scope}");
+        }
+        for other in ["", "grades", "openid ", "a", "z", "profile students:read"] {
+            assert!(!id.oauth_scopes.contains(other), "{other:?}");
+        }
         let m = ClaimMapping::default();
         assert!(m.identity(map(json!({"sub": "u", "scope": 5}))).is_err());
         assert!(m.identity(map(json!({"sub": "u", "scp": [1]}))).is_err());
