@@ -69,7 +69,7 @@ const MAX_KID_LEN: usize = 256;
 /// Default bound of the verified-token cache, in entries.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
 /// Default bound of the verified-token cache, in bytes (32 MiB): at about
-/// 2.2 KiB per entry for a typical token 10,000 of them fit, so the entry
+/// 2.1 KiB per entry for a typical token 10,000 of them fit, so the entry
 /// bound is the one that binds; long tokens (near the 8 KiB
 /// `max_token_len`) are held to fewer.
 pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 << 20;
@@ -284,7 +284,7 @@ impl VerifierBuilder {
     /// An entry weighs its token, its verified identity (user, tenant,
     /// roles, scopes, memberships, the claims as compact JSON, and the
     /// parsed claims once a handler has read them) and moka's own
-    /// bookkeeping, estimated at about 2.2 KiB for a 550-byte token with a
+    /// bookkeeping, estimated at about 2.1 KiB for a 550-byte token with a
     /// tenant and two roles (`benches/memory.rs`). Each entry weighs at
     /// least `bytes / max_entries`, so that the entry bound holds too.
     /// 0 caches nothing. Has no effect with
