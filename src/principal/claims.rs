@@ -41,6 +41,14 @@ impl Claims {
         }
     }
 
+    /// Claims kept as `text`, JSON that a map of them was parsed from.
+    pub(crate) fn from_text(text: Box<str>) -> Self {
+        Self {
+            text,
+            parsed: OnceLock::new(),
+        }
+    }
+
     /// The parsed claims, parsed now if this is the first access.
     fn map(&self) -> &Map<String, Value> {
         // The text was written by serde_json from a map that serde_json
@@ -370,5 +378,8 @@ mod lazy_tests {
         assert_eq!(claims.get("deep.a"), Some(&json!([1, "x", null])));
         assert!(claims.heap_bytes() > small);
         assert_eq!(claims.clone(), claims);
+        // Kept as given: the same claims, read back the same.
+        let given = Claims::from_text(r#"{"sub": "u", "n":1.5, "deep":{"a":[1,"x",null]}}"#.into());
+        assert_eq!(given, claims);
     }
 }

@@ -167,6 +167,19 @@ impl ClaimMapping {
     /// A message for the client when the user id claim is missing or not a
     /// string, or the roles or OAuth scope claim has an unusable shape.
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
+        self.identity_with_text(claims, None)
+    }
+
+    /// [`identity`](Self::identity) given the claims' JSON text as well
+    /// (a token's decoded payload, which `claims` was parsed from): the
+    /// text is kept as it is instead of writing `claims` out again, which
+    /// costs a fresh verification some 0.8 µs for 300 bytes of claims
+    /// (`benches/memory.rs`, mode `text`).
+    pub(crate) fn identity_with_text(
+        &self,
+        claims: Map<String, Value>,
+        text: Option<Box<str>>,
+    ) -> Result<Identity, &'static str> {
         let user_id = match self.user_id.lookup(&claims) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err("token has no subject"),
@@ -219,7 +232,10 @@ impl ClaimMapping {
             memberships,
             xsrf,
             confirmation,
-            claims: Claims::new(claims),
+            claims: match text {
+                Some(text) => Claims::from_text(text),
+                None => Claims::new(claims),
+            },
         })
     }
 
