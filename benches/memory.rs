@@ -15,9 +15,14 @@
 //!   16 MiB: the entry count levels off where the bytes run out and RSS
 //!   stays flat from there on (sampled every 10,000 tokens).
 //!
-//! `cargo bench --all-features --bench memory` (`-- unbounded` or
-//! `-- bounded` for one run). Each run is its own process, so one run's
-//! freed memory is not the other's baseline.
+//! - `moka`, `moka-expiry`: moka's own bookkeeping per entry, without and
+//!   with per-entry expiry (the weighers' `ENTRY_OVERHEAD`).
+//! - `text`: what writing parsed claims back out as compact JSON costs
+//!   (the fresh path's price for keeping claims as text), beside parsing.
+//!
+//! `cargo bench --all-features --bench memory` (`-- <mode>` for one).
+//! Each mode runs in a process of its own, so one run's freed memory is
+//! not the next one's baseline.
 
 #![allow(missing_docs)]
 
