@@ -65,6 +65,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache_bound;
 mod macros;
 
 pub mod access_matrix;

@@ -785,6 +785,50 @@ async fn many_threads_share_one_verification_of_a_token() {
 }
 
 #[tokio::test]
+async fn the_token_cache_is_bounded_in_bytes_as_well_as_in_entries() {
+    let iam = TestIam::start().await;
+    // 10,000 entries allowed, but only 64 KiB: tokens carrying a 2 KB
+    // claim weigh about 3.5 KiB each (the token, its claims kept as
+    // compact JSON, moka's bookkeeping), so the bytes bind at under 20.
+    let verifier = Verifier::builder(iam.fetcher(), iam.validation())
+        .token_cache(10_000)
+        .token_cache_bytes(64 << 10)
+        .build();
+    let app = guarded(&verifier);
+    let padding = "p".repeat(2_000);
+    for i in 0..100 {
+        let token = iam.mint(json!({"sub": format!("user-{i}"), "note": padding}));
+        assert_eq!(status(&app, &token).await, OK);
+    }
+    assert_eq!(verifier.signature_checks(), 100);
+    let cached = verifier.cached_tokens();
+    assert!((1..20).contains(&cached), "{cached} tokens cached");
+    // The same bound holds small tokens to the entry bound, not the bytes.
+    let verifier = Verifier::builder(iam.fetcher(), iam.validation())
+        .token_cache(10)
+        .token_cache_bytes(64 << 20)
+        .build();
+    let app = guarded(&verifier);
+    for i in 0..100 {
+        let token = iam.mint(json!({"sub": format!("user-{i}")}));
+        assert_eq!(status(&app, &token).await, OK);
+    }
+    let cached = verifier.cached_tokens();
+    assert!((1..=10).contains(&cached), "{cached} tokens cached");
+    // No bytes, no cache.
+    let verifier = Verifier::builder(iam.fetcher(), iam.validation())
+        .token_cache_bytes(0)
+        .build();
+    let app = guarded(&verifier);
+    let token = iam.mint(json!({}));
+    for _ in 0..2 {
+        assert_eq!(status(&app, &token).await, OK);
+    }
+    assert_eq!(verifier.signature_checks(), 2);
+    assert_eq!(verifier.cached_tokens(), 0);
+}
+
+#[tokio::test]
 async fn the_token_cache_can_be_turned_off() {
     let iam = TestIam::start().await;
     let verifier = Verifier::builder(iam.fetcher(), iam.validation())

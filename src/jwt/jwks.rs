@@ -50,7 +50,10 @@ use super::{
     keys::{parse_jwks, VerifyingKey},
     source::{FetchError, JwksSource},
 };
-use crate::metrics;
+use crate::{
+    cache_bound::{alloc_bytes, Bound},
+    metrics,
+};
 
 /// Default freshness when the IAM sends no `Cache-Control: max-age`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -83,8 +86,38 @@ pub struct JwksFetcherBuilder {
     stale_if_error: Duration,
     retry_after_failure: Duration,
     max_negative_entries: u64,
+    max_negative_bytes: u64,
+    max_keys: u64,
+    max_key_bytes: u64,
     #[cfg(feature = "jwks-http")]
     http: super::http::HttpConfig,
+}
+
+/// Default bound of the key cache, in entries.
+pub const DEFAULT_MAX_KEYS: u64 = 10_000;
+/// Default bound of the key cache, in bytes (8 MiB): some 2,800 parsed
+/// RSA keys, more than a JWKS within the 1 MiB document cap can publish.
+pub const DEFAULT_MAX_KEY_BYTES: u64 = 8 << 20;
+/// Default bound of the negative (unknown kid) cache, in entries.
+pub const DEFAULT_MAX_NEGATIVE_ENTRIES: u64 = 10_000;
+/// Default bound of the negative cache, in bytes (5 MiB): 10,000 UUID-long
+/// kids fit (about 430 bytes each, moka's bookkeeping included); kids near
+/// the 256-byte limit are held to some 8,000.
+pub const DEFAULT_MAX_NEGATIVE_BYTES: u64 = 5 << 20;
+
+/// Estimated heap bytes of one parsed public key beyond the fields counted
+/// one by one: an RSA-4096 modulus with its precomputed context in
+/// aws-lc-rs, the largest key a JWKS may carry; EC and Ed25519 keys take
+/// less.
+const KEY_MATERIAL: usize = 2048;
+
+/// The weight of a cached key, in bytes.
+fn key_bytes(kid: &Arc<str>, key: &Arc<VerifyingKey>) -> usize {
+    // The kid is shared with the key's own; the key lives in an `Arc`.
+    alloc_bytes(kid.len() + 16)
+        + alloc_bytes(std::mem::size_of::<VerifyingKey>() + 16)
+        + alloc_bytes(key.fingerprint.len())
+        + KEY_MATERIAL
 }
 
 impl Default for JwksFetcherBuilder {
@@ -96,7 +129,10 @@ impl Default for JwksFetcherBuilder {
             cooldown: DEFAULT_COOLDOWN,
             stale_if_error: DEFAULT_STALE_IF_ERROR,
             retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
-            max_negative_entries: 10_000,
+            max_negative_entries: DEFAULT_MAX_NEGATIVE_ENTRIES,
+            max_negative_bytes: DEFAULT_MAX_NEGATIVE_BYTES,
+            max_keys: DEFAULT_MAX_KEYS,
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             #[cfg(feature = "jwks-http")]
             http: super::http::HttpConfig::default(),
         }
@@ -137,9 +173,38 @@ impl JwksFetcherBuilder {
         self
     }
 
-    /// Bound of the negative (unknown kid) cache (default 10,000 entries).
+    /// Bound of the negative (unknown kid) cache in entries (default
+    /// [`DEFAULT_MAX_NEGATIVE_ENTRIES`], 10,000), beside its bound in
+    /// bytes: whichever is reached first binds.
     pub fn max_negative_entries(mut self, max: u64) -> Self {
         self.max_negative_entries = max;
+        self
+    }
+
+    /// Bound of the negative cache in bytes (default
+    /// [`DEFAULT_MAX_NEGATIVE_BYTES`], 5 MiB). An entry weighs its kid and
+    /// moka's bookkeeping (about 380 bytes), and at least
+    /// `bytes / max_negative_entries` so that the entry bound holds too.
+    pub fn max_negative_bytes(mut self, bytes: u64) -> Self {
+        self.max_negative_bytes = bytes;
+        self
+    }
+
+    /// Bound of the key cache in entries (default [`DEFAULT_MAX_KEYS`],
+    /// 10,000). Keys beyond it are not held, so tokens signed with them
+    /// are refused as unknown: the bound is a safety net against a JWKS
+    /// that publishes thousands of keys, not a tuning knob.
+    pub fn max_keys(mut self, max: u64) -> Self {
+        self.max_keys = max;
+        self
+    }
+
+    /// Bound of the key cache in bytes (default [`DEFAULT_MAX_KEY_BYTES`],
+    /// 8 MiB). A key weighs its kid, its JWK as published (kept to notice
+    /// a kid re-published with new material), an estimated 2 KiB for the
+    /// parsed key and moka's bookkeeping; at least `bytes / max_keys`.
+    pub fn max_key_bytes(mut self, bytes: u64) -> Self {
+        self.max_key_bytes = bytes;
         self
     }
 
@@ -212,6 +277,8 @@ impl JwksFetcherBuilder {
         // A fixed empty set is always usable and never due for a refresh,
         // so nothing on the request path or in the background fetches.
         let until = if no_keys { NEVER } else { 0 };
+        let keys = Bound::new(self.max_keys, self.max_key_bytes);
+        let unknown = Bound::new(self.max_negative_entries, self.max_negative_bytes);
         JwksFetcher {
             inner: Arc::new(Inner {
                 source,
@@ -222,12 +289,14 @@ impl JwksFetcherBuilder {
                     // this only bounds how long moka keeps the memory of a
                     // key that no good fetch re-confirmed.
                     .time_to_live(self.max_ttl.saturating_add(self.stale_if_error))
-                    .max_capacity(10_000)
+                    .max_capacity(keys.capacity())
+                    .weigher(keys.weigher(key_bytes))
                     .build(),
                 unknown: Cache::builder()
                     .name("iam_guard.jwks.unknown_kids")
                     .time_to_live(self.cooldown.max(Duration::from_millis(1)))
-                    .max_capacity(self.max_negative_entries)
+                    .max_capacity(unknown.capacity())
+                    .weigher(unknown.weigher::<Box<str>, (), _>(|kid, _| alloc_bytes(kid.len())))
                     .build(),
                 published: Mutex::new(HashMap::new()),
                 refresh: tokio::sync::Mutex::new(()),

@@ -59,6 +59,7 @@ use super::{
     token_cache::{SignatureTail, UntilExp},
 };
 use crate::{
+    cache_bound::{alloc_bytes, Bound},
     metrics,
     principal::{ClaimMapping, Identity},
 };
@@ -71,8 +72,13 @@ const MAX_KID_LEN: usize = 256;
 /// deep; nothing we read is deeper).
 const MAX_HEADER_NESTING: usize = 16;
 
-/// Default bound of the verified-token cache.
+/// Default bound of the verified-token cache, in entries.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
+/// Default bound of the verified-token cache, in bytes (32 MiB): at about
+/// 2.1 KiB per entry for a typical token 10,000 of them fit, so the entry
+/// bound is the one that binds; long tokens (near the 8 KiB
+/// `max_token_len`) are held to fewer.
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 << 20;
 
 /// Hands each verifier its id in the per-thread hot tokens.
 static NEXT_VERIFIER_ID: AtomicU64 = AtomicU64::new(1);
@@ -169,6 +175,16 @@ impl VerifiedToken {
     }
 }
 
+impl VerifiedToken {
+    /// Estimated heap bytes: this token's own allocation (it lives in an
+    /// `Arc`) and its identity's. The key, shared by every token it
+    /// verified, is not counted.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        crate::cache_bound::alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + self.identity.heap_bytes()
+    }
+}
+
 impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
@@ -206,6 +222,7 @@ struct Inner {
     algorithms: Vec<Algorithm>,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
+    cache_bytes: u64,
     cache: Option<Cache<Arc<str>, Arc<VerifiedToken>, SignatureTail>>,
     /// Names this verifier's slots in the per-thread hot tokens; never
     /// reused, so a new verifier never sees an old one's entries.
@@ -235,6 +252,7 @@ pub struct VerifierBuilder {
     validation: TokenValidation,
     claims: ClaimMapping,
     cache_entries: Option<u64>,
+    cache_bytes: u64,
 }
 
 impl VerifierBuilder {
@@ -268,14 +286,34 @@ impl VerifierBuilder {
         self
     }
 
-    /// Bound of the verified-token cache (default 10,000 entries).
+    /// Bound of the verified-token cache in entries (default
+    /// [`DEFAULT_TOKEN_CACHE_ENTRIES`], 10,000), beside its bound in
+    /// bytes ([`token_cache_bytes`](Self::token_cache_bytes)): whichever
+    /// is reached first binds. 0 caches nothing.
     ///
     /// In front of it each thread keeps the 16 tokens it served last: the
     /// same entries, given the same checks (expiry, keys, revocations) on
     /// every request, so a repeat request skips the shared cache's
-    /// bookkeeping. What they hold is at most 16 entries per thread.
+    /// bookkeeping. They hold at most 16 entries per thread beyond the
+    /// bounds.
     pub fn token_cache(mut self, max_entries: u64) -> Self {
         self.cache_entries = Some(max_entries);
+        self
+    }
+
+    /// Bound of the verified-token cache in bytes (default
+    /// [`DEFAULT_TOKEN_CACHE_BYTES`], 32 MiB), beside its bound in entries.
+    ///
+    /// An entry weighs its token, its verified identity (user, tenant,
+    /// roles, scopes, memberships, the claims as compact JSON, and the
+    /// parsed claims once a handler has read them) and moka's own
+    /// bookkeeping, estimated at about 2.1 KiB for a 550-byte token with a
+    /// tenant and two roles (`benches/memory.rs`). Each entry weighs at
+    /// least `bytes / max_entries`, so that the entry bound holds too.
+    /// 0 caches nothing. Has no effect with
+    /// [`no_token_cache`](Self::no_token_cache).
+    pub fn token_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -303,9 +341,15 @@ impl VerifierBuilder {
             }
         }
         let cache = self.cache_entries.map(|max| {
+            let bound = Bound::new(max, self.cache_bytes);
             Cache::builder()
                 .name("iam_guard.verified_tokens")
-                .max_capacity(max)
+                .max_capacity(bound.capacity())
+                .weigher(
+                    bound.weigher::<Arc<str>, Arc<VerifiedToken>, _>(|token, verified| {
+                        alloc_bytes(token.len() + 16) + verified.heap_bytes()
+                    }),
+                )
                 .expire_after(UntilExp)
                 .build_with_hasher(SignatureTail)
         });
@@ -317,6 +361,7 @@ impl VerifierBuilder {
                 algorithms: algs,
                 claims: self.claims,
                 cache_entries: self.cache_entries,
+                cache_bytes: self.cache_bytes,
                 cache,
                 id: NEXT_VERIFIER_ID.fetch_add(1, Ordering::Relaxed),
                 signature_checks: AtomicU64::new(0),
@@ -360,6 +405,7 @@ impl Verifier {
             validation,
             claims: ClaimMapping::default(),
             cache_entries: Some(DEFAULT_TOKEN_CACHE_ENTRIES),
+            cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }
 
@@ -413,6 +459,7 @@ impl Verifier {
             validation,
             claims,
             cache_entries: self.inner.cache_entries,
+            cache_bytes: self.inner.cache_bytes,
         }
         .build()
     }
@@ -709,10 +756,13 @@ impl Verifier {
                 return Err(VerifyError::ClaimValue(check.name().to_owned()));
             }
         }
+        // The decoded payload is the claims' text: kept as it is for the
+        // principal, which parses it again only if a handler reads claims.
+        let text = String::from_utf8(payload).ok().map(String::into_boxed_str);
         let identity = self
             .inner
             .claims
-            .identity(claims)
+            .identity_with_text(claims, text)
             .map_err(|m| VerifyError::Claims(m.into()))?;
         let token: Arc<str> = Arc::from(token);
         let verified = Arc::new(VerifiedToken {

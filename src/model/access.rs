@@ -125,6 +125,50 @@ impl CompiledPermissions {
         self.valid_until
     }
 
+    /// Estimated heap bytes, for the caches that weigh what they hold: a
+    /// B-tree element costs its key and value about one and a half times
+    /// over (nodes run between half and fully occupied), plus each name's
+    /// own allocation.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use crate::cache_bound::alloc_bytes;
+        use std::mem::size_of;
+        fn slot<K, V>() -> usize {
+            (size_of::<K>() + size_of::<V>()) * 3 / 2
+        }
+        let name = |s: &String| alloc_bytes(s.len());
+        let scopes: usize = self
+            .scopes
+            .iter()
+            .map(|(entity, groups)| {
+                slot::<String, BTreeMap<String, ScopeAccess>>()
+                    + name(entity)
+                    + groups
+                        .keys()
+                        .map(|g| slot::<String, ScopeAccess>() + name(g))
+                        .sum::<usize>()
+            })
+            .sum();
+        let actions: usize = self
+            .actions
+            .iter()
+            .map(|(entity, actions)| {
+                slot::<String, BTreeSet<String>>()
+                    + name(entity)
+                    + actions
+                        .iter()
+                        .map(|a| slot::<String, ()>() + name(a))
+                        .sum::<usize>()
+            })
+            .sum();
+        let sets: usize = self
+            .permissions
+            .iter()
+            .chain(&self.modules)
+            .map(|p| slot::<String, ()>() + name(p))
+            .sum();
+        size_of::<Self>() + scopes + actions + sets
+    }
+
     /// Ends the validity at `unix_seconds` (or earlier, if an earlier end is
     /// already set): the earliest end wins.
     pub fn expire_at(&mut self, unix_seconds: u64) -> &mut Self {

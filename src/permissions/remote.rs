@@ -50,7 +50,9 @@ use std::{
 
 use bytes::BytesMut;
 
-pub use super::cache::{DEFAULT_PERMISSIONS_ENTRIES, DEFAULT_PERMISSIONS_TTL};
+pub use super::cache::{
+    DEFAULT_PERMISSIONS_BYTES, DEFAULT_PERMISSIONS_ENTRIES, DEFAULT_PERMISSIONS_TTL,
+};
 use super::{
     cache::CachedSource,
     source::{PermissionError, PermissionFuture, PermissionSource},
@@ -63,6 +65,7 @@ pub struct RemoteSourceBuilder {
     url: String,
     ttl: Duration,
     max_entries: u64,
+    max_cache_bytes: u64,
     timeout: Duration,
     max_bytes: usize,
     service_token: Option<String>,
@@ -77,9 +80,18 @@ impl RemoteSourceBuilder {
         self
     }
 
-    /// Bound of the cache in entries (default 10,000).
+    /// Bound of the cache in entries (default 10,000), beside its bound
+    /// in bytes: whichever is reached first binds.
     pub fn max_entries(mut self, max: u64) -> Self {
         self.max_entries = max;
+        self
+    }
+
+    /// Bound of the cache in bytes (default 64 MiB); see
+    /// [`CachedSourceBuilder::max_bytes`](super::cache::CachedSourceBuilder::max_bytes)
+    /// for how an entry is weighed.
+    pub fn max_cache_bytes(mut self, bytes: u64) -> Self {
+        self.max_cache_bytes = bytes;
         self
     }
 
@@ -134,6 +146,7 @@ impl RemoteSourceBuilder {
         let cached = CachedSource::builder(endpoint)
             .ttl(self.ttl)
             .max_entries(self.max_entries)
+            .max_bytes(self.max_cache_bytes)
             .named("iam_guard.permissions", Builtin::Remote);
         #[cfg(feature = "redis")]
         let cached = match &self.replicas {
@@ -178,6 +191,7 @@ impl RemoteSource {
             url: url.into(),
             ttl: DEFAULT_PERMISSIONS_TTL,
             max_entries: DEFAULT_PERMISSIONS_ENTRIES,
+            max_cache_bytes: DEFAULT_PERMISSIONS_BYTES,
             timeout: Duration::from_secs(5),
             max_bytes: 1024 * 1024,
             service_token: None,

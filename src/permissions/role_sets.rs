@@ -12,6 +12,7 @@ use std::{
 };
 
 use crate::{
+    cache_bound::{alloc_bytes, Bound},
     metrics::{self, Builtin, CacheLevel},
     model::CompiledPermissions,
     principal::Role,
@@ -66,18 +67,48 @@ impl fmt::Debug for TokenCompiled {
 /// Hands each memo its [`CompiledRoleSets::id`].
 static NEXT_MEMO_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Distinct role sets whose compiled permissions are kept.
-const COMPILED_ROLE_SETS: u64 = 1_000;
+/// Default bound of the memo, in distinct role sets.
+pub(crate) const DEFAULT_COMPILED_ROLE_SETS: u64 = 1_000;
+/// Default bound of the memo, in bytes (16 MiB): a thousand role sets of
+/// 16 KiB of compiled permissions each, so a catalogue of large roles is
+/// held to fewer sets rather than to more memory.
+pub(crate) const DEFAULT_COMPILED_ROLE_SET_BYTES: u64 = 16 << 20;
+
+impl CompiledRoleSet {
+    /// Estimated heap bytes: this entry (in an `Arc`), its role names and
+    /// the permissions it keeps alive.
+    fn heap_bytes(&self) -> usize {
+        alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + alloc_bytes(self.roles.len() * std::mem::size_of::<Box<str>>())
+            + self
+                .roles
+                .iter()
+                .map(|r| alloc_bytes(r.len()))
+                .sum::<usize>()
+            + alloc_bytes(self.perms.heap_bytes() + 16)
+    }
+}
 
 impl CompiledRoleSets {
-    pub(crate) fn new() -> Self {
+    /// A memo of at most `max_sets` role sets and `max_bytes` estimated
+    /// bytes, whichever binds first.
+    pub(crate) fn new(max_sets: u64, max_bytes: u64) -> Self {
+        let bound = Bound::new(max_sets, max_bytes);
         Self {
             id: NEXT_MEMO_ID.fetch_add(1, Ordering::Relaxed),
             cache: moka::sync::Cache::builder()
                 .name("iam_guard.catalogue.compiled")
-                .max_capacity(COMPILED_ROLE_SETS)
+                .max_capacity(bound.capacity())
+                .weigher(bound.weigher(|_: &u64, set: &Arc<CompiledRoleSet>| set.heap_bytes()))
                 .build(),
         }
+    }
+
+    /// Entries held (after pending maintenance).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
     }
 
     /// The permissions of `roles` (the roles of the token `kept` belongs
@@ -150,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_token_keeps_its_compilation_for_its_memo_and_slot_only() {
-        let memo = CompiledRoleSets::new();
+        let memo = CompiledRoleSets::new(1_000, 16 << 20);
         let roles = [Role::new("teacher")];
         let kept = TokenCompiled::default();
         let compiles = Cell::new(0);
@@ -169,9 +200,31 @@ mod tests {
         // another memo (another source) never get the kept compilation.
         let newer = memo.get_or_compile((1, 0), &roles, &kept, compile);
         assert!(!Arc::ptr_eq(&first, &newer));
-        let other_source = CompiledRoleSets::new();
+        let other_source = CompiledRoleSets::new(1_000, 16 << 20);
         let theirs = other_source.get_or_compile((0, 0), &roles, &kept, compile);
         assert!(!Arc::ptr_eq(&first, &theirs));
         assert_eq!(compiles.get(), 3);
+    }
+
+    
+    #[test]
+    fn the_memo_is_bounded_in_bytes_as_well_as_in_sets() {
+        let roles = |i: usize| vec![Role::new(format!("role-{i}-{}", "x".repeat(200)))];
+        // 1,000 sets or 64 KiB: the bytes bind first (each set is some
+        // 800 bytes with moka's bookkeeping).
+        let memo = CompiledRoleSets::new(1_000, 64 << 10);
+        for i in 0..1_000 {
+            memo.get_or_compile((0, 0), &roles(i), &TokenCompiled::default(), CompiledPermissions::deny_all);
+            memo.cache.run_pending_tasks();
+        }
+        let held = memo.len();
+        assert!((1..=100).contains(&held), "{held} sets held");
+        // 10 sets or 64 MiB: the count binds.
+        let memo = CompiledRoleSets::new(10, 64 << 20);
+        for i in 0..100 {
+            memo.get_or_compile((0, 0), &roles(i), &TokenCompiled::default(), CompiledPermissions::deny_all);
+        }
+        let held = memo.len();
+        assert!((1..=10).contains(&held), "{held} sets held");
     }
 }

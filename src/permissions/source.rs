@@ -15,7 +15,9 @@ use std::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::role_sets::CompiledRoleSets;
+use super::role_sets::{
+    CompiledRoleSets, DEFAULT_COMPILED_ROLE_SETS, DEFAULT_COMPILED_ROLE_SET_BYTES,
+};
 use crate::{
     metrics::{self, Builtin, CacheLevel},
     model::{Catalogue, CompiledPermissions, RoleAssignment},
@@ -283,7 +285,10 @@ impl CatalogueSource {
         Self {
             catalogue: catalogue.into(),
             assignments: ClaimPath::new("role_assignments"),
-            compiled: CompiledRoleSets::new(),
+            compiled: CompiledRoleSets::new(
+                DEFAULT_COMPILED_ROLE_SETS,
+                DEFAULT_COMPILED_ROLE_SET_BYTES,
+            ),
         }
     }
 
@@ -291,6 +296,15 @@ impl CatalogueSource {
     /// `role_assignments`).
     pub fn assignments_claim(mut self, path: impl Into<ClaimPath>) -> Self {
         self.assignments = path.into();
+        self
+    }
+
+    /// Bounds of the memo of compiled role sets: at most `max_sets`
+    /// distinct role lists (default 1,000) and `max_bytes` estimated bytes
+    /// of compiled permissions (default 16 MiB), whichever is reached
+    /// first. Starts an empty memo.
+    pub fn compiled_role_sets(mut self, max_sets: u64, max_bytes: u64) -> Self {
+        self.compiled = CompiledRoleSets::new(max_sets, max_bytes);
         self
     }
 

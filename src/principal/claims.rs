@@ -1,24 +1,89 @@
 //! The verified [`Claims`] of a token and the [`ClaimPath`] that names one
 //! of them.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 /// The verified claims of a token, with typed access to custom claims.
-#[derive(Clone, PartialEq)]
-pub struct Claims(Arc<Map<String, Value>>);
+///
+/// Kept as compact JSON text and parsed on first access, once per cached
+/// token: a parsed map costs about five times the text's bytes, and
+/// most requests never read a claim beyond what the
+/// [`ClaimMapping`](super::ClaimMapping) already took out of it (user,
+/// tenant, roles, scopes), so a verified-token cache of 10,000 entries
+/// holds 10,000 short strings instead of 10,000 maps.
+pub struct Claims {
+    /// The claims as compact JSON; empty when `parsed` was set at once.
+    text: Box<str>,
+    /// Boxed: an identity holds claims inline, and most stay unparsed.
+    parsed: OnceLock<Box<Map<String, Value>>>,
+}
 
 impl Claims {
+    /// Claims kept as text: `map` is written out compactly and dropped.
     pub(crate) fn new(map: Map<String, Value>) -> Self {
-        Self(Arc::new(map))
+        match serde_json::to_string(&map) {
+            Ok(text) => Self {
+                text: text.into_boxed_str(),
+                parsed: OnceLock::new(),
+            },
+            // A map of JSON values always serializes; were it ever not to,
+            // the map itself is kept.
+            Err(_) => Self {
+                text: Box::from(""),
+                parsed: OnceLock::from(Box::new(map)),
+            },
+        }
+    }
+
+    /// Claims kept as `text`, JSON that a map of them was parsed from.
+    pub(crate) fn from_text(text: Box<str>) -> Self {
+        Self {
+            text,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The parsed claims, parsed now if this is the first access.
+    fn map(&self) -> &Map<String, Value> {
+        // The text was written by serde_json from a map that serde_json
+        // had parsed (same depth, same numbers), so it parses back; the
+        // empty map is only there so that nothing can panic.
+        self.parsed
+            .get_or_init(|| Box::new(serde_json::from_str(&self.text).unwrap_or_default()))
+    }
+
+    /// Runs `f` on the claims without keeping them parsed: a component
+    /// that reads a claim or two once per token (revocation checks) does
+    /// not make the cached token hold a parsed map for its lifetime.
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(&Map<String, Value>) -> R) -> R {
+        match self.parsed.get() {
+            Some(map) => f(map),
+            None => f(&serde_json::from_str(&self.text).unwrap_or_default()),
+        }
+    }
+
+    /// Heap bytes held: the text, and the parsed map once something has
+    /// read it, estimated at five times the text (the parsed claims of
+    /// `benches/memory.rs`'s tokens, 313 bytes as text, took some 1,600).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let parsed = if self.parsed.get().is_some() {
+            5 * self.text.len().max(64)
+        } else {
+            0
+        };
+        crate::cache_bound::alloc_bytes(self.text.len()) + parsed
     }
 
     /// The raw claim at `path`; see [`ClaimPath`] for the two path forms
     /// (`"realm_access.roles"`, `"/https:~1~1example.com~1roles"`).
     pub fn get(&self, path: &str) -> Option<&Value> {
-        ClaimPath::new(path).lookup(&self.0)
+        ClaimPath::new(path).lookup(self.map())
     }
 
     /// The claim at `path` deserialized as `T`.
@@ -37,7 +102,22 @@ impl Claims {
 
     /// All claims as a JSON object.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+        self.map()
+    }
+}
+
+impl Clone for Claims {
+    fn clone(&self) -> Self {
+        Self {
+            text: self.text.clone(),
+            parsed: self.parsed.clone(),
+        }
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
     }
 }
 
@@ -45,7 +125,7 @@ impl fmt::Debug for Claims {
     // Claims are not secrets, but a `Debug` of the whole map is noise in
     // logs; names are enough to tell what a token carried.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
+        self.peek(|map| f.debug_set().entries(map.keys()).finish())
     }
 }
 
@@ -275,5 +355,32 @@ mod tests {
         assert_eq!(ClaimPath::name("x/y").lookup(&c), Some(&json!("slash")));
         assert_eq!(format!("{:?}", ClaimPath::name("a.b")), "\"a.b\"");
         assert_eq!(ClaimPath::new("/x~1y").as_str(), "/x~1y");
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_kept_as_text_until_read_and_read_back_the_same() {
+        let map = json!({"sub": "u", "n": 1.5, "deep": {"a": [1, "x", null]}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let claims = Claims::new(map.clone());
+        assert!(claims.parsed.get().is_none());
+        let small = claims.heap_bytes();
+        // Peeking parses for the call only.
+        assert_eq!(claims.peek(|m| m.len()), 3);
+        assert!(claims.parsed.get().is_none());
+        assert_eq!(claims.as_map(), &map);
+        assert_eq!(claims.get("deep.a"), Some(&json!([1, "x", null])));
+        assert!(claims.heap_bytes() > small);
+        assert_eq!(claims.clone(), claims);
+        // Kept as given: the same claims, read back the same.
+        let given = Claims::from_text(r#"{"sub": "u", "n":1.5, "deep":{"a":[1,"x",null]}}"#.into());
+        assert_eq!(given, claims);
     }
 }

@@ -1,7 +1,7 @@
 //! [`ClaimMapping`]: which claims carry the user, tenant, roles, OAuth
 //! scopes and flags, and the per-token [`Identity`] built from them.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -168,13 +168,26 @@ impl ClaimMapping {
     /// A message for the client when the user id claim is missing or not a
     /// string, or the roles or OAuth scope claim has an unusable shape.
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
+        self.identity_with_text(claims, None)
+    }
+
+    /// [`identity`](Self::identity) given the claims' JSON text as well
+    /// (a token's decoded payload, which `claims` was parsed from): the
+    /// text is kept as it is instead of writing `claims` out again, which
+    /// costs a fresh verification some 0.8 µs for 300 bytes of claims
+    /// (`benches/memory.rs`, mode `text`).
+    pub(crate) fn identity_with_text(
+        &self,
+        claims: Map<String, Value>,
+        text: Option<Box<str>>,
+    ) -> Result<Identity, &'static str> {
         let user_id = match self.user_id.lookup(&claims) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err("token has no subject"),
         };
-        let tenant = match self.tenant.lookup(&claims) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
+        let tenant: Option<Arc<str>> = match self.tenant.lookup(&claims) {
+            Some(Value::String(s)) => Some(s.as_str().into()),
+            Some(Value::Number(n)) => Some(n.to_string().into()),
             _ => None,
         };
         let mut roles = Vec::new();
@@ -185,36 +198,45 @@ impl ClaimMapping {
         for path in &self.oauth_scopes {
             read_scopes(path.lookup(&claims), &mut oauth_scopes)?;
         }
-        oauth_scopes.sort_unstable();
-        oauth_scopes.dedup();
         let super_user = matches!(self.super_user.lookup(&claims), Some(Value::Bool(true)));
-        let mut memberships: HashSet<Arc<str>> = match self.memberships.lookup(&claims) {
+        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(&claims) {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
                 .map(Arc::from)
                 .collect(),
             Some(Value::Object(orgs)) => orgs.keys().map(|k| Arc::from(k.as_str())).collect(),
-            _ => HashSet::new(),
+            _ => Vec::new(),
         };
         if let Some(t) = &tenant {
-            memberships.insert(Arc::from(t.as_str()));
+            memberships.push(t.clone());
         }
+        let memberships = Memberships::new(memberships);
+        // The home tenant shares its allocation with its membership.
+        let tenant = tenant.map(|t| memberships.get(&t).cloned().unwrap_or(t));
         let xsrf = match self.xsrf.lookup(&claims) {
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(Box::from(s.as_str())),
             _ => None,
+        };
+        let issuer = match claims.get("iss") {
+            Some(Value::String(s)) => Box::from(s.as_str()),
+            _ => Box::default(),
         };
         let confirmation = Confirmation::from_claims(&claims)?;
         Ok(Identity {
             user_id,
+            issuer,
             tenant,
-            roles,
-            oauth_scopes: oauth_scopes.into(),
+            roles: roles.into_boxed_slice(),
+            oauth_scopes: Scopes::new(oauth_scopes),
             super_user,
             memberships,
             xsrf,
             confirmation,
-            claims: Claims::new(claims),
+            claims: match text {
+                Some(text) => Claims::from_text(text),
+                None => Claims::new(claims),
+            },
             compiled: TokenCompiled::default(),
         })
     }
@@ -281,22 +303,162 @@ fn read_scopes(value: Option<&Value>, into: &mut Vec<Box<str>>) -> Result<(), &'
     Ok(())
 }
 
-/// The per-token part of a principal, built once and shared.
+/// The per-token part of a principal, built once and shared. Compact:
+/// the verified-token cache holds one per cached token (see
+/// [`heap_bytes`](Identity::heap_bytes)).
 #[derive(Debug)]
 pub(crate) struct Identity {
     pub(crate) user_id: String,
-    pub(crate) tenant: Option<String>,
-    pub(crate) roles: Vec<Role>,
-    /// Sorted and without duplicates, for a binary search per check.
-    pub(crate) oauth_scopes: Box<[Box<str>]>,
+    /// The verified `iss` (empty when the claims have none).
+    pub(crate) issuer: Box<str>,
+    /// Shared with its entry in `memberships`.
+    pub(crate) tenant: Option<Arc<str>>,
+    pub(crate) roles: Box<[Role]>,
+    pub(crate) oauth_scopes: Scopes,
     pub(crate) super_user: bool,
-    pub(crate) memberships: HashSet<Arc<str>>,
-    pub(crate) xsrf: Option<String>,
+    pub(crate) memberships: Memberships,
+    pub(crate) xsrf: Option<Box<str>>,
     /// What the token is bound to (`cnf`): a DPoP key, a certificate.
     pub(crate) confirmation: Confirmation,
     pub(crate) claims: Claims,
     /// The permissions its roles were compiled to, kept with the token.
     pub(crate) compiled: TokenCompiled,
+}
+
+impl Identity {
+    /// Estimated heap bytes of this identity: its own allocation (it lives
+    /// in an `Arc`) and every string, list and claim text it holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use crate::cache_bound::alloc_bytes;
+        let text = |s: &str| alloc_bytes(s.len());
+        let arc = |s: &str| alloc_bytes(s.len() + 16);
+        let roles: usize = self
+            .roles
+            .iter()
+            .map(|r| text(r.name()) + r.system().map_or(0, text) + r.department().map_or(0, text))
+            .sum();
+        alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + text(&self.user_id)
+            + text(&self.issuer)
+            + alloc_bytes(self.roles.len() * std::mem::size_of::<Role>())
+            + roles
+            + text(&self.oauth_scopes.joined)
+            + self.memberships.heap_bytes(arc)
+            + self.xsrf.as_deref().map_or(0, text)
+            + self.confirmation.jkt.as_deref().map_or(0, text)
+            + self.claims.heap_bytes()
+    }
+}
+
+/// The OAuth scopes of a token, sorted and without duplicates, in one
+/// allocation: space-separated (a scope token never holds whitespace, RFC
+/// 6749 §3.3, and [`read_scopes`] splits on it). A token carries a handful;
+/// a boxed string per scope cost a 32-byte chunk each plus the slice.
+#[derive(Default)]
+pub(crate) struct Scopes {
+    joined: Box<str>,
+    count: usize,
+}
+
+impl Scopes {
+    fn new(mut scopes: Vec<Box<str>>) -> Self {
+        scopes.sort_unstable();
+        scopes.dedup();
+        Self {
+            joined: scopes.join(" ").into_boxed_str(),
+            count: scopes.len(),
+        }
+    }
+
+    /// The scopes, sorted.
+    pub(crate) fn iter(&self) -> ScopeIter<'_> {
+        ScopeIter {
+            rest: &self.joined,
+            left: self.count,
+        }
+    }
+
+    /// Whether `scope` is one of them (exact match). Sorted, so the scan
+    /// stops at the first scope past it.
+    pub(crate) fn contains(&self, scope: &str) -> bool {
+        for s in self.iter() {
+            match s.cmp(scope) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether there are none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The scopes of a [`Scopes`], in order.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeIter<'a> {
+    rest: &'a str,
+    left: usize,
+}
+
+impl<'a> Iterator for ScopeIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (scope, rest) = self.rest.split_once(' ').unwrap_or((self.rest, ""));
+        self.rest = rest;
+        Some(scope)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ScopeIter<'_> {}
+
+/// The tenants a caller may act in, sorted for a binary search: a token
+/// names a handful, so a slice is smaller than a hash set (whose smallest
+/// table is a 100-byte allocation) and as fast to search.
+#[derive(Debug, Default)]
+pub(crate) struct Memberships(Box<[Arc<str>]>);
+
+impl Memberships {
+    fn new(mut tenants: Vec<Arc<str>>) -> Self {
+        tenants.sort_unstable();
+        tenants.dedup();
+        Self(tenants.into_boxed_slice())
+    }
+
+    /// The caller's membership of `tenant`, if it has one.
+    pub(crate) fn get(&self, tenant: &str) -> Option<&Arc<str>> {
+        let at = self.0.binary_search_by(|t| (**t).cmp(tenant)).ok()?;
+        self.0.get(at)
+    }
+
+    /// Whether `tenant` is one of them.
+    pub(crate) fn contains(&self, tenant: &str) -> bool {
+        self.get(tenant).is_some()
+    }
+
+    fn heap_bytes(&self, arc: impl Fn(&str) -> usize) -> usize {
+        crate::cache_bound::alloc_bytes(self.0.len() * std::mem::size_of::<Arc<str>>())
+            + self.0.iter().map(|t| arc(t)).sum::<usize>()
+    }
 }
 
 #[cfg(test)]
@@ -374,9 +536,16 @@ mod tests {
             .identity(map(json!({"sub": "u", "scope": "openid  students:read\tprofile", "scp": ["students:read", "grades:write"]})))
             .unwrap();
         assert_eq!(
-            &*id.oauth_scopes,
-            ["grades:write", "openid", "profile", "students:read"].map(Box::from)
+            id.oauth_scopes.iter().collect::<Vec<_>>(),
+            ["grades:write", "openid", "profile", "students:read"]
         );
+        assert_eq!(id.oauth_scopes.iter().len(), 4);
+        for scope in ["grades:write", "openid", "profile", "students:read"] {
+            assert!(id.oauth_scopes.contains(scope), "{scope}");
+        }
+        for other in ["", "grades", "openid ", "a", "z", "profile students:read"] {
+            assert!(!id.oauth_scopes.contains(other), "{other:?}");
+        }
         let m = ClaimMapping::default();
         assert!(m.identity(map(json!({"sub": "u", "scope": 5}))).is_err());
         assert!(m.identity(map(json!({"sub": "u", "scp": [1]}))).is_err());
@@ -401,6 +570,30 @@ mod tests {
             .identity(map(json!({"sub": "u", "organizations": ["a", "b"]})))
             .unwrap();
         assert!(id.memberships.contains("b"));
+    }
+
+    #[test]
+    fn the_home_tenant_is_a_membership_sharing_its_allocation() {
+        let id = ClaimMapping::default()
+            .identity(map(json!({
+                "sub": "u", "iss": "https://iam", "tenantId": "t2",
+                "organizations": ["t3", "t1", "t2", "t1"],
+            })))
+            .unwrap();
+        assert_eq!(&*id.issuer, "https://iam");
+        let tenant = id.tenant.as_ref().unwrap();
+        assert!(Arc::ptr_eq(tenant, id.memberships.get("t2").unwrap()));
+        assert_eq!(id.memberships.0.len(), 3, "sorted, without duplicates");
+        assert!(id.memberships.contains("t1") && id.memberships.contains("t3"));
+        assert!(!id.memberships.contains("t4") && !id.memberships.contains(""));
+        // The estimate counts what was kept: more roles weigh more.
+        let more = ClaimMapping::default()
+            .identity(map(
+                json!({"sub": "u", "iss": "https://iam", "tenantId": "t2",
+                "organizations": ["t3", "t1", "t2", "t1"], "roles": ["a", "b", "c"]}),
+            ))
+            .unwrap();
+        assert!(more.heap_bytes() > id.heap_bytes() + 3 * std::mem::size_of::<Role>());
     }
 
     #[test]

@@ -52,12 +52,7 @@ impl Principal {
     /// are only unique per issuer, so a guard trusting several issuers
     /// keys anything per-user by issuer and user id together.
     pub fn issuer(&self) -> &str {
-        self.identity
-            .claims
-            .as_map()
-            .get("iss")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
+        &self.identity.issuer
     }
 
     /// The active tenant: the `x-org`-style header when the guard is
@@ -91,15 +86,12 @@ impl Principal {
     /// sorted. These are OAuth 2.0 scopes, not the scope groups of an
     /// entity that [`ScopeGuard`](crate::ScopeGuard) checks.
     pub fn oauth_scopes(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.identity.oauth_scopes.iter().map(|s| &**s)
+        self.identity.oauth_scopes.iter()
     }
 
     /// Whether the token grants the OAuth scope `scope` (exact match).
     pub fn has_oauth_scope(&self, scope: &str) -> bool {
-        self.identity
-            .oauth_scopes
-            .binary_search_by(|s| (**s).cmp(scope))
-            .is_ok()
+        self.identity.oauth_scopes.contains(scope)
     }
 
     /// Whether the token flags a super user. The flag alone grants nothing:

@@ -353,29 +353,39 @@ impl Revocations {
             return Ok(());
         }
         let now = unix_now();
-        let claims = identity.claims.as_map();
-        let issued_at = claims.get("iat").and_then(seconds);
-        if exp.saturating_sub(issued_at.unwrap_or(now)) > inner.max_token_lifetime.as_secs() {
-            return Err(Rejection::invalid_token(
-                "the token lives longer than revocations are kept",
-            ));
-        }
-        let facts = TokenFacts {
-            jti: claims.get("jti").and_then(Value::as_str),
-            user: &identity.user_id,
-            tenant: active_tenant,
-            issued_at,
-            version: inner
-                .version_claim
-                .as_ref()
-                .and_then(|claim| claim.lookup(claims))
-                .and_then(Value::as_u64),
+        let read = |claims: &serde_json::Map<String, Value>| {
+            let issued_at = claims.get("iat").and_then(seconds);
+            if exp.saturating_sub(issued_at.unwrap_or(now)) > inner.max_token_lifetime.as_secs() {
+                return Err(Rejection::invalid_token(
+                    "the token lives longer than revocations are kept",
+                ));
+            }
+            let facts = TokenFacts {
+                jti: claims.get("jti").and_then(Value::as_str),
+                user: &identity.user_id,
+                tenant: active_tenant,
+                issued_at,
+                version: inner
+                    .version_claim
+                    .as_ref()
+                    .and_then(|claim| claim.lookup(claims))
+                    .and_then(Value::as_u64),
+            };
+            Ok(inner
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .covers(&facts, now))
         };
-        let revoked = inner
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .covers(&facts, now);
+        // A memoized token is checked again only after something new is
+        // revoked: its claims are read without being kept parsed. One
+        // checked on every request keeps them parsed rather than parse
+        // them each time.
+        let revoked = if memoizable {
+            identity.claims.peek(read)
+        } else {
+            read(identity.claims.as_map())
+        }?;
         if let Some(by) = revoked {
             tracing::debug!(target: "iam_guard::revocation", user = %identity.user_id, by = ?by, "revoked token");
             return Err(Rejection::invalid_token("the token has been revoked"));

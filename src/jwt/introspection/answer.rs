@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(id.user_id, "svc-1");
         assert_eq!(id.tenant.as_deref(), Some("school-1"));
         assert_eq!(id.roles[0].name(), "teacher");
-        assert_eq!(&*id.oauth_scopes, [Box::from("students:read")]);
+        assert_eq!(
+            id.oauth_scopes.iter().collect::<Vec<_>>(),
+            ["students:read"]
+        );
         let claims = id.claims.as_map();
         assert_eq!(
             claims["cnf"]["jkt"],

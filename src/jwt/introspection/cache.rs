@@ -65,6 +65,14 @@ impl Entry {
         }
     }
 
+    /// Estimated heap bytes: the entry (in an `Arc`) and the admitted
+    /// token's identity. A refusal holds no allocation of its own (its
+    /// variants carry static text; `Unavailable` is never cached).
+    fn heap_bytes(&self) -> usize {
+        crate::cache_bound::alloc_bytes(std::mem::size_of::<Self>() + 16)
+            + self.outcome.as_ref().map_or(0, |v| v.heap_bytes())
+    }
+
     /// The outcome, as judged when the answer came.
     pub(super) fn outcome(&self) -> Result<Arc<VerifiedToken>, IntrospectionError> {
         self.outcome.clone()
@@ -116,11 +124,15 @@ pub(super) struct AnswerCache {
 }
 
 impl AnswerCache {
-    pub(super) fn new(max_entries: u64) -> Self {
+    /// At most `max_entries` answers and `max_bytes` estimated bytes,
+    /// whichever binds first.
+    pub(super) fn new(max_entries: u64, max_bytes: u64) -> Self {
+        let bound = crate::cache_bound::Bound::new(max_entries, max_bytes);
         Self {
             cache: Cache::builder()
                 .name("iam_guard.introspection")
-                .max_capacity(max_entries)
+                .max_capacity(bound.capacity())
+                .weigher(bound.weigher(|_: &Key, entry: &Arc<Entry>| entry.heap_bytes()))
                 .expire_after(ForItsTtl)
                 .build(),
         }
@@ -268,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached_and_answers_are() {
-        let cache = AnswerCache::new(10);
+        let cache = AnswerCache::new(10, 1 << 20);
         let k = key("t");
         let down = cache
             .get_or_ask(k, async {

@@ -93,6 +93,11 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_INACTIVE_TTL: Duration = Duration::from_secs(10);
 /// Default bound of the cache, in entries.
 pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
+/// Default bound of the cache, in bytes (16 MiB): 10,000 answers of about
+/// 1.3 KiB each (the identity built from the answer, moka's bookkeeping;
+/// the token itself is kept only as its SHA-256), fewer when answers carry
+/// many claims.
+pub const DEFAULT_MAX_CACHE_BYTES: u64 = 16 << 20;
 /// Default HTTP timeout of a call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on an answer's body.
@@ -112,6 +117,7 @@ pub struct IntrospectorBuilder {
     max_ttl: Duration,
     inactive_ttl: Duration,
     max_entries: u64,
+    max_cache_bytes: u64,
     timeout: Duration,
     max_answer_bytes: usize,
 }
@@ -189,9 +195,21 @@ impl IntrospectorBuilder {
         self
     }
 
-    /// Bound of the cache in entries (default 10,000).
+    /// Bound of the cache in entries (default [`DEFAULT_MAX_ENTRIES`],
+    /// 10,000), beside its bound in bytes: whichever is reached first
+    /// binds.
     pub fn max_entries(mut self, max: u64) -> Self {
         self.max_entries = max;
+        self
+    }
+
+    /// Bound of the cache in bytes (default [`DEFAULT_MAX_CACHE_BYTES`],
+    /// 16 MiB). An entry weighs the identity built from the answer (its
+    /// claims as compact JSON, roles, scopes, memberships) and moka's
+    /// bookkeeping, and at least `bytes / max_entries`, so that the entry
+    /// bound holds too.
+    pub fn max_cache_bytes(mut self, bytes: u64) -> Self {
+        self.max_cache_bytes = bytes;
         self
     }
 
@@ -236,7 +254,7 @@ impl IntrospectorBuilder {
                 },
                 max_ttl: self.max_ttl,
                 inactive_ttl: self.inactive_ttl,
-                cache: AnswerCache::new(self.max_entries),
+                cache: AnswerCache::new(self.max_entries, self.max_cache_bytes),
             }),
         })
     }
@@ -289,6 +307,7 @@ impl Introspector {
             max_ttl: DEFAULT_MAX_TTL,
             inactive_ttl: DEFAULT_INACTIVE_TTL,
             max_entries: DEFAULT_MAX_ENTRIES,
+            max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
             timeout: DEFAULT_TIMEOUT,
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }

@@ -14,7 +14,10 @@ use std::{
 use moka::{future::Cache, ops::compute::Op, Expiry};
 
 use crate::{
-    jwt::verify::unix_now, model::CompiledPermissions, permissions::source::PermissionError,
+    cache_bound::{alloc_bytes, Bound},
+    jwt::verify::unix_now,
+    model::CompiledPermissions,
+    permissions::source::PermissionError,
     principal::Principal,
 };
 
@@ -129,11 +132,21 @@ pub(crate) struct LocalCache {
 }
 
 impl LocalCache {
-    pub(crate) fn new(name: &'static str, ttl: Duration, max_entries: u64) -> Self {
+    /// At most `max_entries` entries and `max_bytes` estimated bytes,
+    /// whichever binds first.
+    pub(crate) fn new(name: &'static str, ttl: Duration, max_entries: u64, max_bytes: u64) -> Self {
+        let bound = Bound::new(max_entries, max_bytes);
         Self {
             cache: Cache::builder()
                 .name(name)
-                .max_capacity(max_entries)
+                .max_capacity(bound.capacity())
+                .weigher(bound.weigher::<Box<str>, Arc<Cached>, _>(|key, cached| {
+                    // The permissions may be shared with requests in
+                    // flight, but the entry is what keeps them alive.
+                    alloc_bytes(key.len())
+                        + alloc_bytes(std::mem::size_of::<Cached>() + 16)
+                        + alloc_bytes(cached.perms.heap_bytes() + 16)
+                }))
                 .expire_after(UntilValid { ttl })
                 .build(),
             epoch: AtomicU64::new(0),
@@ -142,7 +155,8 @@ impl LocalCache {
             // could still be cached, that is for one TTL.
             invalidated: Cache::builder()
                 .time_to_live(ttl)
-                .max_capacity(max_entries)
+                .max_capacity(bound.capacity())
+                .weigher(bound.weigher::<Box<str>, u64, _>(|key, _| alloc_bytes(key.len())))
                 .build(),
             issuers: RwLock::new(Vec::new()),
         }
@@ -324,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn issuers_and_tenants_never_share_an_entry() {
-        let cache = LocalCache::new("test", Duration::from_secs(60), 100);
+        let cache = LocalCache::new("test", Duration::from_secs(60), 100, 1 << 20);
         let a = key("https://a", "u", Some("t"));
         let b = key("https://b", "u", Some("t"));
         let c = key("https://a", "u", Some("t2"));
@@ -343,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalidating_a_user_reaches_every_issuer_and_only_that_tenant() {
-        let cache = LocalCache::new("test", Duration::from_secs(60), 100);
+        let cache = LocalCache::new("test", Duration::from_secs(60), 100, 1 << 20);
         let keys = [
             key("https://a", "u", Some("t")),
             key("https://b", "u", Some("t")),
@@ -364,7 +378,7 @@ mod tests {
 
     #[tokio::test]
     async fn permissions_past_their_validity_are_fetched_again() {
-        let cache = LocalCache::new("test", Duration::from_secs(60), 100);
+        let cache = LocalCache::new("test", Duration::from_secs(60), 100, 1 << 20);
         let k = key("https://a", "u", None);
         let ended = || {
             let mut p = CompiledPermissions::deny_all();
@@ -412,5 +426,27 @@ mod tests {
         let entries: std::collections::HashSet<Box<str>> =
             keys.iter().map(CacheKey::entry).collect();
         assert_eq!(entries.len(), keys.len());
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_in_bytes_as_well_as_in_entries() {
+        // 10,000 entries or 256 KiB; each entry here weighs about 1.4 KiB
+        // (a 900-byte permission name): the bytes bind.
+        let cache = LocalCache::new("test", Duration::from_secs(60), 10_000, 256 << 10);
+        let name = "p".repeat(900);
+        for i in 0..1_000 {
+            let user = format!("user-{i}");
+            let answer = perms(&name);
+            cache
+                .get_with(&key("iss", &user, None), || {
+                    let answer = answer.clone();
+                    async move { Ok(answer) }
+                })
+                .await
+                .unwrap();
+            cache.cache.run_pending_tasks().await;
+        }
+        let held = cache.entry_count();
+        assert!((1..=190).contains(&held), "{held} entries held");
     }
 }

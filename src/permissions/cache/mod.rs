@@ -77,12 +77,17 @@ use crate::{
 pub const DEFAULT_PERMISSIONS_TTL: Duration = Duration::from_secs(5 * 60);
 /// Default bound of a permission cache, in entries.
 pub const DEFAULT_PERMISSIONS_ENTRIES: u64 = 10_000;
+/// Default bound of a permission cache, in bytes (64 MiB): 10,000 callers
+/// with up to 6.5 KiB of compiled permissions each (a few dozen scope
+/// groups), fewer callers when their permissions are larger.
+pub const DEFAULT_PERMISSIONS_BYTES: u64 = 64 << 20;
 
 /// Builds a [`CachedSource`].
 pub struct CachedSourceBuilder<S> {
     source: S,
     ttl: Duration,
     max_entries: u64,
+    max_bytes: u64,
     name: &'static str,
     label: Builtin,
     #[cfg(feature = "redis")]
@@ -94,6 +99,7 @@ impl<S> fmt::Debug for CachedSourceBuilder<S> {
         f.debug_struct("CachedSourceBuilder")
             .field("ttl", &self.ttl)
             .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -105,9 +111,22 @@ impl<S: PermissionSource> CachedSourceBuilder<S> {
         self
     }
 
-    /// Bound of this replica's cache in entries (default 10,000).
+    /// Bound of this replica's cache in entries (default
+    /// [`DEFAULT_PERMISSIONS_ENTRIES`], 10,000), beside its bound in bytes:
+    /// whichever is reached first binds.
     pub fn max_entries(mut self, max: u64) -> Self {
         self.max_entries = max;
+        self
+    }
+
+    /// Bound of this replica's cache in bytes (default
+    /// [`DEFAULT_PERMISSIONS_BYTES`], 64 MiB). An entry weighs its key
+    /// (issuer, tenant, user), an estimate of its compiled permissions'
+    /// heap (every entity, scope group, action and permission name) and
+    /// moka's bookkeeping; at least `bytes / max_entries`, so that the
+    /// entry bound holds too.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
         self
     }
 
@@ -131,7 +150,12 @@ impl<S: PermissionSource> CachedSourceBuilder<S> {
 
     /// Builds the source.
     pub fn build(self) -> CachedSource<S> {
-        let local = Arc::new(LocalCache::new(self.name, self.ttl, self.max_entries));
+        let local = Arc::new(LocalCache::new(
+            self.name,
+            self.ttl,
+            self.max_entries,
+            self.max_bytes,
+        ));
         #[cfg(feature = "redis")]
         let shared = self.replicas.map(|replicas| {
             replicas.register(&local);
@@ -195,6 +219,7 @@ impl<S: PermissionSource> CachedSource<S> {
             source,
             ttl: DEFAULT_PERMISSIONS_TTL,
             max_entries: DEFAULT_PERMISSIONS_ENTRIES,
+            max_bytes: DEFAULT_PERMISSIONS_BYTES,
             name: "iam_guard.cached_permissions",
             label: Builtin::Cached,
             #[cfg(feature = "redis")]

@@ -14,7 +14,9 @@ use crate::{
     metrics::{self, Builtin, CacheLevel},
     model::CompiledPermissions,
     permissions::{
-        role_sets::CompiledRoleSets,
+        role_sets::{
+            CompiledRoleSets, DEFAULT_COMPILED_ROLE_SETS, DEFAULT_COMPILED_ROLE_SET_BYTES,
+        },
         source::{
             assignments_in_department, assignments_of, unix_now, PermissionError, PermissionFuture,
             PermissionSource,
@@ -70,7 +72,10 @@ impl HostedCatalogueSource {
         Self {
             fetcher,
             assignments: ClaimPath::new("role_assignments"),
-            compiled: CompiledRoleSets::new(),
+            compiled: CompiledRoleSets::new(
+                DEFAULT_COMPILED_ROLE_SETS,
+                DEFAULT_COMPILED_ROLE_SET_BYTES,
+            ),
             memo_version: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -79,6 +84,15 @@ impl HostedCatalogueSource {
     /// `role_assignments`).
     pub fn assignments_claim(mut self, path: impl Into<ClaimPath>) -> Self {
         self.assignments = path.into();
+        self
+    }
+
+    /// Bounds of the memo of compiled role sets: at most `max_sets`
+    /// distinct role lists (default 1,000) and `max_bytes` estimated bytes
+    /// of compiled permissions (default 16 MiB), whichever is reached
+    /// first. Starts an empty memo.
+    pub fn compiled_role_sets(mut self, max_sets: u64, max_bytes: u64) -> Self {
+        self.compiled = CompiledRoleSets::new(max_sets, max_bytes);
         self
     }
 
