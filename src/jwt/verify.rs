@@ -756,15 +756,14 @@ impl Verifier {
                 return Err(VerifyError::ClaimValue(check.name().to_owned()));
             }
         }
-        // The decoded payload is the claims' text: kept as it is for the
-        // principal, which parses it again only if a handler reads claims.
-        let text = String::from_utf8(payload).ok().map(String::into_boxed_str);
+        // The principal reads its claims from the token itself, if a
+        // handler ever asks: the token is kept anyway, as the cache's key.
+        let token: Arc<str> = Arc::from(token);
         let identity = self
             .inner
             .claims
-            .identity_with_text(claims, text)
+            .identity_of_token(claims, Some(token.clone()))
             .map_err(|m| VerifyError::Claims(m.into()))?;
-        let token: Arc<str> = Arc::from(token);
         let verified = Arc::new(VerifiedToken {
             token: token.clone(),
             identity: Arc::new(identity),

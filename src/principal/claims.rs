@@ -18,10 +18,56 @@ use serde_json::{Map, Value};
 /// tenant, roles, scopes), so a verified-token cache of 10,000 entries
 /// holds 10,000 short strings instead of 10,000 maps.
 pub struct Claims {
-    /// The claims as compact JSON; empty when `parsed` was set at once.
-    text: Box<str>,
+    /// The claims as JSON; empty when `parsed` was set at once.
+    text: Text,
     /// Boxed: an identity holds claims inline, and most stay unparsed.
     parsed: OnceLock<Box<Map<String, Value>>>,
+}
+
+/// Where the claims' JSON text is.
+#[derive(Clone)]
+enum Text {
+    /// Held here.
+    Own(Box<str>),
+    /// The payload of this verified token, whose text the verified-token
+    /// cache already holds as its key: decoded again on first read rather
+    /// than kept twice.
+    Payload(Arc<str>),
+}
+
+impl Text {
+    /// Runs `f` on the JSON bytes; an empty object if the token's payload
+    /// cannot be decoded, which a verified token's always can.
+    fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Self::Own(text) => f(text.as_bytes()),
+            Self::Payload(token) => {
+                use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+                let payload = token.split('.').nth(1).unwrap_or_default();
+                match URL_SAFE_NO_PAD.decode(payload) {
+                    Ok(json) => f(&json),
+                    Err(_) => f(b"{}"),
+                }
+            }
+        }
+    }
+
+    /// The length of the JSON text.
+    fn len(&self) -> usize {
+        match self {
+            Self::Own(text) => text.len(),
+            Self::Payload(token) => token.split('.').nth(1).map_or(0, |p| p.len() * 3 / 4),
+        }
+    }
+
+    /// Heap bytes held for the text itself.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Own(text) => crate::cache_bound::alloc_bytes(text.len()),
+            // Shared with the token cache's key, weighed there.
+            Self::Payload(_) => 0,
+        }
+    }
 }
 
 impl Claims {
@@ -29,22 +75,23 @@ impl Claims {
     pub(crate) fn new(map: Map<String, Value>) -> Self {
         match serde_json::to_string(&map) {
             Ok(text) => Self {
-                text: text.into_boxed_str(),
+                text: Text::Own(text.into_boxed_str()),
                 parsed: OnceLock::new(),
             },
             // A map of JSON values always serializes; were it ever not to,
             // the map itself is kept.
             Err(_) => Self {
-                text: Box::from(""),
+                text: Text::Own(Box::from("")),
                 parsed: OnceLock::from(Box::new(map)),
             },
         }
     }
 
-    /// Claims kept as `text`, JSON that a map of them was parsed from.
-    pub(crate) fn from_text(text: Box<str>) -> Self {
+    /// The claims of the verified `token`, read from its payload (which a
+    /// map of them was parsed from) when first asked for.
+    pub(crate) fn from_token(token: Arc<str>) -> Self {
         Self {
-            text,
+            text: Text::Payload(token),
             parsed: OnceLock::new(),
         }
     }
@@ -54,8 +101,13 @@ impl Claims {
         // The text was written by serde_json from a map that serde_json
         // had parsed (same depth, same numbers), so it parses back; the
         // empty map is only there so that nothing can panic.
-        self.parsed
-            .get_or_init(|| Box::new(serde_json::from_str(&self.text).unwrap_or_default()))
+        self.parsed.get_or_init(|| {
+            Box::new(
+                self.text
+                    .with(|json| serde_json::from_slice(json))
+                    .unwrap_or_default(),
+            )
+        })
     }
 
     /// Runs `f` on the claims without keeping them parsed: a component
@@ -64,7 +116,10 @@ impl Claims {
     pub(crate) fn peek<R>(&self, f: impl FnOnce(&Map<String, Value>) -> R) -> R {
         match self.parsed.get() {
             Some(map) => f(map),
-            None => f(&serde_json::from_str(&self.text).unwrap_or_default()),
+            None => f(&self
+                .text
+                .with(|json| serde_json::from_slice(json))
+                .unwrap_or_default()),
         }
     }
 
@@ -77,7 +132,7 @@ impl Claims {
         } else {
             0
         };
-        crate::cache_bound::alloc_bytes(self.text.len()) + parsed
+        self.text.heap_bytes() + parsed
     }
 
     /// The raw claim at `path`; see [`ClaimPath`] for the two path forms
@@ -379,8 +434,15 @@ mod lazy_tests {
         assert_eq!(claims.get("deep.a"), Some(&json!([1, "x", null])));
         assert!(claims.heap_bytes() > small);
         assert_eq!(claims.clone(), claims);
-        // Kept as given: the same claims, read back the same.
-        let given = Claims::from_text(r#"{"sub": "u", "n":1.5, "deep":{"a":[1,"x",null]}}"#.into());
-        assert_eq!(given, claims);
+        // Read from a token's payload: the same claims, and no text of
+        // their own (the token is the token cache's key).
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub": "u", "n":1.5, "deep":{"a":[1,"x",null]}}"#);
+        let from_token = Claims::from_token(format!("e30.{payload}.c2ln").into());
+        assert_eq!(from_token.heap_bytes(), 0);
+        assert_eq!(from_token.peek(|m| m.len()), 3);
+        assert_eq!(from_token, claims);
+        // A payload that does not decode reads as no claims, never a panic.
+        assert!(Claims::from_token("a.%%%.b".into()).as_map().is_empty());
     }
 }

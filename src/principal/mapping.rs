@@ -168,18 +168,17 @@ impl ClaimMapping {
     /// A message for the client when the user id claim is missing or not a
     /// string, or the roles or OAuth scope claim has an unusable shape.
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
-        self.identity_with_text(claims, None)
+        self.identity_of_token(claims, None)
     }
 
-    /// [`identity`](Self::identity) given the claims' JSON text as well
-    /// (a token's decoded payload, which `claims` was parsed from): the
-    /// text is kept as it is instead of writing `claims` out again, which
-    /// costs a fresh verification some 0.8 µs for 300 bytes of claims
-    /// (`benches/memory.rs`, mode `text`).
-    pub(crate) fn identity_with_text(
+    /// [`identity`](Self::identity) of a verified `token` whose payload
+    /// `claims` was parsed from: the principal's claims are read from the
+    /// token again when a handler first asks for them, rather than
+    /// written out or kept as a second copy of the text.
+    pub(crate) fn identity_of_token(
         &self,
         claims: Map<String, Value>,
-        text: Option<Box<str>>,
+        token: Option<Arc<str>>,
     ) -> Result<Identity, &'static str> {
         let user_id = match self.user_id.lookup(&claims) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -233,8 +232,8 @@ impl ClaimMapping {
             memberships,
             xsrf,
             confirmation,
-            claims: match text {
-                Some(text) => Claims::from_text(text),
+            claims: match token {
+                Some(token) => Claims::from_token(token),
                 None => Claims::new(claims),
             },
             compiled: TokenCompiled::default(),
