@@ -713,6 +713,118 @@ mod tests {
         }
     }
 
+    /// `text` placed at every offset inside a string long enough to span
+    /// several words, judged by the scanner and by serde_json alike.
+    fn at_every_offset(text: &str) {
+        for at in 0..20 {
+            for tail in [0, 1, 9] {
+                let case = format!("\"{}{text}{}\"", "a".repeat(at), "b".repeat(tail));
+                // serde_json decoding the string is the strict verdict; the
+                // grammar alone also takes a lone surrogate escape.
+                let decoded = serde_json::from_str::<String>(&case).is_ok();
+                let lone = case.contains("\\ud800") || case.contains("\\udc00");
+                for (limits, want) in [(Limits::GRAMMAR, decoded || lone), (Limits::SERDE, decoded)] {
+                    let ours = skip(&case, limits);
+                    assert_eq!(ours.is_ok(), want, "{case:?} {limits:?}");
+                    if let Ok(span) = ours {
+                        assert_eq!(span, case, "{case:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_across_word_boundaries() {
+        for text in [
+            r#"\""#,
+            r"\\",
+            r#"\\\""#,
+            r"\/\b\f\n\r\t",
+            r"\u00e9",
+            r"\uD83C\uDF89",
+            r"\ud800",
+            r"\udc00",
+            r"\u12",
+            r"\x",
+            "\\",
+        ] {
+            at_every_offset(text);
+        }
+    }
+
+    #[test]
+    fn backslash_quote_sequences_end_where_they_should() {
+        // An escaped backslash then the closing quote; an escaped quote
+        // with no closing one; both inside a longer document.
+        for (case, ok) in [
+            (r#""abc\\""#, true),
+            (r#""abc\\\""#, false),
+            (r#""abcdefgh\\\\""#, true),
+            (r#""abcdefg\"\\""#, true),
+            (r#"["\\",1]"#, true),
+            (r#"["\\\",1]"#, false),
+        ] {
+            assert_eq!(skip(case, Limits::GRAMMAR).is_ok(), ok, "{case}");
+            assert_eq!(
+                serde_json::from_str::<serde::de::IgnoredAny>(case).is_ok(),
+                ok,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn multi_byte_utf8_is_plain_whatever_its_low_bits() {
+        // Continuation and lead bytes whose low seven bits are `"` (0xa2),
+        // `\` (0xdc) or a control byte (0x9c, 0x80, 0xc2): none is special.
+        for text in ["¢", "ܜ", "Ü", "é—🎉", "\u{80}", "\u{7ff}\u{ffff}\u{10ffff}"] {
+            at_every_offset(text);
+            assert!(text.bytes().all(|b| b >= 0x80));
+        }
+        // DEL is not a control byte for JSON.
+        at_every_offset("\u{7f}");
+    }
+
+    #[test]
+    fn control_bytes_are_refused_in_strings() {
+        for c in (0u8..0x20).map(char::from) {
+            at_every_offset(&c.to_string());
+            assert!(skip(&format!("\"{c}\""), Limits::GRAMMAR).is_err());
+        }
+    }
+
+    #[test]
+    fn the_word_test_matches_the_byte_test_for_every_byte() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut word = [b'x'; 8];
+                word[lane] = b;
+                let special = !plain_bytes(u64::from_le_bytes(word)) & HIGHS;
+                let expected = b == b'"' || b == b'\\' || b < 0x20;
+                assert_eq!(special != 0, expected, "{b:#x} in lane {lane}");
+                if expected {
+                    assert_eq!(special.trailing_zeros() / 8, lane as u32);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time search finds what a byte loop finds.
+        #[test]
+        fn find_special_agrees_with_a_byte_loop(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            let naive = (from..bytes.len())
+                .find(|&i| bytes[i] == b'"' || bytes[i] == b'\\' || bytes[i] < 0x20)
+                .unwrap_or(bytes.len());
+            proptest::prop_assert_eq!(find_special(&bytes, from), naive);
+        }
+    }
+
     #[test]
     fn invalid_utf8_is_refused_up_front() {
         assert!(Scanner::new(b"\"\xff\"", Limits::GRAMMAR).is_err());
