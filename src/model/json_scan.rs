@@ -535,25 +535,24 @@ fn plain_bytes(word: u64) -> u64 {
 /// the length of `bytes`. Eight bytes at a time: the common string has none
 /// of them for dozens of bytes.
 #[inline(always)]
-fn find_special(bytes: &[u8], pos: usize) -> usize {
-    let rest = bytes.get(pos..).unwrap_or_default();
-    let mut chunks = rest.chunks_exact(8);
-    let mut offset = pos;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let special = !plain_bytes(word) & HIGHS;
+fn find_special(bytes: &[u8], mut pos: usize) -> usize {
+    // One bound for the whole loop: every word read ends at or before it.
+    let last_word = bytes.len().saturating_sub(8);
+    while pos <= last_word && bytes.len() >= 8 {
+        let chunk: &[u8; 8] = bytes[pos..pos + 8].try_into().expect("eight bytes");
+        let special = !plain_bytes(u64::from_le_bytes(*chunk)) & HIGHS;
         if special != 0 {
-            return offset + (special.trailing_zeros() / 8) as usize;
+            return pos + (special.trailing_zeros() / 8) as usize;
         }
-        offset += 8;
+        pos += 8;
     }
-    for &b in chunks.remainder() {
+    while let Some(&b) = bytes.get(pos) {
         if b == b'"' || b == b'\\' || b < 0x20 {
-            return offset;
+            return pos;
         }
-        offset += 1;
+        pos += 1;
     }
-    offset
+    pos
 }
 
 /// A stack of bits, one per open container; no allocation until it is
