@@ -722,7 +722,8 @@ mod tests {
                 // grammar alone also takes a lone surrogate escape.
                 let decoded = serde_json::from_str::<String>(&case).is_ok();
                 let lone = case.contains("\\ud800") || case.contains("\\udc00");
-                for (limits, want) in [(Limits::GRAMMAR, decoded || lone), (Limits::SERDE, decoded)] {
+                for (limits, want) in [(Limits::GRAMMAR, decoded || lone), (Limits::SERDE, decoded)]
+                {
                     let ours = skip(&case, limits);
                     assert_eq!(ours.is_ok(), want, "{case:?} {limits:?}");
                     if let Ok(span) = ours {
