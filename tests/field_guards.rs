@@ -893,3 +893,79 @@ async fn a_filtered_response_drops_the_validator_of_the_unfiltered_one() {
         "a stale ETag survived filtering"
     );
 }
+
+// --- bodies in several frames ----------------------------------------------
+
+/// `student(1)` as a stream of `chunk`-byte frames (a handler streaming
+/// its JSON), with `fail` as an error frame after the first chunk.
+fn streamed(chunk: usize, fail: bool) -> Response {
+    let text = serde_json::to_vec(&student(1)).unwrap();
+    let mut frames: Vec<Result<Bytes, io::Error>> = text
+        .chunks(chunk)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    if fail {
+        frames.insert(1, Err(io::Error::other("the handler's stream broke")));
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::stream::iter(frames)),
+    )
+        .into_response()
+}
+
+fn streaming_app(iam: &TestIam, filter: FieldFilterLayer, chunk: usize, fail: bool) -> Router {
+    ProtectedResource::new("students")
+        .field_filter(filter)
+        .get(
+            "/students/{id}",
+            get(move || async move { streamed(chunk, fail) }),
+        )
+        .into_router()
+        .layer(auth(iam))
+}
+
+#[tokio::test]
+async fn streamed_responses_are_filtered_like_one_buffer() {
+    let iam = TestIam::start().await;
+    let t = worked_example(&iam);
+    let whole = answer(
+        &students(&iam, &Received::default()),
+        get_req("/students/s-1", &t),
+    )
+    .await;
+    // Frames of 1, 7 and 64 bytes: cuts across keys, strings and escapes.
+    for chunk in [1, 7, 64] {
+        let app = streaming_app(&iam, FieldFilterLayer::new(), chunk, false);
+        let a = answer(&app, get_req("/students/s-1", &t)).await;
+        assert_eq!(a.status, StatusCode::OK, "{chunk}");
+        assert_eq!(a.body, whole.body, "{chunk}");
+        assert_eq!(a.content_length(), Some(a.body.len()), "{chunk}");
+    }
+}
+
+#[tokio::test]
+async fn streamed_responses_over_the_buffer_limit_are_500() {
+    let iam = TestIam::start().await;
+    // No Content-Length to refuse up front: the limit counts the frames.
+    let app = streaming_app(&iam, FieldFilterLayer::new().limit(64), 16, false);
+    let a = answer(&app, get_req("/students/s-1", &worked_example(&iam))).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(a.json()["code"], "INTERNAL");
+    assert!(!a.text().contains("Marco"));
+    // Exactly at the limit is filtered.
+    let len = serde_json::to_vec(&student(1)).unwrap().len();
+    let app = streaming_app(&iam, FieldFilterLayer::new().limit(len), 16, false);
+    let a = answer(&app, get_req("/students/s-1", &worked_example(&iam))).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_body_stream_error_is_500_not_half_a_body() {
+    let iam = TestIam::start().await;
+    let app = streaming_app(&iam, FieldFilterLayer::new(), 16, true);
+    let a = answer(&app, get_req("/students/s-1", &worked_example(&iam))).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(a.json()["code"], "INTERNAL");
+    assert!(!a.text().contains("s-1"));
+}

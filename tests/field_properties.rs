@@ -365,3 +365,79 @@ proptest! {
         }
     }
 }
+
+/// What a filter without a scanner would do: parse into a `Value`, drop
+/// the members `keep` refuses, serialize.
+fn value_round_trip(input: &str, keep: &dyn Fn(&str) -> bool) -> Value {
+    let filter = |v: &mut Value| {
+        if let Value::Object(map) = v {
+            map.retain(|k, _| keep(k));
+        }
+    };
+    let mut v: Value = serde_json::from_str(input).unwrap();
+    match &mut v {
+        Value::Array(items) => items.iter_mut().for_each(filter),
+        Value::Object(map)
+            if map.contains_key("meta") && map.get("data").is_some_and(Value::is_array) =>
+        {
+            if let Some(Value::Array(items)) = map.get_mut("data") {
+                items.iter_mut().for_each(filter);
+            }
+        }
+        other => filter(other),
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The scanner and a `serde_json::Value` round trip agree on every
+    /// document: same members kept, same values (escapes, numbers and
+    /// UTF-8 read alike).
+    #[test]
+    fn filter_agrees_with_the_value_round_trip(
+        perms in permissions(),
+        doc in doc(),
+        seed in any::<u64>(),
+    ) {
+        let input = render(&doc, seed);
+        let keep = readable(&perms);
+        let ours = filter_document(input.as_bytes(), &keep)
+            .map_err(|e| TestCaseError::fail(format!("{e} in {input}")))?;
+        let ours: Value = serde_json::from_slice(&ours).unwrap();
+        prop_assert_eq!(ours, value_round_trip(&input, &keep));
+    }
+}
+
+/// Every input the `fields` fuzz target keeps (its seeds and the crashes
+/// it found) is accepted exactly when serde_json reads it, and filtering
+/// what was accepted again changes nothing.
+#[test]
+fn fuzz_corpus_is_judged_as_serde_json_judges_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut seen = 0;
+    for dir in ["seeds/fields", "regressions/fields"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let input = std::fs::read(entry.unwrap().path()).unwrap();
+            let serde_reads = std::str::from_utf8(&input).is_ok()
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&input).is_ok();
+            let keep = |k: &str| k == "id" || k == "anagraphic";
+            match filter_document(&input, keep) {
+                Ok(out) => {
+                    assert!(serde_reads, "{}", String::from_utf8_lossy(&input));
+                    assert_eq!(filter_document(&out, keep).unwrap(), out);
+                }
+                Err(e) => assert!(
+                    !serde_reads
+                        || e.to_string().contains("array nested in an array")
+                        || e.to_string().contains("invalid escape in a member name"),
+                    "refused valid JSON ({e}): {}",
+                    String::from_utf8_lossy(&input)
+                ),
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no corpus under fuzz/");
+}

@@ -106,10 +106,9 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -124,7 +123,7 @@ use crate::{
     metrics,
     model::{
         fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
-        ScopeAccess,
+        CompiledPermissions, ScopeAccess,
     },
     rejection::{ErrorCode, Rejection},
 };
@@ -262,6 +261,8 @@ where
         ResponseFuture {
             inner: self.inner.call(req),
             pending: Some(pending),
+            body: None,
+            reading: None,
             filtering: None,
         }
     }
@@ -269,10 +270,20 @@ where
 
 pin_project! {
     /// Response future of [`FieldFilter`].
+    ///
+    /// When the permissions are already loaded (the usual case: the
+    /// requirement guard read them), the body is read in place, frame by
+    /// frame, with no boxed future; a body of one frame (axum's `Json`, a
+    /// `Bytes`) is filtered straight from that frame's buffer.
     pub struct ResponseFuture<F, B> {
         #[pin]
         inner: F,
         pending: Option<Pending>,
+        // The response body being read in place, and what it is read for.
+        #[pin]
+        body: Option<B>,
+        reading: Option<Reading>,
+        // Permissions still to load: one boxed future for the rest.
         filtering: Option<BoxFuture<Response<B>>>,
     }
 }
@@ -280,6 +291,7 @@ pin_project! {
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
+            .field("reading", &self.reading.is_some())
             .field("filtering", &self.filtering.is_some())
             .finish_non_exhaustive()
     }
@@ -295,19 +307,190 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if let Some(filtering) = this.filtering.as_mut() {
             return filtering.as_mut().poll(cx).map(Ok);
         }
-        let res = ready!(this.inner.poll(cx))?;
-        let pending = this.pending.take().expect("polled after completion");
-        match pending.decide(res) {
-            Ok(res) => Poll::Ready(Ok(res)),
-            Err(mut filtering) => {
-                let poll = filtering.as_mut().poll(cx);
-                *this.filtering = Some(filtering);
-                poll.map(Ok)
+        if this.reading.is_none() {
+            let res = ready!(this.inner.poll(cx))?;
+            let pending = this.pending.take().expect("polled after completion");
+            match pending.decide(res) {
+                Decision::Done(res) => return Poll::Ready(Ok(res)),
+                Decision::Read(reading, body) => {
+                    *this.reading = Some(reading);
+                    this.body.set(Some(body));
+                }
+                Decision::Wait(mut filtering) => {
+                    let poll = filtering.as_mut().poll(cx);
+                    *this.filtering = Some(filtering);
+                    return poll.map(Ok);
+                }
             }
+        }
+        let reading = this.reading.as_mut().expect("reading the body");
+        let body = this
+            .body
+            .as_mut()
+            .as_pin_mut()
+            .expect("a body while reading");
+        let read = ready!(reading.poll_body(body, cx));
+        this.body.set(None);
+        let reading = this.reading.take().expect("reading the body");
+        Poll::Ready(Ok(reading.finish(read)))
+    }
+}
+
+/// What [`Pending::decide`] makes of a response.
+enum Decision<B> {
+    /// The response as it goes out: passed through, or refused.
+    Done(Response<B>),
+    /// The body to read and filter, the permissions at hand.
+    Read(Reading, B),
+    /// The permissions to load first.
+    Wait(BoxFuture<Response<B>>),
+}
+
+/// Why a body could not be buffered (the reason for the 500's audit).
+const OVER_LIMIT: &str = "the response is over the filter's buffer limit";
+const UNREADABLE: &str = "the response body could not be read";
+
+/// A response body being buffered, and what filtering it needs.
+struct Reading {
+    pending: Pending,
+    parts: http::response::Parts,
+    perms: Arc<CompiledPermissions>,
+    head: bool,
+    /// Bytes buffered so far.
+    len: usize,
+    buffer: Buffer,
+}
+
+/// The body's data so far: nothing, the first frame's own buffer (no
+/// copy), or, from the second frame on, one contiguous copy.
+enum Buffer {
+    Empty,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl Reading {
+    /// Reads `body` to its end, within the limit (as `Limited` would: more
+    /// than `limit` bytes is an error). Trailers are dropped, as
+    /// `Collected::to_bytes` drops them.
+    fn poll_body<B>(
+        &mut self,
+        mut body: Pin<&mut B>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, &'static str>>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let limit = self.pending.config.limit;
+        loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(mut data) = frame.into_data() {
+                        let n = data.remaining();
+                        if n > limit - self.len {
+                            return Poll::Ready(Err(OVER_LIMIT));
+                        }
+                        self.len += n;
+                        // Zero-copy when the frame is a `Bytes` already.
+                        let chunk = data.copy_to_bytes(n);
+                        self.buffer = match std::mem::replace(&mut self.buffer, Buffer::Empty) {
+                            Buffer::Empty => Buffer::One(chunk),
+                            Buffer::One(first) => {
+                                let mut all = Vec::with_capacity(first.len() + chunk.len());
+                                all.extend_from_slice(&first);
+                                all.extend_from_slice(&chunk);
+                                Buffer::Many(all)
+                            }
+                            Buffer::Many(mut all) => {
+                                all.extend_from_slice(&chunk);
+                                Buffer::Many(all)
+                            }
+                        };
+                    }
+                    // A body that knows it is done (a `Full`) is not
+                    // polled again for the `None` it would answer.
+                    if body.is_end_stream() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    let e: BoxError = e.into();
+                    return Poll::Ready(Err(if is_length_limit(&*e) {
+                        OVER_LIMIT
+                    } else {
+                        UNREADABLE
+                    }));
+                }
+                None => break,
+            }
+        }
+        Poll::Ready(Ok(
+            match std::mem::replace(&mut self.buffer, Buffer::Empty) {
+                Buffer::Empty => Bytes::new(),
+                Buffer::One(bytes) => bytes,
+                Buffer::Many(all) => Bytes::from(all),
+            },
+        ))
+    }
+
+    /// The filtered response, or the 500 that replaces it.
+    fn finish<B: From<Bytes>>(self, read: Result<Bytes, &'static str>) -> Response<B> {
+        let Self {
+            pending,
+            mut parts,
+            perms,
+            head,
+            ..
+        } = self;
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(why) => return pending.internal(why),
+        };
+        if head && bytes.is_empty() {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, B::from(bytes));
+        }
+        let entity = pending.entity().expect("checked before reading the body");
+        let scopes = perms.scopes().get(entity);
+        let always = &pending.config.always_allowed;
+        let removed = Cell::new(0u64);
+        let keep = |key: &str| {
+            let kept = always.iter().any(|a| a == key)
+                || scopes
+                    .and_then(|s| s.get(key))
+                    .is_some_and(|a| *a >= ScopeAccess::Read);
+            if !kept {
+                removed.set(removed.get() + 1);
+            }
+            kept
+        };
+        match filter_document_cow(&bytes, keep) {
+            Ok(filtered) => {
+                metrics::fields_removed(entity, removed.get());
+                // Nothing dropped: the handler's buffer goes on as is.
+                let filtered = match filtered {
+                    Cow::Borrowed(kept) => bytes.slice_ref(kept),
+                    Cow::Owned(cut) => Bytes::from(cut),
+                };
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+                // Byte ranges of the unfiltered document mean nothing
+                // now, and the body is one buffer, not a chunked stream.
+                parts.headers.remove(header::ACCEPT_RANGES);
+                parts.headers.remove(header::TRANSFER_ENCODING);
+                // The validator describes the unfiltered document: a
+                // cache revalidating with it could get another caller's
+                // view confirmed as fresh.
+                parts.headers.remove(header::ETAG);
+                Response::from_parts(parts, B::from(filtered))
+            }
+            Err(e) => pending.internal(&e.to_string()),
         }
     }
 }
@@ -340,9 +523,9 @@ impl Pending {
         self.scene().deny_with(&rejection, why, &[])
     }
 
-    /// `Ok` with the response when it is final, `Err` with the filtering
-    /// future when the body must be read.
-    fn decide<B>(mut self, mut res: Response<B>) -> Result<Response<B>, BoxFuture<Response<B>>>
+    /// The response when it is final, or the body to read (with the
+    /// permissions, or a future that loads them first).
+    fn decide<B>(mut self, mut res: Response<B>) -> Decision<B>
     where
         B: Body + From<Bytes> + Send + 'static,
         B::Data: Send,
@@ -354,7 +537,7 @@ impl Pending {
             self.context = RequestContext::from_extensions(res.extensions()).cloned();
         }
         if self.entity().is_none() {
-            return Ok(res);
+            return Decision::Done(res);
         }
         let status = res.status();
         if !status.is_success()
@@ -362,92 +545,61 @@ impl Pending {
             || status == StatusCode::RESET_CONTENT
             || !is_json(res.headers())
         {
-            return Ok(res);
+            return Decision::Done(res);
         }
         let Some(context) = self.context.clone() else {
-            return Ok(self.scene().wiring(
+            return Decision::Done(self.scene().wiring(
                 "FieldFilter filters a route that no JwtAuthGuard admitted: add \
                  JwtAuthGuardLayer with a permission source",
             ));
         };
         if context.bypasses() {
             self.scene().bypass();
-            return Ok(res);
+            return Decision::Done(res);
         }
         let head = self.method == Method::HEAD;
         if head && res.body().size_hint().exact() == Some(0) {
             // Nothing to filter, and the length on it is the unfiltered one.
             res.headers_mut().remove(header::CONTENT_LENGTH);
-            return Ok(res);
+            return Decision::Done(res);
         }
         if is_encoded(res.headers()) {
             // Never decode-filter-reencode: put the filter inside the
             // compression layer instead.
-            return Ok(self.internal("the response is content-encoded"));
+            return Decision::Done(self.internal("the response is content-encoded"));
         }
         let limit = self.config.limit;
         if content_length(res.headers())
             .ok()
             .flatten()
             .is_some_and(|n| n > limit as u64)
+            || res.body().size_hint().lower() > limit as u64
         {
-            return Ok(self.internal("the response is over the filter's buffer limit"));
+            return Decision::Done(self.internal(OVER_LIMIT));
         }
-        Err(Box::pin(async move {
-            let perms = match context.permissions().await {
-                Ok(perms) => perms,
-                Err(why) => return self.scene().no_permissions(&why),
-            };
-            let (mut parts, body) = res.into_parts();
-            let bytes = match Limited::new(body, limit).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if is_length_limit(&*e) => {
-                    return self.internal("the response is over the filter's buffer limit")
-                }
-                Err(_) => return self.internal("the response body could not be read"),
-            };
-            if head && bytes.is_empty() {
-                parts.headers.remove(header::CONTENT_LENGTH);
-                return Response::from_parts(parts, B::from(bytes));
-            }
-            let entity = self.entity().expect("checked before reading the body");
-            let scopes = perms.scopes().get(entity);
-            let always = &self.config.always_allowed;
-            let removed = Cell::new(0u64);
-            let keep = |key: &str| {
-                let kept = always.iter().any(|a| a == key)
-                    || scopes
-                        .and_then(|s| s.get(key))
-                        .is_some_and(|a| *a >= ScopeAccess::Read);
-                if !kept {
-                    removed.set(removed.get() + 1);
-                }
-                kept
-            };
-            match filter_document_cow(&bytes, keep) {
-                Ok(filtered) => {
-                    metrics::fields_removed(entity, removed.get());
-                    // Nothing dropped: the handler's buffer goes on as is.
-                    let filtered = match filtered {
-                        Cow::Borrowed(kept) => bytes.slice_ref(kept),
-                        Cow::Owned(cut) => Bytes::from(cut),
-                    };
-                    parts
-                        .headers
-                        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
-                    // Byte ranges of the unfiltered document mean nothing
-                    // now, and the body is one buffer, not a chunked stream.
-                    parts.headers.remove(header::ACCEPT_RANGES);
-                    parts.headers.remove(header::TRANSFER_ENCODING);
-                    // The validator describes the unfiltered document: a
-                    // cache revalidating with it could get another caller's
-                    // view confirmed as fresh.
-                    parts.headers.remove(header::ETAG);
-                    Response::from_parts(parts, B::from(filtered))
-                }
-                Err(e) => self.internal(&e.to_string()),
-            }
-        }))
+        let (parts, body) = res.into_parts();
+        let reading = move |pending, perms| Reading {
+            pending,
+            parts,
+            perms,
+            head,
+            len: 0,
+            buffer: Buffer::Empty,
+        };
+        match context.permissions_now() {
+            Some(Ok(perms)) => Decision::Read(reading(self, perms), body),
+            Some(Err(why)) => Decision::Done(self.scene().no_permissions(&why)),
+            None => Decision::Wait(Box::pin(async move {
+                let perms = match context.permissions().await {
+                    Ok(perms) => perms,
+                    Err(why) => return self.scene().no_permissions(&why),
+                };
+                let mut reading = reading(self, perms);
+                let mut body = std::pin::pin!(body);
+                let read = std::future::poll_fn(|cx| reading.poll_body(body.as_mut(), cx)).await;
+                reading.finish(read)
+            })),
+        }
     }
 }
 
