@@ -206,7 +206,6 @@ mod tests {
         assert_eq!(compiles.get(), 3);
     }
 
-    
     #[test]
     fn the_memo_is_bounded_in_bytes_as_well_as_in_sets() {
         let roles = |i: usize| vec![Role::new(format!("role-{i}-{}", "x".repeat(200)))];
@@ -214,7 +213,12 @@ mod tests {
         // 800 bytes with moka's bookkeeping).
         let memo = CompiledRoleSets::new(1_000, 64 << 10);
         for i in 0..1_000 {
-            memo.get_or_compile((0, 0), &roles(i), &TokenCompiled::default(), CompiledPermissions::deny_all);
+            memo.get_or_compile(
+                (0, 0),
+                &roles(i),
+                &TokenCompiled::default(),
+                CompiledPermissions::deny_all,
+            );
             memo.cache.run_pending_tasks();
         }
         let held = memo.len();
@@ -222,7 +226,12 @@ mod tests {
         // 10 sets or 64 MiB: the count binds.
         let memo = CompiledRoleSets::new(10, 64 << 20);
         for i in 0..100 {
-            memo.get_or_compile((0, 0), &roles(i), &TokenCompiled::default(), CompiledPermissions::deny_all);
+            memo.get_or_compile(
+                (0, 0),
+                &roles(i),
+                &TokenCompiled::default(),
+                CompiledPermissions::deny_all,
+            );
         }
         let held = memo.len();
         assert!((1..=10).contains(&held), "{held} sets held");

@@ -167,6 +167,12 @@ impl ClaimMapping {
     ///
     /// A message for the client when the user id claim is missing or not a
     /// string, or the roles or OAuth scope claim has an unusable shape.
+    // Used by introspection and the test kit; a verified JWT goes through
+    // `identity_of_token`.
+    #[cfg_attr(
+        not(any(feature = "jwks-http", feature = "test-util", test)),
+        allow(dead_code)
+    )]
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
         self.identity_of_token(claims, None)
     }
