@@ -26,6 +26,11 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+#[path = "support/documents.rs"]
+mod documents;
+
+use documents::record;
+
 use std::{convert::Infallible, time::Duration};
 
 use axum::{
@@ -319,35 +324,6 @@ fn bench_auth(c: &mut Criterion) {
     g.finish();
 }
 
-/// An eight-scope student record (1.3 KB), as a handler would send it.
-fn student() -> Bytes {
-    let mut doc = Map::new();
-    doc.insert("id".into(), "s-1".into());
-    for scope in [
-        "anagraphic",
-        "sensitive",
-        "attendance",
-        "scoring",
-        "financial",
-        "family",
-        "documents",
-        "enrollment",
-    ] {
-        doc.insert(
-            scope.into(),
-            json!({
-                "field0": format!("value 0 of {scope}"),
-                "field1": format!("value 1 of {scope}, some text"),
-                "count": 12.5,
-                "customFields": {"nickname": "Marc", "flag": true},
-            }),
-        );
-    }
-    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
-    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
-    serde_json::to_vec(&doc).unwrap().into()
-}
-
 const PATCH_BODY: &str = r#"{"anagraphic":{"firstName":"Ada"},"attendance":{"days":180}}"#;
 
 /// The response with its body read, as a server would: FieldFilter's work
@@ -392,9 +368,9 @@ fn bench_stack(c: &mut Criterion) {
     // Reads some of the eight groups: FieldFilter cuts the others.
     let teacher = iam.mint(json!({"sub": "t-1", "roles": ["internal_teacher"], "exp": EXP}));
 
-    let record = student();
+    let full_record = Bytes::from(record());
     let get_one = move || {
-        let record = record.clone();
+        let record = full_record.clone();
         async move { ([(CONTENT_TYPE, "application/json")], record) }
     };
     let patch = |body: Bytes| async move { ([(CONTENT_TYPE, "application/json")], body) };
@@ -426,7 +402,7 @@ fn bench_stack(c: &mut Criterion) {
 
     let seen = run_read(&rt, &full, get_req(&teacher));
     assert!(
-        seen.len() < student().len(),
+        seen.len() < record().len(),
         "the teacher's view is filtered"
     );
 

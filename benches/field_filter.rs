@@ -18,6 +18,11 @@
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+#[path = "support/documents.rs"]
+mod documents;
+
+use documents::{record, student};
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -25,43 +30,7 @@ use iam_guard::model::{
     fields::{check_write, filter_document, DEFAULT_ALWAYS_ALLOWED},
     CompiledPermissions, ScopeAccess,
 };
-use serde_json::{json, Map, Value};
-
-const SCOPES: [&str; 8] = [
-    "anagraphic",
-    "sensitive",
-    "attendance",
-    "scoring",
-    "financial",
-    "family",
-    "documents",
-    "enrollment",
-];
-
-/// A student with eight scope groups, each with `fields` members and
-/// custom fields, like seed 002 §9's response shape.
-fn student(fields: usize) -> Value {
-    let mut doc = Map::new();
-    doc.insert("id".into(), "6f1c2a4e-1111-2222-3333-444455556666".into());
-    for scope in SCOPES {
-        let mut group = Map::new();
-        for i in 0..fields {
-            group.insert(
-                format!("field{i}"),
-                format!("value {i} of {scope}, some text").into(),
-            );
-            group.insert(format!("count{i}"), (i as f64 * 1.25).into());
-        }
-        group.insert(
-            "customFields".into(),
-            json!({ "nickname": "Marc", "flag": true, "since": "2024-09-01" }),
-        );
-        doc.insert(scope.into(), group.into());
-    }
-    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
-    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
-    Value::Object(doc)
-}
+use serde_json::{json, Value};
 
 /// The smallest student document of at least `target` bytes.
 fn document(target: usize) -> Vec<u8> {
@@ -69,26 +38,6 @@ fn document(target: usize) -> Vec<u8> {
         .map(|fields| serde_json::to_vec(&student(fields)).unwrap())
         .find(|doc| doc.len() >= target)
         .unwrap()
-}
-
-/// The 1.3 KB record `benches/auth.rs` serves in its `stack/*` cases.
-fn record() -> Vec<u8> {
-    let mut doc = Map::new();
-    doc.insert("id".into(), "s-1".into());
-    for scope in SCOPES {
-        doc.insert(
-            scope.into(),
-            json!({
-                "field0": format!("value 0 of {scope}"),
-                "field1": format!("value 1 of {scope}, some text"),
-                "count": 12.5,
-                "customFields": {"nickname": "Marc", "flag": true},
-            }),
-        );
-    }
-    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
-    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
-    serde_json::to_vec(&doc).unwrap()
 }
 
 /// The case `IAM_GUARD_COUNT=<case>:<iterations>` asks for.

@@ -29,6 +29,11 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+#[path = "support/documents.rs"]
+mod documents;
+
+use documents::{record, student, SCOPES};
+
 use std::{
     convert::Infallible,
     path::PathBuf,
@@ -55,17 +60,6 @@ use tower::{Service, ServiceExt};
 
 /// Far enough in the future that no run outlives the tokens.
 const EXP: u64 = 4_000_000_000;
-
-const SCOPES: [&str; 8] = [
-    "anagraphic",
-    "sensitive",
-    "attendance",
-    "scoring",
-    "financial",
-    "family",
-    "documents",
-    "enrollment",
-];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -98,55 +92,10 @@ where
     })
 }
 
-/// A student with eight scope groups of `fields` members each (plus
-/// custom fields), as in `benches/field_filter.rs`.
-fn student(fields: usize) -> Value {
-    let mut doc = Map::new();
-    doc.insert("id".into(), "6f1c2a4e-1111-2222-3333-444455556666".into());
-    for scope in SCOPES {
-        let mut group = Map::new();
-        for i in 0..fields {
-            group.insert(
-                format!("field{i}"),
-                format!("value {i} of {scope}, some text").into(),
-            );
-            group.insert(format!("count{i}"), (i as f64 * 1.25).into());
-        }
-        group.insert(
-            "customFields".into(),
-            json!({ "nickname": "Marc", "flag": true }),
-        );
-        doc.insert(scope.into(), group.into());
-    }
-    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
-    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
-    Value::Object(doc)
-}
-
 /// A page (`{"data": [...], "meta": {...}}`) of `n` records of about 1 KB.
 fn page(n: usize) -> Bytes {
     let item = student(1);
     let doc = json!({ "data": vec![item; n], "meta": { "total": n, "page": 1 } });
-    serde_json::to_vec(&doc).unwrap().into()
-}
-
-/// The 1.3 KB student record of `benches/auth.rs`' stack cases.
-fn record() -> Bytes {
-    let mut doc = Map::new();
-    doc.insert("id".into(), "s-1".into());
-    for scope in SCOPES {
-        doc.insert(
-            scope.into(),
-            json!({
-                "field0": format!("value 0 of {scope}"),
-                "field1": format!("value 1 of {scope}, some text"),
-                "count": 12.5,
-                "customFields": {"nickname": "Marc", "flag": true},
-            }),
-        );
-    }
-    doc.insert("createdAt".into(), "2026-03-01T10:00:00Z".into());
-    doc.insert("updatedAt".into(), "2026-03-02T10:00:00Z".into());
     serde_json::to_vec(&doc).unwrap().into()
 }
 
@@ -235,7 +184,7 @@ fn bench_roles(c: &mut Criterion) {
     let iam = rt.block_on(TestIam::start());
     let source = CatalogueSource::new(catalogue_with_roles());
     let auth = JwtAuthGuardLayer::new(iam.verifier()).permissions(source.clone());
-    let (bare, full) = routers(record(), auth);
+    let (bare, full) = routers(record().into(), auth);
     let path = "/students/s-1";
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -331,7 +280,7 @@ fn bench_token_hit_ratio(c: &mut Criterion) {
     rt.block_on(verifier.jwks().warm_up()).unwrap();
     let auth = JwtAuthGuardLayer::new(verifier.clone())
         .permissions(CatalogueSource::new(Catalogue::students_fixture()));
-    let (bare, full) = routers(record(), auth);
+    let (bare, full) = routers(record().into(), auth);
     let path = "/students/s-1";
     let hot = iam.mint(json!({"sub": "admin-hot", "roles": ["admin"], "exp": EXP}));
     let cold: Vec<String> = (0..2048)

@@ -24,4 +24,5 @@ pub mod source;
 pub mod token;
 mod token_cache;
 mod validation;
+mod verified;
 pub mod verify;

@@ -6,7 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use super::validation::{TokenValidation, VerifyError};
+use super::{
+    jose::numeric_date,
+    validation::{TokenValidation, VerifyError},
+};
 
 /// A NumericDate as the clock comparison reads it: a non-negative integer,
 /// or a finite non-negative number rounded to the nearest second. Anything
@@ -47,17 +50,19 @@ impl StringOrStrings<'_> {
     }
 }
 
-/// Checks the registered claims of a token whose signature verified.
-/// `now` is the current Unix time in whole seconds.
+/// Checks the registered claims of a token whose signature verified, at
+/// `now` (Unix time, fraction kept), and answers its `exp` in whole seconds,
+/// rounded down: a cached verification never outlives the token.
 pub(super) fn check(
     validation: &TokenValidation,
     claims: &Map<String, Value>,
-    now: u64,
-) -> Result<(), VerifyError> {
+    now: f64,
+) -> Result<u64, VerifyError> {
     let missing = |claim: &str| VerifyError::Claims(format!("{claim} is missing or not valid"));
     let exp = claims
         .get("exp")
-        .and_then(whole_seconds)
+        .filter(|exp| whole_seconds(exp).is_some())
+        .and_then(numeric_date)
         .ok_or_else(|| missing("exp"))?;
     if string_or_strings(claims.get("iss")).is_none() {
         return Err(missing("iss"));
@@ -74,11 +79,13 @@ pub(super) fn check(
                 .ok_or_else(|| VerifyError::Claims("nbf has the wrong type".into()))?,
         ),
     };
-    let leeway = validation.leeway.as_secs();
-    if exp < now.saturating_sub(leeway) {
+    // RFC 7519 §4.1.4: not accepted on or after `exp` (plus the leeway),
+    // compared as a number: a NumericDate may carry a fraction (§2).
+    if exp + validation.leeway.as_secs_f64() <= now {
         return Err(VerifyError::Expired);
     }
-    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+    let whole_now = now as u64;
+    if nbf.is_some_and(|nbf| nbf > whole_now.saturating_add(validation.leeway.as_secs())) {
         return Err(VerifyError::NotYetValid);
     }
     // RFC 7519 §4.1.3: a service must find itself among the audiences; one
@@ -88,7 +95,7 @@ pub(super) fn check(
             return Err(VerifyError::Audience);
         }
     }
-    Ok(())
+    Ok(exp as u64)
 }
 
 #[cfg(test)]
@@ -102,7 +109,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn checked(validation: &TokenValidation, claims: Value) -> Result<(), VerifyError> {
-        check(validation, claims.as_object().unwrap(), NOW)
+        check(validation, claims.as_object().unwrap(), NOW as f64).map(|_| ())
     }
 
     fn base() -> TokenValidation {
@@ -147,8 +154,12 @@ mod tests {
     fn the_clock_with_leeway() {
         let v = base();
         let at = |exp: u64, nbf: Value| checked(&v, json!({"iss": "x", "exp": exp, "nbf": nbf}));
-        assert_eq!(at(NOW - 60, json!(null)), Ok(()));
-        assert_eq!(at(NOW - 61, json!(null)), Err(VerifyError::Expired));
+        assert_eq!(at(NOW - 59, json!(null)), Ok(()));
+        // On `exp` plus the leeway the token is no longer accepted.
+        assert_eq!(at(NOW - 60, json!(null)), Err(VerifyError::Expired));
+        let fraction = json!({"iss": "x", "exp": (NOW - 60) as f64 + 0.5});
+        let exp = check(&v, fraction.as_object().unwrap(), NOW as f64);
+        assert_eq!(exp, Ok(NOW - 60), "kept no later than exp: rounded down");
         assert_eq!(at(NOW + 600, json!(NOW + 60)), Ok(()));
         assert_eq!(
             at(NOW + 600, json!(NOW + 61)),

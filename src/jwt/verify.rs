@@ -45,10 +45,11 @@ use serde::{de::IgnoredAny, Deserialize};
 use serde_json::{Map, Value};
 
 pub(crate) use super::jose::unix_now;
-pub(super) use super::jose::{json_object_segment, numeric_date, unix_now_f64};
+pub(super) use super::jose::{json_object_segment, unix_now_f64};
 use super::jose::{nesting_within, segments, Segments};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
+pub(crate) use super::verified::VerifiedToken;
 use super::{
     hot_tokens,
     issuer::peek,
@@ -57,11 +58,12 @@ use super::{
     registered_claims,
     secret::{is_hmac, Secrets, SharedSecret},
     token_cache::{SignatureTail, UntilExp},
+    verified::Signer,
 };
 use crate::{
     cache_bound::{alloc_bytes, Bound},
     metrics,
-    principal::{ClaimMapping, Identity},
+    principal::ClaimMapping,
 };
 
 /// Default leeway for `exp` and `nbf`.
@@ -107,101 +109,6 @@ pub(crate) enum IssuerClaim {
 pub(crate) struct PendingKey {
     kid: String,
     alg: Algorithm,
-}
-
-/// What verified a token's signature.
-#[derive(Clone)]
-enum Signer {
-    /// A key of the JWKS.
-    Jwks(Arc<VerifyingKey>),
-    /// A configured shared secret.
-    Secret(SharedSecret),
-    /// No signature: the IAM's introspection endpoint (RFC 7662) answered
-    /// that an opaque token is active.
-    #[cfg(feature = "jwks-http")]
-    Introspection,
-}
-
-impl Signer {
-    /// Checks `signature` over `message` for a token signed with `alg`.
-    /// An introspected token has no key, so nothing verifies with it.
-    fn check(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-        match self {
-            Self::Jwks(key) => key.verify(alg, message, signature),
-            Self::Secret(secret) => secret.verify(message, signature),
-            #[cfg(feature = "jwks-http")]
-            Self::Introspection => Err(VerifyError::UnknownKey),
-        }
-    }
-
-    fn kid(&self) -> Option<&str> {
-        match self {
-            Self::Jwks(key) => Some(&key.kid),
-            Self::Secret(secret) => secret.key_id(),
-            #[cfg(feature = "jwks-http")]
-            Self::Introspection => None,
-        }
-    }
-}
-
-/// A verified token: its identity, what verified it, its expiry.
-pub(crate) struct VerifiedToken {
-    /// The token itself, shared with its key in the verified-token cache
-    /// (empty for an introspected token, which never enters that cache).
-    pub(crate) token: Arc<str>,
-    pub(crate) identity: Arc<Identity>,
-    signer: Signer,
-    /// Whole seconds, rounded down from the token's NumericDate.
-    pub(crate) exp: u64,
-    /// The revocation generation this token was last found clean at (0:
-    /// never checked), so that a cached token is looked up again only
-    /// after something new was revoked.
-    pub(crate) revocation_checked: AtomicU64,
-}
-
-impl VerifiedToken {
-    /// An opaque token the IAM's introspection endpoint answered active
-    /// for: `exp` is the answer's (whole seconds, rounded down), or the
-    /// end of the introspection cache bound when the answer has none.
-    #[cfg(feature = "jwks-http")]
-    pub(crate) fn introspected(identity: Identity, exp: u64) -> Self {
-        Self {
-            token: Arc::from(""),
-            identity: Arc::new(identity),
-            signer: Signer::Introspection,
-            exp,
-            revocation_checked: AtomicU64::new(0),
-        }
-    }
-}
-
-impl VerifiedToken {
-    /// Estimated heap bytes: this token's own allocation (it lives in an
-    /// `Arc`) and its identity's. The key, shared by every token it
-    /// verified, is not counted.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        crate::cache_bound::alloc_bytes(std::mem::size_of::<Self>() + 16)
-            + self.identity.heap_bytes()
-    }
-}
-
-impl fmt::Debug for VerifiedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedToken")
-            .field("user_id", &self.identity.user_id)
-            .field("kid", &self.signer.kid())
-            .field(
-                "by",
-                &match self.signer {
-                    Signer::Jwks(_) => "jwks",
-                    Signer::Secret(_) => "shared secret",
-                    #[cfg(feature = "jwks-http")]
-                    Signer::Introspection => "introspection",
-                },
-            )
-            .field("exp", &self.exp)
-            .finish()
-    }
 }
 
 /// Verifies access tokens. Cheap to clone; clones share the key cache, the
@@ -721,7 +628,7 @@ impl Verifier {
         // array, which a struct would read by position.
         let claims: Map<String, Value> =
             serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
-        registered_claims::check(&self.inner.validation, &claims, unix_now())?;
+        let exp = registered_claims::check(&self.inner.validation, &claims, unix_now_f64())?;
         // RFC 7519 §4.1.1 makes `iss` one string (the registered-claim
         // check also lets an array of strings through), and that string
         // must be ours: equal to the issuer, or to a template filled with
@@ -729,20 +636,6 @@ impl Verifier {
         if !self.inner.validation.issuer.admits_claims(&claims) {
             return Err(VerifyError::Issuer);
         }
-        // A NumericDate may carry a fraction (RFC 7519 §2): compared as a
-        // number, never refused or rounded up for it.
-        let exp = match claims.get("exp").and_then(numeric_date) {
-            Some(exp) => exp,
-            None => return Err(VerifyError::Claims("exp is missing or not valid".into())),
-        };
-        // RFC 7519 §4.1.4: the token must not be accepted on or after
-        // `exp`; the whole-second check above still accepts the `exp`
-        // second itself.
-        if exp + self.inner.validation.leeway.as_secs_f64() <= unix_now_f64() {
-            return Err(VerifyError::Expired);
-        }
-        // Cached no later than `exp`, so a fraction rounds down.
-        let exp = exp as u64;
         if matches!(claims.get("nbf"), Some(v) if !v.is_number()) {
             return Err(VerifyError::Claims("nbf".into()));
         }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::IntrospectionError;
 use crate::{
-    jwt::{source::FetchError, verify::numeric_date},
+    jwt::{jose::numeric_date, source::FetchError},
     principal::{ClaimMapping, Identity},
 };
 
