@@ -2,12 +2,15 @@
 # HTTP load over loopback: the school example (release build), started with
 # SCHOOL_BARE_ROUTES=1, serving the same handler twice:
 #
-#   bare     GET /bare/students/s-1  same store lookup and JSON, no guard at all
+#   bare     GET /bare/students/s-1  same store lookup, the record serialized
+#                                    whole, no guard at all
 #   guarded  GET /students/s-1       JwtAuthGuard with the token cache, READ
-#                                    requirement, catalogue permissions,
-#                                    FieldFilter; admin token (all 8 groups)
+#                                    requirement, catalogue permissions, the
+#                                    record serialized through a ReadView
+#                                    (FieldFilter vouches for it without a
+#                                    scan); admin token (all 8 groups)
 #   guarded  GET /students/s-1       the same with a teacher token (5 of 8
-#                                    groups survive FieldFilter)
+#                                    groups written)
 #
 # so the ratio measures the guards, not the handler. GET /health is only
 # the readiness probe.

@@ -1,5 +1,7 @@
 //! axum extractors for what the guards know about a request —
-//! [`Principal`], [`Permissions`], [`RecordAccess`], [`RequestContext`] —
+//! [`Principal`], [`Permissions`], [`RecordAccess`], [`RequestContext`],
+//! and [`ReadView`](crate::ReadView) for a response serialized already
+//! filtered —
 //! and the permissions endpoint ([`permissions_endpoint`], or
 //! [`PermissionsEndpoint`] with custom field definitions).
 //!
@@ -48,7 +50,7 @@ impl GuardRejection {
     }
 
     /// No context: the auth layer is missing, a wiring bug.
-    fn missing(parts: &Parts, what: &'static str) -> Self {
+    pub(crate) fn missing(parts: &Parts, what: &'static str) -> Self {
         let response =
             Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions)).wiring(what);
         Self {
@@ -56,7 +58,11 @@ impl GuardRejection {
         }
     }
 
-    fn no_permissions(parts: &Parts, context: &RequestContext, why: &NoPermissions) -> Self {
+    pub(crate) fn no_permissions(
+        parts: &Parts,
+        context: &RequestContext,
+        why: &NoPermissions,
+    ) -> Self {
         let response = Scene::new(Guard::Extractor, &parts.method, route_of(&parts.extensions))
             .within(context)
             .no_permissions(why);
@@ -93,7 +99,7 @@ impl IntoResponse for GuardRejection {
     }
 }
 
-const NO_AUTH_LAYER: &str =
+pub(crate) const NO_AUTH_LAYER: &str =
     "no request context: is JwtAuthGuardLayer installed in front of this route?";
 
 /// The context, or the refusal of a handler that needs one.

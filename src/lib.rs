@@ -109,9 +109,6 @@ pub mod guide {
 #[cfg(feature = "axum")]
 #[doc(inline)]
 pub use extract::{permissions_endpoint, Permissions, PermissionsEndpoint};
-#[cfg(feature = "axum")]
-#[doc(inline)]
-pub use guard::protected::ProtectedResource;
 #[doc(inline)]
 pub use guard::{
     auth::{JwtAuthGuard, JwtAuthGuardLayer, TrustedIssuer},
@@ -123,6 +120,9 @@ pub use guard::{
         RoleGuard, ScopeGuard,
     },
 };
+#[cfg(feature = "axum")]
+#[doc(inline)]
+pub use guard::{field_filter::ReadView, protected::ProtectedResource};
 #[cfg(feature = "jwks-http")]
 #[doc(inline)]
 pub use jwt::introspection::Introspector;
@@ -168,7 +168,9 @@ pub mod prelude {
     pub use crate::grpc::{GrpcMethods, GrpcRequestExt};
     #[cfg(feature = "axum")]
     #[doc(no_inline)]
-    pub use crate::{permissions_endpoint, Permissions, PermissionsEndpoint, ProtectedResource};
+    pub use crate::{
+        permissions_endpoint, Permissions, PermissionsEndpoint, ProtectedResource, ReadView,
+    };
     #[doc(no_inline)]
     pub use crate::{
         ActionGuard, Algorithm, Catalogue, CatalogueSource, ClaimMapping, ClaimsSource,

@@ -22,6 +22,7 @@
 //! | [`INTROSPECTIONS`] | `result` (`hit`: answered from the introspection cache, or by a call another request made; `active`, `inactive`, `invalid`: this request's call to the IAM and its answer, `invalid` an active answer this service refuses; `error`: the IAM could not be asked or answered garbage) | opaque-token introspections (RFC 7662) |
 //! | [`PERMISSION_LOADS`] | `source` (`claims`, `catalogue`, `remote`, or your source's name), `level` (`local`: a cache of this replica answered; `source`: computed or fetched) | permission loads (at most one per request) |
 //! | [`FIELDS_REMOVED`] | `entity` | top-level scope groups FieldFilter removed from responses |
+//! | [`FILTERED_RESPONSES`] | `pass` (`scanned`: FieldFilter read the body's bytes and cut them; `serialized`: a [`ReadView`](crate::ReadView) wrote it already filtered, so nothing was scanned) | responses filtered for a caller |
 //!
 //! A [`PermissionSource`](crate::permissions::source::PermissionSource) of
 //! your own can count its loads with [`permission_load`].
@@ -50,6 +51,8 @@ pub const INTROSPECTIONS: &str = "iam_guard_introspections_total";
 pub const PERMISSION_LOADS: &str = "iam_guard_permission_loads_total";
 /// Scope groups removed from responses, by entity.
 pub const FIELDS_REMOVED: &str = "iam_guard_field_filter_removed_total";
+/// Responses filtered, by how: scanned or serialized already filtered.
+pub const FILTERED_RESPONSES: &str = "iam_guard_field_filter_responses_total";
 
 /// Counter: messages a replica read from the Redis channel (and stored
 /// revocations it loaded), by `result` (`applied`, `ignored`).
@@ -250,6 +253,29 @@ pub(crate) fn jwks_cooldown_refusal() {
 
 pub(crate) fn jwks_stale_key_served() {
     ::metrics::counter!("iam_guard_jwks_stale_keys_served_total").increment(1);
+}
+
+/// How a response came to carry only the readable groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterPass {
+    /// FieldFilter scanned the bytes and cut them.
+    Scanned,
+    /// A ReadView serialized it with only those groups.
+    Serialized,
+}
+
+/// Counts one response filtered by `pass`.
+pub(crate) fn response_filtered(pass: FilterPass) {
+    match pass {
+        FilterPass::Scanned => {
+            ::metrics::counter!("iam_guard_field_filter_responses_total", "pass" => "scanned")
+                .increment(1)
+        }
+        FilterPass::Serialized => {
+            ::metrics::counter!("iam_guard_field_filter_responses_total", "pass" => "serialized")
+                .increment(1)
+        }
+    }
 }
 
 /// Counts `groups` removed from a response of `entity`.

@@ -31,7 +31,7 @@ use iam_guard::{
     },
     openapi::OpenApiSecurity,
     record_access::{Access, RecordAccess, RecordAccessPolicy},
-    ErrorCode, ErrorRenderer, JwtAuthGuardLayer, PermissionsEndpoint, Rejection,
+    ErrorCode, ErrorRenderer, JwtAuthGuardLayer, PermissionsEndpoint, ReadView, Rejection,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -178,11 +178,22 @@ impl Store {
 
     /// The student `id` as a JSON response when `access` may see it, by
     /// one map lookup; serialized under the read lock, without a clone.
-    fn respond_one(&self, access: &RecordAccess, id: &str) -> Option<Response> {
+    /// Through `view`, only the groups the caller can read are written
+    /// (and FieldFilter has nothing left to scan); the bare benchmark
+    /// mount has no view and writes the whole record.
+    fn respond_one(
+        &self,
+        access: &RecordAccess,
+        view: Option<&ReadView>,
+        id: &str,
+    ) -> Option<Response> {
         let tenant = access.tenant.as_deref()?;
         let guard = self.inner.read().expect("lock");
         let student = guard.get(tenant)?.get(id).filter(|s| may_see(access, s))?;
-        Some(Json(&student.record).into_response())
+        Some(match view {
+            Some(view) => view.json(&student.record),
+            None => Json(&student.record).into_response(),
+        })
     }
 }
 
@@ -224,6 +235,7 @@ struct Page {
 async fn list(
     State(app): State<AppState>,
     access: RecordAccess,
+    view: ReadView,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Response {
     let Query(page) = match page {
@@ -234,8 +246,10 @@ async fn list(
     let page_no = page.page.unwrap_or(1).max(1);
     let skip = (page_no - 1).saturating_mul(limit);
     let (data, total) = app.store.page(&access, skip, limit);
-    Json(json!({"data": data, "meta": {"page": page_no, "limit": limit, "total": total}}))
-        .into_response()
+    view.page(
+        &data,
+        &json!({"page": page_no, "limit": limit, "total": total}),
+    )
 }
 
 /// An error in the guards' JSON format, so a client parses one shape.
@@ -337,6 +351,7 @@ fn body_groups(doc: &Value) -> impl Iterator<Item = (&String, &Value)> {
 async fn get_one(
     State(app): State<AppState>,
     access: RecordAccess,
+    view: ReadView,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = match student_id(id) {
@@ -344,7 +359,7 @@ async fn get_one(
         Err(res) => return *res,
     };
     app.store
-        .respond_one(&access, &id)
+        .respond_one(&access, Some(&view), &id)
         .unwrap_or_else(not_found)
 }
 
@@ -526,14 +541,21 @@ fn bare_access() -> RecordAccess {
     }
 }
 
-/// `GET /bare/students/{id}`: what `get_one` does, with the fixed
-/// [`bare_access`] from an extension instead of the guard's.
+/// `GET /bare/students/{id}`: what `get_one` does — the same lookup, the
+/// same record serialized — with the fixed [`bare_access`] from an
+/// extension instead of the guard's, and no filtering.
 async fn bare_get_one(
     State(app): State<AppState>,
     Extension(access): Extension<RecordAccess>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    get_one(State(app), access, Ok(Path(id))).await
+    let id = match student_id(id) {
+        Ok(id) => id,
+        Err(res) => return *res,
+    };
+    app.store
+        .respond_one(&access, None, &id)
+        .unwrap_or_else(not_found)
 }
 
 /// The whole service: the students bundle, the permissions endpoint and

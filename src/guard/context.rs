@@ -24,9 +24,12 @@
 //! ```
 
 use std::{
+    any::Any,
     fmt,
     sync::{Arc, OnceLock},
 };
+
+use bytes::Bytes;
 
 use http::Extensions;
 
@@ -106,6 +109,37 @@ struct Inner {
     /// The first requirement a route guard recorded: with guards stacked
     /// on one route, the outermost one's.
     requirement: OnceLock<Arc<Requirement>>,
+    /// What a ReadView wrote already filtered, for FieldFilter to vouch
+    /// for (the first response written; a later one is scanned).
+    prefiltered: OnceLock<Prefiltered>,
+}
+
+/// A response body a `ReadView` serialized already filtered, for
+/// `FieldFilter` to vouch for instead of scanning it (see
+/// `field_filter::prefiltered`, which checks it).
+#[derive(Clone)]
+pub(crate) struct Prefiltered {
+    /// The body as written: kept alive here, so that no other buffer can
+    /// take its address while the response is on its way.
+    pub(crate) body: Bytes,
+    pub(crate) permissions: Arc<CompiledPermissions>,
+    /// The filter configuration it filtered by; erased here so that the
+    /// context does not depend on the filter.
+    pub(crate) filter: Arc<dyn Any + Send + Sync>,
+    pub(crate) entity_from: EntityFrom,
+    /// Top-level members left out, for the filtered-groups count.
+    pub(crate) removed: u64,
+}
+
+/// Where the entity a `ReadView` filtered for came from.
+// Made only by ReadView (feature `axum`).
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntityFrom {
+    /// The route's requirement (recorded in the request context).
+    Requirement,
+    /// The filter's configuration (`FieldFilterLayer::entity`).
+    Plan,
 }
 
 /// The extension key: a private type, so nothing outside the crate can
@@ -160,6 +194,7 @@ impl RequestContext {
                 grpc,
                 permissions: PermissionCell::default(),
                 requirement: OnceLock::new(),
+                prefiltered: OnceLock::new(),
             }),
         }
     }
@@ -247,6 +282,18 @@ impl RequestContext {
     /// Records the route's requirement; the first one recorded stays.
     pub(crate) fn record(&self, requirement: &Arc<Requirement>) {
         let _ = self.inner.requirement.set(requirement.clone());
+    }
+
+    /// Records the body a ReadView wrote already filtered; the first one
+    /// recorded stays.
+    #[cfg(feature = "axum")]
+    pub(crate) fn record_prefiltered(&self, stamp: Prefiltered) {
+        let _ = self.inner.prefiltered.set(stamp);
+    }
+
+    /// The body a ReadView wrote already filtered, if one did.
+    pub(crate) fn prefiltered(&self) -> Option<&Prefiltered> {
+        self.inner.prefiltered.get()
     }
 
     pub(crate) fn policy(&self) -> &Policy {

@@ -18,6 +18,8 @@
 //! - [`compile`]: [`Catalogue::compile`] turns [`RoleAssignment`]s into
 //!   [`CompiledPermissions`], counting only the assignments active at the
 //!   time given.
+//! - [`fields`] and [`filtered_json`]: the scope groups of a JSON body,
+//!   cut out of its bytes or skipped while a value is serialized.
 //!
 //! # Example
 //!
@@ -55,6 +57,7 @@ pub mod catalogue;
 pub mod compile;
 pub mod custom_fields;
 pub mod fields;
+pub mod filtered_json;
 mod json_scan;
 pub mod permissions_document;
 pub mod requirement;

@@ -33,6 +33,17 @@
 //! response of a route no auth layer admitted. Permissions that cannot be
 //! loaded are a 503 `IAM_UNAVAILABLE`.
 //!
+//! # Responses serialized already filtered
+//!
+//! A handler that still holds its value can write only the readable groups
+//! itself, with a [`ReadView`] (`view.json(&value)`, `view.page(&data,
+//! &meta)`): the groups the caller cannot read are never serialized, and
+//! this filter sends the response without scanning it. It trusts such a
+//! response only when it carries the very buffer the view wrote, for this
+//! request's permissions, entity and this filter's configuration; anything
+//! else — a body another layer changed, copied or replaced — is scanned
+//! and cut as usual.
+//!
 //! # Where it goes
 //!
 //! - Anywhere around the route: the requirement guard plants the request
@@ -96,6 +107,13 @@
 //! # }
 //! ```
 
+pub(crate) mod prefiltered;
+#[cfg(feature = "axum")]
+mod read_view;
+
+#[cfg(feature = "axum")]
+pub use read_view::ReadView;
+
 use std::{
     borrow::Cow,
     cell::Cell,
@@ -120,13 +138,14 @@ use super::{
     future::BoxFuture,
 };
 use crate::{
-    metrics,
+    metrics::{self, FilterPass},
     model::{
         fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
-        CompiledPermissions, ScopeAccess,
+        CompiledPermissions,
     },
     rejection::{ErrorCode, Rejection},
 };
+use prefiltered::{keeper, vouches_for, Plan};
 
 /// The default response buffer limit: 8 MiB.
 pub const DEFAULT_RESPONSE_LIMIT: usize = 8 * 1024 * 1024;
@@ -138,7 +157,7 @@ pub struct FieldFilterLayer {
 }
 
 #[derive(Clone, Debug)]
-struct Config {
+pub(crate) struct Config {
     always_allowed: Vec<String>,
     limit: usize,
     entity: Option<String>,
@@ -251,7 +270,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // For a ReadView in the handler: it filters by this configuration.
+        req.extensions_mut().insert(Plan(self.config.clone()));
         let pending = Pending {
             context: RequestContext::from_extensions(req.extensions()).cloned(),
             method: req.method().clone(),
@@ -341,6 +362,9 @@ where
 }
 
 /// What [`Pending::decide`] makes of a response.
+// Returned once and moved straight into the response future: boxing the
+// large variant would cost an allocation per filtered response.
+#[allow(clippy::large_enum_variant)]
 enum Decision<B> {
     /// The response as it goes out: passed through, or refused.
     Done(Response<B>),
@@ -456,14 +480,31 @@ impl Reading {
             return Response::from_parts(parts, B::from(bytes));
         }
         let entity = pending.entity().expect("checked before reading the body");
-        let scopes = perms.scopes().get(entity);
-        let always = &pending.config.always_allowed;
+        let context = pending
+            .context
+            .as_ref()
+            .expect("checked before reading the body");
+        let stamp = context.prefiltered().filter(|stamp| {
+            vouches_for(
+                stamp,
+                &bytes,
+                &perms,
+                entity,
+                &pending.config,
+                context.requirement(),
+            )
+        });
+        if let Some(stamp) = stamp {
+            // Serialized already filtered, for this caller, by this rule:
+            // another pass would find nothing to cut.
+            metrics::response_filtered(FilterPass::Serialized);
+            metrics::fields_removed(entity, stamp.removed);
+            return sealed(parts, bytes);
+        }
         let removed = Cell::new(0u64);
+        let keeps = keeper(&pending.config, &perms, entity);
         let keep = |key: &str| {
-            let kept = always.iter().any(|a| a == key)
-                || scopes
-                    .and_then(|s| s.get(key))
-                    .is_some_and(|a| *a >= ScopeAccess::Read);
+            let kept = keeps(key);
             if !kept {
                 removed.set(removed.get() + 1);
             }
@@ -471,28 +512,35 @@ impl Reading {
         };
         match filter_document_cow(&bytes, keep) {
             Ok(filtered) => {
+                metrics::response_filtered(FilterPass::Scanned);
                 metrics::fields_removed(entity, removed.get());
                 // Nothing dropped: the handler's buffer goes on as is.
                 let filtered = match filtered {
                     Cow::Borrowed(kept) => bytes.slice_ref(kept),
                     Cow::Owned(cut) => Bytes::from(cut),
                 };
-                parts
-                    .headers
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
-                // Byte ranges of the unfiltered document mean nothing
-                // now, and the body is one buffer, not a chunked stream.
-                parts.headers.remove(header::ACCEPT_RANGES);
-                parts.headers.remove(header::TRANSFER_ENCODING);
-                // The validator describes the unfiltered document: a
-                // cache revalidating with it could get another caller's
-                // view confirmed as fresh.
-                parts.headers.remove(header::ETAG);
-                Response::from_parts(parts, B::from(filtered))
+                sealed(parts, filtered)
             }
             Err(e) => pending.internal(&e.to_string()),
         }
     }
+}
+
+/// The response with its filtered body, and the headers that described
+/// the unfiltered one put right.
+fn sealed<B: From<Bytes>>(mut parts: http::response::Parts, filtered: Bytes) -> Response<B> {
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+    // Byte ranges of the unfiltered document mean nothing now, and the
+    // body is one buffer, not a chunked stream.
+    parts.headers.remove(header::ACCEPT_RANGES);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    // The validator may describe the unfiltered document: a cache
+    // revalidating with it could get another caller's view confirmed as
+    // fresh.
+    parts.headers.remove(header::ETAG);
+    Response::from_parts(parts, B::from(filtered))
 }
 
 /// What the response phase needs from the request.
