@@ -9,7 +9,7 @@ use super::{ErrorCode, Rejection};
 
 impl ErrorCode {
     /// The gRPC status code this code is answered with by the gRPC
-    /// renderer ([`ErrorRenderer::grpc`]):
+    /// renderer ([`ErrorRenderer::grpc`](crate::ErrorRenderer::grpc)):
     ///
     /// | HTTP status | gRPC status |
     /// |---|---|
