@@ -117,7 +117,6 @@ struct Inner {
 /// A response body a `ReadView` serialized already filtered, for
 /// `FieldFilter` to vouch for instead of scanning it (see
 /// `field_filter::prefiltered`, which checks it).
-#[derive(Clone)]
 pub(crate) struct Prefiltered {
     /// The body as written: kept alive here, so that no other buffer can
     /// take its address while the response is on its way.

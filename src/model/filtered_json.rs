@@ -59,10 +59,12 @@
 //! assert_eq!(typed, filter_document(&everything, readable).unwrap());
 //! ```
 
+mod key;
+
+use key::KeyJudge;
 use serde::ser::{
-    self, Error as _, Impossible, Serialize, SerializeMap, SerializeSeq, SerializeStruct,
-    SerializeStructVariant, SerializeTuple, SerializeTupleStruct, SerializeTupleVariant,
-    Serializer,
+    Error as _, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
+    SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
 /// The output buffer's first size: a typical entity (one to a few KB)
@@ -173,7 +175,6 @@ const NUMBER: &str = "$serde_json::private::Number";
 const ARRAY_IN_ARRAY: &str = "cannot filter an array directly in an array";
 const PAGE_DATA: &str = "a page's data must be an array";
 const RAW: &str = "cannot filter a raw JSON value where an entity or its member should be";
-const KEY: &str = "an object key must be a string or a number";
 
 /// The serializer in front of the real one: cuts members out of the
 /// objects it meets at its level, and hands everything below to `inner`.
@@ -410,44 +411,31 @@ impl<A: SerializeSeq, F: Fn(&str) -> bool> Elements<'_, A, F> {
     }
 }
 
-impl<A: SerializeSeq, F: Fn(&str) -> bool> SerializeSeq for Elements<'_, A, F> {
-    type Ok = A::Ok;
-    type Error = A::Error;
+// An array, a tuple and a tuple struct are all a JSON array: one body.
+macro_rules! elements_as {
+    ($($trait:ident::$method:ident),*) => {
+        $(
+            impl<A: SerializeSeq, F: Fn(&str) -> bool> $trait for Elements<'_, A, F> {
+                type Ok = A::Ok;
+                type Error = A::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), A::Error> {
-        self.element(value)
-    }
+                fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), A::Error> {
+                    self.element(value)
+                }
 
-    fn end(self) -> Result<A::Ok, A::Error> {
-        self.inner.end()
-    }
+                fn end(self) -> Result<A::Ok, A::Error> {
+                    self.inner.end()
+                }
+            }
+        )*
+    };
 }
 
-impl<A: SerializeSeq, F: Fn(&str) -> bool> SerializeTuple for Elements<'_, A, F> {
-    type Ok = A::Ok;
-    type Error = A::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), A::Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<A::Ok, A::Error> {
-        self.inner.end()
-    }
-}
-
-impl<A: SerializeSeq, F: Fn(&str) -> bool> SerializeTupleStruct for Elements<'_, A, F> {
-    type Ok = A::Ok;
-    type Error = A::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), A::Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<A::Ok, A::Error> {
-        self.inner.end()
-    }
-}
+elements_as!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// A struct's fields: those `keep` refuses are skipped, never serialized.
 struct Fields<'k, A, F> {
@@ -495,7 +483,7 @@ struct Entries<'k, A, F> {
 impl<A: SerializeMap, F: Fn(&str) -> bool> Entries<'_, A, F> {
     fn kept<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, A::Error> {
         key.serialize(KeyJudge { keep: self.keep })
-            .map_err(|e| A::Error::custom(e.0))
+            .map_err(A::Error::custom)
     }
 }
 
@@ -590,161 +578,6 @@ where
             Self::Kept(inner) => inner.end(),
             Self::Dropped(empty) => empty.end(),
         }
-    }
-}
-
-/// Why a key could not be judged.
-#[derive(Debug)]
-struct KeyError(String);
-
-impl std::fmt::Display for KeyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for KeyError {}
-
-impl ser::Error for KeyError {
-    fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        Self(msg.to_string())
-    }
-}
-
-/// Judges a map key as JSON would write it: a string as it is, a number
-/// or a boolean as its text (the keys serde_json accepts), anything else
-/// an error.
-struct KeyJudge<'k, F> {
-    keep: &'k F,
-}
-
-macro_rules! textual_keys {
-    ($($method:ident($ty:ty)),* $(,)?) => {
-        $(
-            fn $method(self, v: $ty) -> Result<bool, KeyError> {
-                Ok((self.keep)(&v.to_string()))
-            }
-        )*
-    };
-}
-
-macro_rules! refused_keys {
-    ($($method:ident($($arg:ty),*)),* $(,)?) => {
-        $(
-            fn $method(self, $(_: $arg),*) -> Result<bool, KeyError> {
-                Err(KeyError(KEY.to_owned()))
-            }
-        )*
-    };
-}
-
-impl<F: Fn(&str) -> bool> Serializer for KeyJudge<'_, F> {
-    type Ok = bool;
-    type Error = KeyError;
-    type SerializeSeq = Impossible<bool, KeyError>;
-    type SerializeTuple = Impossible<bool, KeyError>;
-    type SerializeTupleStruct = Impossible<bool, KeyError>;
-    type SerializeTupleVariant = Impossible<bool, KeyError>;
-    type SerializeMap = Impossible<bool, KeyError>;
-    type SerializeStruct = Impossible<bool, KeyError>;
-    type SerializeStructVariant = Impossible<bool, KeyError>;
-
-    fn serialize_str(self, v: &str) -> Result<bool, KeyError> {
-        Ok((self.keep)(v))
-    }
-
-    fn serialize_char(self, v: char) -> Result<bool, KeyError> {
-        Ok((self.keep)(v.encode_utf8(&mut [0; 4])))
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<bool, KeyError> {
-        Ok((self.keep)(variant))
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<bool, KeyError> {
-        value.serialize(self)
-    }
-
-    textual_keys! {
-        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
-        serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
-        serialize_u32(u32), serialize_u64(u64), serialize_u128(u128),
-    }
-
-    refused_keys! {
-        serialize_f32(f32), serialize_f64(f64), serialize_bytes(&[u8]), serialize_none(),
-        serialize_unit(), serialize_unit_struct(&'static str),
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<bool, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<bool, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, KeyError> {
-        Err(KeyError(KEY.to_owned()))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, KeyError> {
-        Err(KeyError(KEY.to_owned()))
     }
 }
 
