@@ -412,3 +412,65 @@ async fn optional_mode_treats_another_authorization_scheme_as_no_token() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "the authorization scheme must be Bearer");
 }
+
+/// `GET /me` with an `Authorization` value of any bytes a header can hold.
+fn raw_authorization(value: &[u8]) -> http::Request<axum::body::Body> {
+    http::Request::builder()
+        .uri("/me")
+        .header(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(value).expect("a header can carry obs-text"),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_authorization_header_that_is_not_text_is_a_bad_request_even_beside_a_cached_token() {
+    let iam = TestIam::start().await;
+    let verifier = iam.verifier();
+    let (strict, hits) = counting_app(JwtAuthGuardLayer::new(verifier.clone()));
+    let optional = Router::new()
+        .route("/me", get(maybe_me))
+        .layer(JwtAuthGuardLayer::new(verifier.clone()).optional());
+    let token = iam.mint(json!({"sub": "alice"}));
+    // Verified once, so cached: a repeat is found by its bytes.
+    let (status, _) = call(&strict, bearer(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&strict, bearer(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verifier.signature_checks(), 1, "the repeat was a cache hit");
+
+    let sent = format!("Bearer {token}").into_bytes();
+    let mut last_byte_latin1 = sent.clone();
+    *last_byte_latin1.last_mut().unwrap() = 0xE9;
+    let mut utf8_appended = sent.clone();
+    utf8_appended.extend_from_slice("\u{e9}".as_bytes());
+    let mut latin1_scheme = b"B\xe9arer ".to_vec();
+    latin1_scheme.extend_from_slice(token.as_bytes());
+    let cases = [
+        ("the cached token's last byte not ASCII", last_byte_latin1),
+        ("a UTF-8 letter after the cached token", utf8_appended),
+        ("the scheme not ASCII", latin1_scheme),
+        ("a token that is not ASCII", b"Bearer caf\xc3\xa9".to_vec()),
+    ];
+    for (name, value) in &cases {
+        for (mode, app) in [("strict", &strict), ("optional", &optional)] {
+            let (status, challenge, body) = call_json(app, raw_authorization(value)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{mode}, {name}: {body}");
+            assert_eq!(body["code"], "invalid_request", "{mode}, {name}");
+            assert_eq!(
+                body["message"], "authorization header is not visible ASCII",
+                "{mode}, {name}"
+            );
+            assert_eq!(challenge, None, "{mode}, {name}");
+        }
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "only the two good requests");
+    assert_eq!(
+        verifier.signature_checks(),
+        1,
+        "nothing that is not text was verified"
+    );
+    assert_eq!(iam.jwks_fetches(), 1, "and no key was fetched for it");
+}

@@ -357,23 +357,29 @@ where
         }
         let mut paths: BTreeMap<String, MethodRouter<S>> = BTreeMap::new();
         for (line, mut method_router) in self.report.iter().zip(self.routes) {
-            if let Some(requirement) = &line.requirement {
-                // route_layer wraps outward: the requirement guard runs
-                // first and records the requirement the field guards read.
-                //
-                // One composed layer, not three `route_layer`s: axum boxes
-                // and clones a service per `route_layer` on every request.
-                method_router = method_router.route_layer(Stack::new(
-                    Stack::new(self.field_filter.clone(), self.field_write.clone()),
-                    RequirementGuardLayer::new(requirement.clone()),
-                ));
-            }
+            // One composed layer per method, not one `route_layer` per
+            // guard: axum boxes a future and clones a boxed service per
+            // `route_layer` on every request. It wraps outward: the auth
+            // guard runs first, then the requirement guard, which records
+            // the requirement the field guards read.
+            //
             // Per method, not `Router::route_layer`: axum layers a path's
             // whole method router there, 405 fallback included, so a wrong
             // method without a token would become a 401.
-            if let Some(auth) = &self.auth {
-                method_router = method_router.route_layer(auth.clone());
-            }
+            let guards = line.requirement.as_ref().map(|requirement| {
+                Stack::new(
+                    Stack::new(self.field_filter.clone(), self.field_write.clone()),
+                    RequirementGuardLayer::new(requirement.clone()),
+                )
+            });
+            method_router = match (guards, &self.auth) {
+                (Some(guards), Some(auth)) => {
+                    method_router.route_layer(Stack::new(guards, auth.clone()))
+                }
+                (Some(guards), None) => method_router.route_layer(guards),
+                (None, Some(auth)) => method_router.route_layer(auth.clone()),
+                (None, None) => method_router,
+            };
             let merged = match paths.remove(&line.path) {
                 Some(existing) => existing.merge(method_router),
                 None => method_router,

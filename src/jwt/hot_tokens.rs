@@ -40,12 +40,12 @@ fn index(hash: u64) -> usize {
 
 /// The entry this thread last served for `token` under `verifier`, if
 /// it is still in its slot.
-pub(super) fn get(verifier: u64, hash: u64, token: &str) -> Option<Arc<VerifiedToken>> {
+pub(super) fn get(verifier: u64, hash: u64, token: &[u8]) -> Option<Arc<VerifiedToken>> {
     HOT.with(|hot| {
         let hot = hot.borrow();
         let slot = hot[index(hash)].as_ref()?;
         // The hash picks the slot; the whole token decides the hit.
-        (slot.verifier == verifier && slot.hash == hash && &*slot.verified.token == token)
+        (slot.verifier == verifier && slot.hash == hash && slot.verified.token.as_bytes() == token)
             .then(|| slot.verified.clone())
     })
 }

@@ -123,18 +123,23 @@ impl TokenLocator {
         self.bearer
     }
 
-    /// Finds the single token of a request.
+    /// Finds the single token of a request, as the bytes it was sent as.
     ///
     /// `Ok(None)` means no token was sent. Two tokens (two `Authorization`
     /// headers, a bearer and a cookie, the cookie twice) are a 400 because a
     /// server that picks one silently can be made to check one token and
     /// log another.
+    ///
+    /// A bearer token is not checked to be text here: a repeat token is
+    /// found in the verified-token cache by its bytes, and only a token
+    /// verified before can be there, so its bytes are text already. Any
+    /// other token goes through [`token_text`] before it is read.
     pub(crate) fn locate<'a>(
         &self,
         headers: &'a HeaderMap,
-    ) -> Result<Option<(&'a str, TokenOrigin)>, TokenError> {
-        let mut found: Option<(&'a str, TokenOrigin)> = None;
-        let mut take = |token: &'a str, origin| {
+    ) -> Result<Option<(&'a [u8], TokenOrigin)>, TokenError> {
+        let mut found: Option<(&'a [u8], TokenOrigin)> = None;
+        let mut take = |token: &'a [u8], origin| {
             if found.replace((token, origin)).is_some() {
                 return Err(TokenError::Ambiguous);
             }
@@ -142,8 +147,7 @@ impl TokenLocator {
         };
         if self.bearer {
             for value in headers.get_all(header::AUTHORIZATION) {
-                let value = visible_ascii(value.as_bytes()).ok_or(TokenError::UnreadableHeader)?;
-                let (token, origin) = authorization_token(value, self.dpop)?;
+                let (token, origin) = authorization_token(value.as_bytes(), self.dpop)?;
                 take(token, origin)?;
             }
         }
@@ -157,13 +161,13 @@ impl TokenLocator {
                         continue;
                     };
                     if k.trim() == &**name {
-                        take(v.trim().trim_matches('"'), TokenOrigin::Cookie)?;
+                        take(v.trim().trim_matches('"').as_bytes(), TokenOrigin::Cookie)?;
                     }
                 }
             }
         }
         match found {
-            Some(("", _)) => Err(TokenError::Empty),
+            Some(([], _)) => Err(TokenError::Empty),
             Some((token, _)) if token.len() > self.max_len => Err(TokenError::TooLarge),
             other => Ok(other),
         }
@@ -201,33 +205,37 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-/// The token of an `Authorization` value: `Bearer`, or `DPoP` when it is
-/// read (schemes are case-insensitive, RFC 9110 §11.1).
-/// The header value as text when it is visible ASCII, tab included:
-/// exactly what `HeaderValue::to_str` accepts. A `HeaderValue` holds no
-/// control byte but tab and no DEL (http and hyper refuse them when one is
-/// made), so visible ASCII is plain ASCII here, which the standard library
-/// checks a word at a time: a 1 KB bearer token costs a few hundred
-/// instructions, not the thousand of a branch per byte.
-fn visible_ascii(bytes: &[u8]) -> Option<&str> {
-    if !bytes.is_ascii() {
-        return None;
+/// A located token as text: what [`HeaderValue::to_str`](http::HeaderValue::to_str)
+/// accepts (visible ASCII, tab included), or
+/// [`UnreadableHeader`](TokenError::UnreadableHeader).
+///
+/// A `HeaderValue` holds no control byte but tab and no DEL (http and
+/// hyper refuse them when one is made), so visible ASCII is plain ASCII
+/// here, which the standard library checks a word at a time.
+pub(crate) fn token_text(token: &[u8]) -> Result<&str, TokenError> {
+    if !token.is_ascii() {
+        return Err(TokenError::UnreadableHeader);
     }
-    std::str::from_utf8(bytes).ok()
+    std::str::from_utf8(token).map_err(|_| TokenError::UnreadableHeader)
 }
 
-fn authorization_token(value: &str, dpop: bool) -> Result<(&str, TokenOrigin), TokenError> {
-    // The value is ASCII (see `visible_ascii`): ASCII trimming is all
-    // the trimming there is, and the scheme ends at the first space.
+/// The token of an `Authorization` value: `Bearer`, or `DPoP` when it is
+/// read (schemes are case-insensitive, RFC 9110 §11.1), as bytes (see
+/// [`TokenLocator::locate`]).
+fn authorization_token(value: &[u8], dpop: bool) -> Result<(&[u8], TokenOrigin), TokenError> {
     let value = value.trim_ascii();
-    let (scheme, rest) = match value.bytes().position(|b| b == b' ') {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
-        None => (value, ""),
+        None => (value, &[][..]),
     };
-    let origin = if scheme.eq_ignore_ascii_case("bearer") {
+    let origin = if scheme.eq_ignore_ascii_case(b"bearer") {
         TokenOrigin::Bearer
-    } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
         TokenOrigin::Dpop
+    } else if !value.is_ascii() {
+        // Not text at all: a bad request, not merely another scheme (which
+        // an optional guard would let through as anonymous).
+        return Err(TokenError::UnreadableHeader);
     } else {
         return Err(TokenError::OtherScheme);
     };
@@ -268,7 +276,7 @@ mod tests {
             let Ok(value) = HeaderValue::from_bytes(&bytes) else {
                 continue;
             };
-            assert_eq!(visible_ascii(&bytes), value.to_str().ok(), "{bytes:?}");
+            assert_eq!(token_text(&bytes).ok(), value.to_str().ok(), "{bytes:?}");
         }
     }
 
@@ -279,7 +287,7 @@ mod tests {
             let h = headers(&[("authorization", &format!("{scheme} abc"))]);
             assert_eq!(
                 l.locate(&h).unwrap(),
-                Some(("abc", TokenOrigin::Bearer)),
+                Some((&b"abc"[..], TokenOrigin::Bearer)),
                 "{scheme}"
             );
         }
@@ -296,10 +304,29 @@ mod tests {
         l.set_dpop(true);
         for scheme in ["DPoP", "dpop", "DPOP"] {
             let h = headers(&[("authorization", &format!("{scheme} abc"))]);
-            assert_eq!(l.locate(&h).unwrap(), Some(("abc", TokenOrigin::Dpop)));
+            assert_eq!(
+                l.locate(&h).unwrap(),
+                Some((&b"abc"[..], TokenOrigin::Dpop))
+            );
         }
         let h = headers(&[("authorization", "Bearer a"), ("authorization", "DPoP b")]);
         assert_eq!(l.locate(&h).unwrap_err(), TokenError::Ambiguous);
+    }
+
+    #[test]
+    fn a_bearer_token_that_is_not_text_is_located_but_never_read_as_text() {
+        let l = TokenLocator::default();
+        let mut h = HeaderMap::new();
+        let value = HeaderValue::from_bytes(b"Bearer caf\xc3\xa9").unwrap();
+        h.insert(header::AUTHORIZATION, value);
+        let (token, origin) = l.locate(&h).unwrap().unwrap();
+        assert_eq!((token, origin), (&b"caf\xc3\xa9"[..], TokenOrigin::Bearer));
+        assert_eq!(token_text(token), Err(TokenError::UnreadableHeader));
+        // A scheme that is not text is not "another scheme": an optional
+        // guard must not take such a request for an anonymous one.
+        let value = HeaderValue::from_bytes(b"B\xc3\xa9arer abc").unwrap();
+        h.insert(header::AUTHORIZATION, value);
+        assert_eq!(l.locate(&h).unwrap_err(), TokenError::UnreadableHeader);
     }
 
     #[test]
@@ -341,7 +368,10 @@ mod tests {
     fn cookie_token_is_found_among_others() {
         let l = cookie_locator();
         let h = headers(&[("cookie", "theme=dark; access_token=tok; lang=it")]);
-        assert_eq!(l.locate(&h).unwrap(), Some(("tok", TokenOrigin::Cookie)));
+        assert_eq!(
+            l.locate(&h).unwrap(),
+            Some((&b"tok"[..], TokenOrigin::Cookie))
+        );
         // Not configured: the cookie is ignored.
         assert_eq!(TokenLocator::default().locate(&h).unwrap(), None);
     }

@@ -55,10 +55,10 @@ impl std::hash::Hasher for TailHasher {
 /// Expires each cached token at its own `exp`, never later.
 pub(super) struct UntilExp;
 
-impl Expiry<Arc<str>, Arc<VerifiedToken>> for UntilExp {
+impl Expiry<Arc<[u8]>, Arc<VerifiedToken>> for UntilExp {
     fn expire_after_create(
         &self,
-        _token: &Arc<str>,
+        _token: &Arc<[u8]>,
         verified: &Arc<VerifiedToken>,
         _created_at: Instant,
     ) -> Option<Duration> {

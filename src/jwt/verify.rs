@@ -85,7 +85,7 @@ pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 << 20;
 /// Hands each verifier its id in the per-thread hot tokens.
 static NEXT_VERIFIER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The outcome of [`Verifier::verify_now`].
+/// The outcome of [`Verifier::verify_uncached`].
 #[derive(Debug)]
 pub(crate) enum Attempt {
     /// Verified, from the token cache or with a cached key.
@@ -130,7 +130,8 @@ struct Inner {
     claims: ClaimMapping,
     cache_entries: Option<u64>,
     cache_bytes: u64,
-    cache: Option<Cache<Arc<str>, Arc<VerifiedToken>, SignatureTail>>,
+    /// Keyed by the token's bytes, one allocation with [`VerifiedToken::token`].
+    cache: Option<Cache<Arc<[u8]>, Arc<VerifiedToken>, SignatureTail>>,
     /// Names this verifier's slots in the per-thread hot tokens; never
     /// reused, so a new verifier never sees an old one's entries.
     id: u64,
@@ -247,19 +248,18 @@ impl VerifierBuilder {
                 algs.push(alg);
             }
         }
-        let cache = self.cache_entries.map(|max| {
-            let bound = Bound::new(max, self.cache_bytes);
-            Cache::builder()
-                .name("iam_guard.verified_tokens")
-                .max_capacity(bound.capacity())
-                .weigher(
-                    bound.weigher::<Arc<str>, Arc<VerifiedToken>, _>(|token, verified| {
-                        alloc_bytes(token.len() + 16) + verified.heap_bytes()
-                    }),
-                )
-                .expire_after(UntilExp)
-                .build_with_hasher(SignatureTail)
-        });
+        let cache =
+            self.cache_entries.map(|max| {
+                let bound = Bound::new(max, self.cache_bytes);
+                Cache::builder()
+                    .name("iam_guard.verified_tokens")
+                    .max_capacity(bound.capacity())
+                    .weigher(bound.weigher::<Arc<[u8]>, Arc<VerifiedToken>, _>(
+                        |token, verified| alloc_bytes(token.len() + 16) + verified.heap_bytes(),
+                    ))
+                    .expire_after(UntilExp)
+                    .build_with_hasher(SignatureTail)
+            });
         Verifier {
             inner: Arc::new(Inner {
                 jwks: self.jwks,
@@ -390,7 +390,9 @@ impl Verifier {
     }
 
     /// The cached verification of `token`, if any: no parsing, no crypto.
-    pub(crate) fn cached(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+    /// The token is looked up by its bytes as sent, text or not: only
+    /// verified tokens are ever cached.
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<Arc<VerifiedToken>> {
         let hit = self.cached_unrecorded(token);
         metrics::token_cache(hit.is_some());
         hit
@@ -398,7 +400,7 @@ impl Verifier {
 
     /// [`cached`](Self::cached) without the hit/miss metric, for a guard
     /// that asks several verifiers and records one outcome.
-    pub(crate) fn cached_unrecorded(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+    pub(crate) fn cached_unrecorded(&self, token: &[u8]) -> Option<Arc<VerifiedToken>> {
         let cache = self.inner.cache.as_ref()?;
         let hash = SignatureTail.hash_one(token);
         let id = self.inner.id;
@@ -430,17 +432,10 @@ impl Verifier {
         Some(hit)
     }
 
-    /// Verifies `token` if it is cached or its key is, without awaiting.
-    /// [`Attempt::NeedsKey`] carries the checked header to
-    /// [`Verifier::verify_fetched`], so a token with a new kid is parsed once.
-    pub(crate) fn verify_now(&self, token: &str) -> Result<Attempt, VerifyError> {
-        if let Some(hit) = self.cached(token) {
-            return Ok(Attempt::Verified(hit));
-        }
-        self.verify_uncached(token, IssuerClaim::Unchecked)
-    }
-
-    /// [`verify_now`](Self::verify_now) after a token-cache miss.
+    /// Verifies a token [`cached`](Self::cached) did not find, if its key is
+    /// cached, without awaiting. [`Attempt::NeedsKey`] carries the checked
+    /// header to [`Verifier::verify_fetched`], so a token with a new kid is
+    /// parsed once.
     /// `issuer` says whether the token's unverified `iss` is already known
     /// to be this verifier's (a guard trusting several issuers chose this
     /// one by it), so the payload is not read twice before a fetch.
@@ -508,7 +503,7 @@ impl Verifier {
         self.finish(token, alg, Signer::Secret(secret.clone()))
     }
 
-    /// Finishes a verification that [`Verifier::verify_now`] left waiting
+    /// Finishes a verification that [`Verifier::verify_uncached`] left waiting
     /// for its key: fetches the JWKS (single-flight, cooldown) and checks.
     ///
     /// # Errors
@@ -666,7 +661,7 @@ impl Verifier {
         });
         if let Some(cache) = &self.inner.cache {
             if exp > unix_now() {
-                cache.insert(token, verified.clone());
+                cache.insert(Arc::<[u8]>::from(token), verified.clone());
             }
         }
         Ok(verified)

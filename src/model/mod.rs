@@ -60,6 +60,7 @@ pub mod fields;
 pub mod filtered_json;
 mod json_scan;
 pub mod permissions_document;
+mod readable_index;
 pub mod requirement;
 
 #[doc(inline)]

@@ -23,7 +23,7 @@ use crate::{
     },
     jwt::{
         dpop::{DpopError, ReplayFuture},
-        token::{TokenError, TokenOrigin},
+        token::{token_text, TokenError, TokenOrigin},
         verify::{Attempt, VerifiedToken, Verifier},
     },
     metrics,
@@ -61,57 +61,90 @@ impl<S> JwtAuthGuard<S> {
 }
 
 /// What a token is, as far as can be told without awaiting.
-enum Lookup {
+enum Lookup<'a> {
     /// Verified: by a cached verification, a cached key or a cached
-    /// introspection answer; with the index of its issuer.
-    Verified(usize, Arc<VerifiedToken>),
+    /// introspection answer; with the index of its issuer, and the token
+    /// as text unless it was found by its bytes in the verified-token
+    /// cache (whose entry holds the same text).
+    Verified(usize, Arc<VerifiedToken>, Option<&'a str>),
     /// Refused outright.
     Refused(Rejection),
     /// Keys must be fetched, or the IAM asked about an opaque token.
-    Pending(PendingLookup),
+    Pending(PendingLookup, &'a str),
 }
 
 type PendingLookup =
     Pin<Box<dyn Future<Output = Result<(usize, Arc<VerifiedToken>), Rejection>> + Send>>;
 
 impl Config {
-    /// Finds out what `token` is: a JWT verified locally, or an opaque
-    /// token introspected (see [`introspection`](JwtAuthGuardLayer::introspection)).
-    fn lookup(&self, token: &str) -> Lookup {
+    /// Finds out what `token` (as located, not yet known to be text) is: a
+    /// JWT verified locally, or an opaque token introspected (see
+    /// [`introspection`](JwtAuthGuardLayer::introspection)).
+    fn lookup<'a>(&self, token: &'a [u8]) -> Lookup<'a> {
         #[cfg(feature = "jwks-http")]
         if let Some(introspection) = &self.introspection {
-            if introspection.takes(token) {
-                let issuer = self.issuers.index_of(introspection.introspector.issuer());
-                return match introspection.introspector.cached(token) {
-                    Some(Ok(verified)) => Lookup::Verified(issuer, verified),
-                    Some(Err(e)) => Lookup::Refused(Rejection::from(&e)),
-                    None => {
-                        let introspector = introspection.introspector.clone();
-                        let token = token.to_owned();
-                        Lookup::Pending(Box::pin(async move {
+            // The token's shape says whether it is a JWT or opaque, so a
+            // guard that introspects reads every token as text first.
+            let token = match token_text(token) {
+                Ok(token) => token,
+                Err(e) => return Lookup::Refused(Rejection::from(e)),
+            };
+            if !introspection.takes(token) {
+                return self.verify_locally(token.as_bytes(), Some(token));
+            }
+            let issuer = self.issuers.index_of(introspection.introspector.issuer());
+            return match introspection.introspector.cached(token) {
+                Some(Ok(verified)) => Lookup::Verified(issuer, verified, Some(token)),
+                Some(Err(e)) => Lookup::Refused(Rejection::from(&e)),
+                None => {
+                    let introspector = introspection.introspector.clone();
+                    let owned = token.to_owned();
+                    Lookup::Pending(
+                        Box::pin(async move {
                             introspector
-                                .introspect(&token)
+                                .introspect(&owned)
                                 .await
                                 .map(|verified| (issuer, verified))
                                 .map_err(|e| Rejection::from(&e))
-                        }))
-                    }
-                };
-            }
+                        }),
+                        token,
+                    )
+                }
+            };
         }
-        match self.issuers.verify_now(token) {
-            Ok((issuer, Attempt::Verified(verified))) => Lookup::Verified(issuer, verified),
+        self.verify_locally(token, None)
+    }
+
+    /// A JWT: its cached verification, or one with a cached key, or the
+    /// keys to fetch. `text` is the token as text when already checked.
+    fn verify_locally<'a>(&self, token: &'a [u8], text: Option<&'a str>) -> Lookup<'a> {
+        // A repeat token is found by its bytes: only verified tokens are
+        // cached, so a hit is text without checking it again.
+        if let Some((issuer, verified)) = self.issuers.cached(token) {
+            return Lookup::Verified(issuer, verified, text);
+        }
+        let token = match text.map_or_else(|| token_text(token), Ok) {
+            Ok(token) => token,
+            Err(e) => return Lookup::Refused(Rejection::from(e)),
+        };
+        match self.issuers.verify_uncached(token) {
+            Ok((issuer, Attempt::Verified(verified))) => {
+                Lookup::Verified(issuer, verified, Some(token))
+            }
             Err(e) => Lookup::Refused(Rejection::from(&e)),
             Ok((issuer, Attempt::NeedsKey(pending))) => {
                 let verifier = self.issuers.entry(issuer).trusted.verifier().clone();
-                let token = token.to_owned();
-                Lookup::Pending(Box::pin(async move {
-                    verifier
-                        .verify_fetched(&token, pending)
-                        .await
-                        .map(|verified| (issuer, verified))
-                        .map_err(|e| Rejection::from(&e))
-                }))
+                let owned = token.to_owned();
+                Lookup::Pending(
+                    Box::pin(async move {
+                        verifier
+                            .verify_fetched(&owned, pending)
+                            .await
+                            .map(|verified| (issuer, verified))
+                            .map_err(|e| Rejection::from(&e))
+                    }),
+                    token,
+                )
             }
         }
     }
@@ -277,13 +310,13 @@ where
                 return refused(req, res, limit);
             }
         };
-        let (issuer, verified) = match config.lookup(token) {
-            Lookup::Verified(issuer, verified) => (issuer, verified),
+        let (issuer, verified, text) = match config.lookup(token) {
+            Lookup::Verified(issuer, verified, text) => (issuer, verified, text),
             Lookup::Refused(rejection) => {
                 let res = config.refuse(&req, &rejection, None, Some(origin));
                 return refused(req, res, limit);
             }
-            Lookup::Pending(pending) => {
+            Lookup::Pending(pending, token) => {
                 // Keys must be fetched or the IAM asked; the token is
                 // needed after that for the binding checks.
                 let mut inner = self.take_inner();
@@ -313,6 +346,8 @@ where
                 }));
             }
         };
+        // Found by its bytes in the cache: the entry's text is the token's.
+        let token = text.unwrap_or(&verified.token);
         // The token borrows the request's headers: its last use is the
         // binding check, before the request is changed.
         let bound = config.check_binding(&req, token, origin, &verified.identity.confirmation);

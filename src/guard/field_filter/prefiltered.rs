@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::Config;
 pub(crate) use crate::guard::context::{EntityFrom, Prefiltered};
-use crate::model::{CompiledPermissions, Requirement, ScopeAccess};
+use crate::model::{CompiledPermissions, Requirement};
 
 /// The filter's configuration, in the request extensions.
 // Read only by ReadView (feature `axum`).
@@ -32,18 +32,17 @@ pub(crate) struct Plan(pub(crate) Arc<Config>);
 /// The one rule FieldFilter and ReadView filter by, for a caller with
 /// `perms` on `entity`: a top-level key survives when it is always allowed
 /// or a group the caller can READ (or WRITE). The entity's groups are
-/// looked up once, not once per key.
+/// looked up once, not once per key, in their hashed index.
 pub(crate) fn keeper<'a>(
     config: &'a Config,
     perms: &'a CompiledPermissions,
     entity: &str,
 ) -> impl Fn(&str) -> bool + 'a {
-    let scopes = perms.scopes().get(entity);
+    let readable = perms.readable_groups(entity);
+    // Groups first: most top-level keys of an entity are its groups.
     move |key| {
-        config.always_allowed.iter().any(|a| a == key)
-            || scopes
-                .and_then(|scopes| scopes.get(key))
-                .is_some_and(|access| *access >= ScopeAccess::Read)
+        readable.is_some_and(|groups| groups.contains(key))
+            || config.always_allowed.iter().any(|a| a == key)
     }
 }
 

@@ -1,0 +1,114 @@
+//! The scope groups a caller can read, per entity, in hash sets.
+//!
+//! The keep rule of every filtered response asks "can this caller read
+//! the group named by this top-level key?" once per key. The permissions
+//! keep their groups in ordered maps (for stable output and documents),
+//! where a lookup compares the key with several names; a hash set of the
+//! same names answers with one short hash and at most one comparison.
+//! Every group stored in [`CompiledPermissions`](super::CompiledPermissions)
+//! is readable (NONE is never stored), so this holds exactly its names.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    mem::size_of,
+};
+
+use rustc_hash::FxBuildHasher;
+
+use crate::cache_bound::alloc_bytes;
+
+/// Per entity, the groups the caller can read.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReadableIndex(HashMap<Box<str>, ReadableGroups, FxBuildHasher>);
+
+/// The groups of one entity the caller can read.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReadableGroups(HashSet<Box<str>, FxBuildHasher>);
+
+impl ReadableGroups {
+    /// Whether `group` is one of them.
+    pub(crate) fn contains(&self, group: &str) -> bool {
+        self.0.contains(group)
+    }
+}
+
+impl ReadableIndex {
+    /// No entity, no group.
+    pub(crate) const fn new() -> Self {
+        Self(HashMap::with_hasher(FxBuildHasher))
+    }
+
+    /// Records that `group` of `entity` is readable.
+    pub(crate) fn insert(&mut self, entity: &str, group: &str) {
+        match self.0.get_mut(entity) {
+            Some(groups) => {
+                if !groups.contains(group) {
+                    groups.0.insert(group.into());
+                }
+            }
+            None => {
+                let mut groups = ReadableGroups::default();
+                groups.0.insert(group.into());
+                self.0.insert(entity.into(), groups);
+            }
+        }
+    }
+
+    /// The readable groups of `entity`, `None` when it has none.
+    pub(crate) fn groups(&self, entity: &str) -> Option<&ReadableGroups> {
+        self.0.get(entity)
+    }
+
+    /// Estimated heap bytes: each table's buckets (a slot and a control
+    /// byte each) and each name's allocation.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        fn table<T>(capacity: usize) -> usize {
+            if capacity == 0 {
+                return 0;
+            }
+            // hashbrown keeps at least 1/8 of its buckets free.
+            let buckets = (capacity * 8 / 7).next_power_of_two();
+            buckets * (size_of::<T>() + 1)
+        }
+        table::<(Box<str>, ReadableGroups)>(self.0.capacity())
+            + self
+                .0
+                .iter()
+                .map(|(entity, groups)| {
+                    alloc_bytes(entity.len())
+                        + table::<Box<str>>(groups.0.capacity())
+                        + groups.0.iter().map(|g| alloc_bytes(g.len())).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+}
+
+impl fmt::Debug for ReadableIndex {
+    // Derived from the permissions' scopes, which their Debug shows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_each_pair_once_and_answers_per_entity() {
+        let mut index = ReadableIndex::new();
+        index.insert("students", "anagraphic");
+        index.insert("students", "anagraphic");
+        index.insert("students", "attendance");
+        index.insert("teachers", "payroll");
+        let students = index.groups("students").unwrap();
+        assert!(students.contains("anagraphic") && students.contains("attendance"));
+        assert!(!students.contains("payroll") && !students.contains("anagraphi"));
+        assert_eq!(students.0.len(), 2);
+        assert!(index.groups("teachers").unwrap().contains("payroll"));
+        assert!(index.groups("courses").is_none());
+        assert!(index.heap_bytes() > 0);
+        assert_eq!(ReadableIndex::new().heap_bytes(), 0);
+    }
+}
