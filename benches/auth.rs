@@ -19,6 +19,10 @@
 //!   `serde_json::Value` in the handler: bare with `Json`, guarded with a
 //!   `ReadView` (written already filtered, not scanned by FieldFilter).
 //!
+//! Every router is resolved with `.with_state(())` first, as `axum::serve`
+//! does once per connection: otherwise axum turns each handler into a
+//! route, and applies every `layer` to it, again on every `oneshot`.
+//!
 //! `cargo bench --all-features --bench auth`
 //!
 //! Instruction counts: `benches/callgrind.sh stack/full_get_cached_token`
@@ -183,10 +187,11 @@ fn bench_auth(c: &mut Criterion) {
         .collect();
 
     let handler = || async { "ok" };
-    let bare = Router::new().route("/", get(handler));
+    let bare = Router::new().route("/", get(handler)).with_state(());
     let cached = Router::new()
         .route("/", get(handler))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()));
+        .layer(JwtAuthGuardLayer::new(iam.verifier()))
+        .with_state(());
     // The same with revocations on and 10,000 token ids plus 1,000 users
     // revoked (none of them this token): after its first check, a cached
     // token is looked up again only when something new is revoked.
@@ -202,14 +207,16 @@ fn bench_auth(c: &mut Criterion) {
     }
     let with_revocations = Router::new()
         .route("/", get(handler))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()).revocations(revocations));
+        .layer(JwtAuthGuardLayer::new(iam.verifier()).revocations(revocations))
+        .with_state(());
     let fresh_verifier = Verifier::builder(iam.fetcher(), iam.validation())
         .no_token_cache()
         .build();
     rt.block_on(fresh_verifier.jwks().warm_up()).unwrap();
     let fresh = Router::new()
         .route("/", get(handler))
-        .layer(JwtAuthGuardLayer::new(fresh_verifier));
+        .layer(JwtAuthGuardLayer::new(fresh_verifier))
+        .with_state(());
 
     // The same IAM as the second of two trusted issuers: a repeat token
     // is looked up in the first issuer's token cache, then its own; a fresh
@@ -217,19 +224,23 @@ fn bench_auth(c: &mut Criterion) {
     let other = rt.block_on(TestIam::start_with(vec![TestKey::rsa("k")]));
     let second_cached = Router::new()
         .route("/", get(handler))
-        .layer(JwtAuthGuardLayer::new(other.verifier()).trust(iam.verifier()));
+        .layer(JwtAuthGuardLayer::new(other.verifier()).trust(iam.verifier()))
+        .with_state(());
     let second_fresh_verifier = Verifier::builder(iam.fetcher(), iam.validation())
         .no_token_cache()
         .build();
     rt.block_on(second_fresh_verifier.jwks().warm_up()).unwrap();
-    let second_fresh = Router::new().route("/", get(handler)).layer(
-        JwtAuthGuardLayer::new(
-            Verifier::builder(other.fetcher(), other.validation())
-                .no_token_cache()
-                .build(),
+    let second_fresh = Router::new()
+        .route("/", get(handler))
+        .layer(
+            JwtAuthGuardLayer::new(
+                Verifier::builder(other.fetcher(), other.validation())
+                    .no_token_cache()
+                    .build(),
+            )
+            .trust(second_fresh_verifier),
         )
-        .trust(second_fresh_verifier),
-    );
+        .with_state(());
 
     // The peer: jwt-authorizer from the same JWKS URL, checking iss and aud.
     let peer_validation = jwt_authorizer::Validation::new()
@@ -269,7 +280,8 @@ fn bench_auth(c: &mut Criterion) {
     rt.block_on(fresh_p521_verifier.jwks().warm_up()).unwrap();
     let fresh_p521 = Router::new()
         .route("/", get(handler))
-        .layer(JwtAuthGuardLayer::new(fresh_p521_verifier));
+        .layer(JwtAuthGuardLayer::new(fresh_p521_verifier))
+        .with_state(());
     assert_eq!(run(&rt, &fresh_p521, request(&es512)).status(), 200);
 
     let mut g = c.benchmark_group("auth");
@@ -393,8 +405,12 @@ fn bench_stack(c: &mut Criterion) {
         async move { view.json(&*value) }
     };
 
-    let bare = Router::new().route("/students/{id}", get(get_one.clone()).patch(patch));
-    let bare_typed = Router::new().route("/students/{id}", get(bare_typed));
+    let bare = Router::new()
+        .route("/students/{id}", get(get_one.clone()).patch(patch))
+        .with_state(());
+    let bare_typed = Router::new()
+        .route("/students/{id}", get(bare_typed))
+        .with_state(());
     let auth = JwtAuthGuardLayer::new(iam.verifier())
         .permissions(CatalogueSource::new(Catalogue::students_fixture()));
     // Auth and the READ requirement only, no field guards: where the time goes.
@@ -405,16 +421,19 @@ fn bench_stack(c: &mut Criterion) {
                 convention("students", &Method::GET).unwrap(),
             )),
         )
-        .route_layer(auth.clone());
+        .route_layer(auth.clone())
+        .with_state(());
     let full_typed: Router = ProtectedResource::new("students")
         .authenticate(auth.clone())
         .get("/students/{id}", read_view)
-        .into_router();
+        .into_router()
+        .with_state(());
     let full: Router = ProtectedResource::new("students")
         .authenticate(auth)
         .get("/students/{id}", get_one)
         .patch("/students/{id}", patch)
-        .into_router();
+        .into_router()
+        .with_state(());
 
     // Warm the caches, and check the stack lets the admin through.
     assert_eq!(run(&rt, &auth_scope, get_req(&token)).status(), 200);

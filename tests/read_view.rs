@@ -563,3 +563,34 @@ async fn a_router_wide_filter_outside_the_auth_layer_vouches_too() {
     assert!(!a.text().contains("sensitive"), "{}", a.text());
     assert_eq!(passes(&counted), pass("serialized", 1));
 }
+
+#[tokio::test]
+async fn the_view_filters_by_the_filter_nearest_the_handler() {
+    let iam = TestIam::start().await;
+    let caller = token(&iam, json!({"anagraphic": "READ"}));
+    // No requirement on the route: the entity is the filter's own, so the
+    // handler can tell which filter's configuration it was given.
+    let entity = |view: ReadView| async move { view.entity().to_owned() };
+    let route = || get(entity).route_layer(FieldFilterLayer::new().entity("teachers"));
+    let cases = [
+        (
+            "both filters inside the auth layer",
+            Router::new()
+                .route("/x", route())
+                .layer(FieldFilterLayer::new().entity("students"))
+                .layer(auth(&iam)),
+        ),
+        (
+            "the outer filter outside the auth layer",
+            Router::new()
+                .route("/x", route())
+                .layer(auth(&iam))
+                .layer(FieldFilterLayer::new().entity("students")),
+        ),
+    ];
+    for (name, app) in cases {
+        let a = answer(&app, get_req("/x", &caller)).await;
+        assert_eq!(a.status, StatusCode::OK, "{name}: {}", a.text());
+        assert_eq!(a.text(), "teachers", "{name}");
+    }
+}

@@ -364,6 +364,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The counters every request increments, resolved once against that
+    // recorder instead of looked up in its registry per increment.
+    iam_guard::metrics::bind_request_counters();
     let config = match config() {
         Ok(c) => c,
         Err(e) => return fail(e),

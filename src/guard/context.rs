@@ -26,7 +26,7 @@
 use std::{
     any::Any,
     fmt,
-    sync::{Arc, OnceLock},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
 };
 
 use bytes::Bytes;
@@ -112,6 +112,11 @@ struct Inner {
     /// What a ReadView wrote already filtered, for FieldFilter to vouch
     /// for (the first response written; a later one is scanned).
     prefiltered: OnceLock<Prefiltered>,
+    /// The configuration of the FieldFilter nearest the handler (erased,
+    /// as in [`Prefiltered::filter`]), for a ReadView to filter by. Kept
+    /// here rather than as a request extension: one more extension than
+    /// the router's own makes the extension map grow on every request.
+    filter_plan: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
 }
 
 /// A response body a `ReadView` serialized already filtered, for
@@ -194,6 +199,7 @@ impl RequestContext {
                 permissions: PermissionCell::default(),
                 requirement: OnceLock::new(),
                 prefiltered: OnceLock::new(),
+                filter_plan: Mutex::new(None),
             }),
         }
     }
@@ -293,6 +299,29 @@ impl RequestContext {
     /// The body a ReadView wrote already filtered, if one did.
     pub(crate) fn prefiltered(&self) -> Option<&Prefiltered> {
         self.inner.prefiltered.get()
+    }
+
+    /// Records the configuration of a FieldFilter the request passes
+    /// inside the auth layer. Filters run outermost first, so the last one
+    /// recorded is the one nearest the handler.
+    pub(crate) fn record_filter_plan(&self, plan: Arc<dyn Any + Send + Sync>) {
+        *self
+            .inner
+            .filter_plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(plan);
+    }
+
+    /// The configuration of the FieldFilter nearest the handler, if one
+    /// inside the auth layer recorded it.
+    // Read only by ReadView (feature `axum`).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn filter_plan(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.inner
+            .filter_plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn policy(&self) -> &Policy {

@@ -248,6 +248,11 @@ pub fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
 pub struct Counters(metrics_util::debugging::Snapshotter);
 
 impl Counters {
+    /// Reads what `snapshotter`'s recorder recorded (a global one, say).
+    pub fn of(snapshotter: metrics_util::debugging::Snapshotter) -> Self {
+        Self(snapshotter)
+    }
+
     /// The increments since the last call, keyed `name{label=value,...}`
     /// with labels in name order.
     pub fn take(&self) -> std::collections::BTreeMap<String, u64> {

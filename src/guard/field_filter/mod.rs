@@ -272,9 +272,17 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // For a ReadView in the handler: it filters by this configuration.
-        req.extensions_mut().insert(Plan(self.config.clone()));
+        // Inside the auth layer the request context carries it; outside,
+        // an extension does.
+        let context = RequestContext::from_extensions(req.extensions()).cloned();
+        match &context {
+            Some(context) => context.record_filter_plan(self.config.clone()),
+            None => {
+                req.extensions_mut().insert(Plan(self.config.clone()));
+            }
+        }
         let pending = Pending {
-            context: RequestContext::from_extensions(req.extensions()).cloned(),
+            context,
             method: req.method().clone(),
             route: RouteName::of(req.extensions()),
             config: self.config.clone(),
@@ -533,13 +541,21 @@ fn sealed<B: From<Bytes>>(mut parts: http::response::Parts, filtered: Bytes) -> 
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
     // Byte ranges of the unfiltered document mean nothing now, and the
-    // body is one buffer, not a chunked stream.
-    parts.headers.remove(header::ACCEPT_RANGES);
-    parts.headers.remove(header::TRANSFER_ENCODING);
-    // The validator may describe the unfiltered document: a cache
-    // revalidating with it could get another caller's view confirmed as
-    // fresh.
-    parts.headers.remove(header::ETAG);
+    // body is one buffer, not a chunked stream. The validator may describe
+    // the unfiltered document: a cache revalidating with it could get
+    // another caller's view confirmed as fresh. One pass over the names
+    // first: most responses carry none of the three, and a removal hashes
+    // its name whether or not it is there.
+    let stale = [
+        header::ACCEPT_RANGES,
+        header::TRANSFER_ENCODING,
+        header::ETAG,
+    ];
+    if parts.headers.keys().any(|name| stale.contains(name)) {
+        for name in stale {
+            parts.headers.remove(name);
+        }
+    }
     Response::from_parts(parts, B::from(filtered))
 }
 

@@ -1,9 +1,11 @@
 //! How a response a handler serialized already filtered crosses
 //! [`FieldFilter`](super::FieldFilter) without being scanned again.
 //!
-//! On the way in, the filter leaves a [`Plan`] (its configuration) in the
-//! request extensions. A [`ReadView`](super::ReadView) filters with that
-//! plan while serializing and records a [`Prefiltered`] in the request
+//! On the way in, the filter leaves its configuration for the handler: in
+//! the request context when the auth layer ran before it, or else as a
+//! [`Plan`] in the request extensions. A [`ReadView`](super::ReadView)
+//! filters with the configuration of the filter nearest the handler while
+//! serializing and records a [`Prefiltered`] in the request
 //! context (defined there, so that the context does not depend on the
 //! filter): the very body buffer it wrote, the permissions and the plan it
 //! filtered with, and where its entity came from. On the way out the
@@ -23,7 +25,8 @@ use super::Config;
 pub(crate) use crate::guard::context::{EntityFrom, Prefiltered};
 use crate::model::{CompiledPermissions, Requirement};
 
-/// The filter's configuration, in the request extensions.
+/// The filter's configuration, in the request extensions (a filter outside
+/// the auth layer; inside it, the request context carries it).
 // Read only by ReadView (feature `axum`).
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{
     prefiltered::{keeper, EntityFrom, Plan, Prefiltered},
-    FieldFilterLayer,
+    Config, FieldFilterLayer,
 };
 use crate::{
     extract::{GuardRejection, NO_AUTH_LAYER},
@@ -259,7 +259,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ReadView {
         let Some(context) = RequestContext::from_extensions(&parts.extensions).cloned() else {
             return Err(GuardRejection::missing(parts, NO_AUTH_LAYER));
         };
-        let layer_plan = parts.extensions.get::<Plan>().cloned();
+        // The filter nearest the handler: inside the auth layer it left its
+        // configuration in the context, outside it in an extension.
+        let layer_plan = context
+            .filter_plan()
+            .and_then(|plan| plan.downcast::<Config>().ok())
+            .map(Plan)
+            .or_else(|| parts.extensions.get::<Plan>().cloned());
         let filtered_again = layer_plan.is_some();
         let plan = layer_plan.unwrap_or_else(default_plan);
         let entity_from = if context.requirement().and_then(|r| r.entity()).is_some() {

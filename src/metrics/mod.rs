@@ -29,6 +29,10 @@
 
 use std::fmt;
 
+mod bound;
+
+pub use bound::bind_request_counters;
+
 /// Decisions by guard, outcome and code.
 pub const DECISIONS: &str = "iam_guard_decisions_total";
 /// JWKS fetch attempts by result.
@@ -117,6 +121,40 @@ pub(crate) enum Builtin {
     Cached,
 }
 
+impl Builtin {
+    /// Every source this crate ships, in [`index`](Self::index) order.
+    const ALL: &'static [Builtin] = &[
+        Builtin::Claims,
+        Builtin::Catalogue,
+        #[cfg(feature = "jwks-http")]
+        Builtin::Remote,
+        Builtin::Cached,
+    ];
+
+    /// Its place in [`ALL`](Self::ALL).
+    fn index(self) -> usize {
+        match self {
+            Builtin::Claims => 0,
+            Builtin::Catalogue => 1,
+            #[cfg(feature = "jwks-http")]
+            Builtin::Remote => 2,
+            Builtin::Cached => Builtin::ALL.len() - 1,
+        }
+    }
+}
+
+impl CacheLevel {
+    const ALL: [CacheLevel; 3] = [CacheLevel::Local, CacheLevel::Shared, CacheLevel::Source];
+
+    fn index(self) -> usize {
+        match self {
+            CacheLevel::Local => 0,
+            CacheLevel::Shared => 1,
+            CacheLevel::Source => 2,
+        }
+    }
+}
+
 macro_rules! load_counter {
     ($source:literal, $level:literal) => {
         ::metrics::counter!(
@@ -124,11 +162,18 @@ macro_rules! load_counter {
             "source" => $source,
             "level" => $level
         )
-        .increment(1)
     };
 }
 
 pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
+    match bound::counters() {
+        Some(bound) => bound.load(source, level).increment(1),
+        None => load_counter_of(source, level).increment(1),
+    }
+}
+
+/// The counter of a load by `source` at `level` in the current recorder.
+fn load_counter_of(source: Builtin, level: CacheLevel) -> ::metrics::Counter {
     match (source, level) {
         (Builtin::Claims, CacheLevel::Local) => load_counter!("claims", "local"),
         (Builtin::Claims, CacheLevel::Shared) => load_counter!("claims", "shared"),
@@ -160,10 +205,17 @@ pub(crate) fn replica_subscription_lost() {
 }
 
 pub(crate) fn token_cache(hit: bool) {
+    match bound::counters() {
+        Some(bound) => bound.token_cache(hit).increment(1),
+        None => token_cache_counter(hit).increment(1),
+    }
+}
+
+fn token_cache_counter(hit: bool) -> ::metrics::Counter {
     if hit {
-        ::metrics::counter!("iam_guard_token_cache_total", "result" => "hit").increment(1);
+        ::metrics::counter!("iam_guard_token_cache_total", "result" => "hit")
     } else {
-        ::metrics::counter!("iam_guard_token_cache_total", "result" => "miss").increment(1);
+        ::metrics::counter!("iam_guard_token_cache_total", "result" => "miss")
     }
 }
 
@@ -266,14 +318,19 @@ pub(crate) enum FilterPass {
 
 /// Counts one response filtered by `pass`.
 pub(crate) fn response_filtered(pass: FilterPass) {
+    match bound::counters() {
+        Some(bound) => bound.filtered(pass).increment(1),
+        None => filtered_counter(pass).increment(1),
+    }
+}
+
+fn filtered_counter(pass: FilterPass) -> ::metrics::Counter {
     match pass {
         FilterPass::Scanned => {
             ::metrics::counter!("iam_guard_field_filter_responses_total", "pass" => "scanned")
-                .increment(1)
         }
         FilterPass::Serialized => {
             ::metrics::counter!("iam_guard_field_filter_responses_total", "pass" => "serialized")
-                .increment(1)
         }
     }
 }
@@ -335,37 +392,60 @@ pub(crate) fn decision(guard: &'static str, outcome: &'static str, code: &'stati
         .increment(1);
 }
 
+/// The decisions every admitted request counts.
+#[derive(Debug, Clone, Copy)]
+enum Admitted {
+    /// The auth layer admitted a token.
+    Auth,
+    /// An optional auth layer let a request without a token through.
+    Anonymous,
+    /// A route requirement held.
+    Requirement,
+}
+
+fn admitted(decision: Admitted) {
+    match bound::counters() {
+        Some(bound) => bound.admitted(decision).increment(1),
+        None => admitted_counter(decision).increment(1),
+    }
+}
+
+fn admitted_counter(decision: Admitted) -> ::metrics::Counter {
+    match decision {
+        Admitted::Auth => ::metrics::counter!(
+            "iam_guard_decisions_total",
+            "guard" => "auth",
+            "outcome" => "allow",
+            "code" => ""
+        ),
+        Admitted::Anonymous => ::metrics::counter!(
+            "iam_guard_decisions_total",
+            "guard" => "auth",
+            "outcome" => "anonymous",
+            "code" => ""
+        ),
+        Admitted::Requirement => ::metrics::counter!(
+            "iam_guard_decisions_total",
+            "guard" => "requirement",
+            "outcome" => "allow",
+            "code" => ""
+        ),
+    }
+}
+
 /// A request the auth layer admitted with a token.
 pub(crate) fn auth_allowed() {
-    ::metrics::counter!(
-        "iam_guard_decisions_total",
-        "guard" => "auth",
-        "outcome" => "allow",
-        "code" => ""
-    )
-    .increment(1);
+    admitted(Admitted::Auth);
 }
 
 /// A request an optional auth layer let through without a token.
 pub(crate) fn auth_anonymous() {
-    ::metrics::counter!(
-        "iam_guard_decisions_total",
-        "guard" => "auth",
-        "outcome" => "anonymous",
-        "code" => ""
-    )
-    .increment(1);
+    admitted(Admitted::Anonymous);
 }
 
 /// A request whose route requirement held.
 pub(crate) fn requirement_allowed() {
-    ::metrics::counter!(
-        "iam_guard_decisions_total",
-        "guard" => "requirement",
-        "outcome" => "allow",
-        "code" => ""
-    )
-    .increment(1);
+    admitted(Admitted::Requirement);
 }
 
 #[cfg(test)]
