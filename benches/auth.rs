@@ -25,6 +25,12 @@
 //!
 //! `cargo bench --all-features --bench auth`
 //!
+//! Paired times on a noisy machine:
+//! `IAM_GUARD_PAIR=stack/bare_get_typed,stack/full_get_typed_cached_token cargo bench --all-features --bench auth`
+//! alternates the two cases in batches and prints their medians and the
+//! median difference (`:<rounds>` after the pair, default 100;
+//! `IAM_GUARD_PAIR_BATCH` requests per batch, default 2,000).
+//!
 //! Instruction counts: `benches/callgrind.sh stack/full_get_cached_token`
 //! runs one case alone under callgrind (`IAM_GUARD_COUNT=<case>:<n>`
 //! makes this binary run that case `n` times in `count_loop` instead of
@@ -132,9 +138,97 @@ fn counting() -> Option<(String, u64)> {
     Some((case.to_owned(), n.parse().expect("an iteration count")))
 }
 
-/// Whether a counting run skips the whole `group` (its setup included).
+/// Whether a counting or pairing run skips the whole `group` (its setup
+/// included).
 fn skip_group(group: &str) -> bool {
-    counting().is_some_and(|(case, _)| !case.starts_with(&format!("{group}/")))
+    let prefix = format!("{group}/");
+    counting().is_some_and(|(case, _)| !case.starts_with(&prefix))
+        || pairing().is_some_and(|(a, _, _)| !a.starts_with(&prefix))
+}
+
+/// The cases `IAM_GUARD_PAIR=<group>/<a>,<group>/<b>[:rounds]` asks to
+/// alternate.
+fn pairing() -> Option<(String, String, usize)> {
+    let spec = std::env::var("IAM_GUARD_PAIR").ok()?;
+    let (cases, rounds) = match spec.rsplit_once(':') {
+        Some((cases, rounds)) => (cases, rounds.parse().expect("a round count")),
+        None => (spec.as_str(), 100),
+    };
+    let (a, b) = cases
+        .split_once(',')
+        .expect("IAM_GUARD_PAIR=<group>/<a>,<group>/<b>[:rounds]");
+    Some((a.to_owned(), b.to_owned(), rounds))
+}
+
+/// A case of a group: its name and what one request of it does.
+type Case<'a, R> = (&'a str, Box<dyn FnMut() -> R + 'a>);
+
+/// Requests per timed batch of a pairing run (`IAM_GUARD_PAIR_BATCH`,
+/// default 2,000: long enough that switching cases costs nothing that
+/// shows, short enough that a slow spell of the machine spans both).
+fn pair_batch() -> u32 {
+    std::env::var("IAM_GUARD_PAIR_BATCH")
+        .ok()
+        .map_or(2_000, |n| n.parse().expect("a batch size"))
+}
+
+/// In a pairing run for `group`, alternates its two cases in batches of
+/// [`pair_batch`] requests (A B, then B A, round after round, the first
+/// tenth discarded as warm-up) and prints each one's median time per
+/// request and the median of the rounds' differences: a slow spell of the
+/// machine hits both alike, where criterion times one case after the
+/// other. Returns whether it ran.
+fn pair_run<R>(group: &str, cases: &mut [Case<'_, R>]) -> bool {
+    let Some((a, b, rounds)) = pairing() else {
+        return false;
+    };
+    let index = |case: &str| {
+        cases
+            .iter()
+            .position(|(name, _)| format!("{group}/{name}") == case)
+            .unwrap_or_else(|| panic!("no case {case} in {group}"))
+    };
+    let (ia, ib) = (index(&a), index(&b));
+    let batch = pair_batch();
+    let mut time = |i: usize| {
+        let f = &mut cases[i].1;
+        let start = std::time::Instant::now();
+        for _ in 0..batch {
+            std::hint::black_box(f());
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(batch)
+    };
+    let (mut ta, mut tb, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds + rounds / 10 {
+        let (x, y) = if round % 2 == 0 {
+            let x = time(ia);
+            (x, time(ib))
+        } else {
+            let y = time(ib);
+            (time(ia), y)
+        };
+        if round >= rounds / 10 {
+            ta.push(x);
+            tb.push(y);
+            diff.push(y - x);
+        }
+    }
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.25), at(0.75))
+    };
+    let (ma, _, _) = stats(&mut ta);
+    let (mb, _, _) = stats(&mut tb);
+    let (md, d25, d75) = stats(&mut diff);
+    println!(
+        "pair {a} vs {b}: {rounds} rounds x {batch} requests each\n  \
+         {a}: {ma:.3} µs (median)\n  {b}: {mb:.3} µs (median)\n  \
+         difference: {md:+.3} µs (median of rounds; quartiles {d25:+.3} .. {d75:+.3}), \
+         ratio {:.2}",
+        mb / ma
+    );
+    true
 }
 
 /// The loop callgrind counts (`--toggle-collect=*count_loop*`): setup,
@@ -284,14 +378,21 @@ fn bench_auth(c: &mut Criterion) {
         .with_state(());
     assert_eq!(run(&rt, &fresh_p521, request(&es512)).status(), 200);
 
-    let mut g = c.benchmark_group("auth");
     let rs256 = &tokens[0];
-    bench(&mut g, "auth", "bare_router", || {
-        run(&rt, &bare, request(rs256))
-    });
-    bench(&mut g, "auth", "guard_cached_token", || {
-        run(&rt, &cached, request(rs256))
-    });
+    let mut cached_cases: [Case<'_, Response<Body>>; 2] = [
+        ("bare_router", Box::new(|| run(&rt, &bare, request(rs256)))),
+        (
+            "guard_cached_token",
+            Box::new(|| run(&rt, &cached, request(rs256))),
+        ),
+    ];
+    if pair_run("auth", &mut cached_cases) {
+        return;
+    }
+    let mut g = c.benchmark_group("auth");
+    for (name, f) in &mut cached_cases {
+        bench(&mut g, "auth", name, f);
+    }
     bench(&mut g, "auth", "guard_cached_token_revocations", || {
         run(&rt, &with_revocations, request(rs256))
     });
@@ -454,37 +555,51 @@ fn bench_stack(c: &mut Criterion) {
         run_read(&rt, &bare_typed, get_req(&token))
     );
 
+    let mut cases: [Case<'_, Bytes>; 9] = [
+        (
+            "bare_get",
+            Box::new(|| run_read(&rt, &bare, get_req(&token))),
+        ),
+        (
+            "auth_scope_get_cached_token",
+            Box::new(|| run_read(&rt, &auth_scope, get_req(&token))),
+        ),
+        (
+            "full_get_cached_token",
+            Box::new(|| run_read(&rt, &full, get_req(&token))),
+        ),
+        (
+            "full_get_cached_token_teacher",
+            Box::new(|| run_read(&rt, &full, get_req(&teacher))),
+        ),
+        (
+            "bare_get_typed",
+            Box::new(|| run_read(&rt, &bare_typed, get_req(&token))),
+        ),
+        (
+            "full_get_typed_cached_token",
+            Box::new(|| run_read(&rt, &full_typed, get_req(&token))),
+        ),
+        (
+            "full_get_typed_cached_token_teacher",
+            Box::new(|| run_read(&rt, &full_typed, get_req(&teacher))),
+        ),
+        (
+            "bare_patch",
+            Box::new(|| run_read(&rt, &bare, patch_req(&token))),
+        ),
+        (
+            "full_patch_cached_token",
+            Box::new(|| run_read(&rt, &full, patch_req(&token))),
+        ),
+    ];
+    if pair_run("stack", &mut cases) {
+        return;
+    }
     let mut g = c.benchmark_group("stack");
-    bench(&mut g, "stack", "bare_get", || {
-        run_read(&rt, &bare, get_req(&token))
-    });
-    bench(&mut g, "stack", "auth_scope_get_cached_token", || {
-        run_read(&rt, &auth_scope, get_req(&token))
-    });
-    bench(&mut g, "stack", "full_get_cached_token", || {
-        run_read(&rt, &full, get_req(&token))
-    });
-    bench(&mut g, "stack", "full_get_cached_token_teacher", || {
-        run_read(&rt, &full, get_req(&teacher))
-    });
-    bench(&mut g, "stack", "bare_get_typed", || {
-        run_read(&rt, &bare_typed, get_req(&token))
-    });
-    bench(&mut g, "stack", "full_get_typed_cached_token", || {
-        run_read(&rt, &full_typed, get_req(&token))
-    });
-    bench(
-        &mut g,
-        "stack",
-        "full_get_typed_cached_token_teacher",
-        || run_read(&rt, &full_typed, get_req(&teacher)),
-    );
-    bench(&mut g, "stack", "bare_patch", || {
-        run_read(&rt, &bare, patch_req(&token))
-    });
-    bench(&mut g, "stack", "full_patch_cached_token", || {
-        run_read(&rt, &full, patch_req(&token))
-    });
+    for (name, f) in &mut cases {
+        bench(&mut g, "stack", name, f);
+    }
     g.finish();
 }
 

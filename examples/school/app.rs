@@ -584,16 +584,20 @@ pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoute
         custom_fields: Arc::new(student_fields(&fields)),
     };
     let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
+    // The bundle takes the auth layer itself: composed with its guards
+    // into one layer per route, where a `route_layer` over the router
+    // would add a second that axum boxes and clones on every request.
     let guarded = students()
+        .authenticate(auth.clone())
         .into_router()
         .with_state(state.clone())
         .route(
             "/permissions",
             PermissionsEndpoint::new()
                 .custom_fields(fields)
-                .into_route(),
+                .into_route()
+                .route_layer(auth),
         )
-        .route_layer(auth)
         .layer(Extension(policy));
     let router = Router::new().route("/health", get(health)).merge(guarded);
     match bare {

@@ -146,6 +146,10 @@ pub(crate) enum EntityFrom {
     Plan,
 }
 
+/// The mark of [`RequestContext::ask_for_it_on_the_response`].
+#[derive(Clone, Copy, Debug)]
+struct WantedOnResponse;
+
 /// The extension key: a private type, so nothing outside the crate can
 /// plant or replace a context.
 #[derive(Clone)]
@@ -208,6 +212,19 @@ impl RequestContext {
     /// that a layer outside the route can read it).
     pub(crate) fn plant(&self, extensions: &mut Extensions) {
         extensions.insert(Planted(self.clone()));
+    }
+
+    /// Asks the guards inside to plant the context in the response too: a
+    /// FieldFilter outside the auth layer, which the request reached
+    /// before any context existed, marks it so. Without the mark nothing
+    /// outside needs it there, and the response's extensions stay empty.
+    pub(crate) fn ask_for_it_on_the_response(extensions: &mut Extensions) {
+        extensions.insert(WantedOnResponse);
+    }
+
+    /// Whether a layer outside asked for the context on the response.
+    pub(crate) fn wanted_on_response(extensions: &Extensions) -> bool {
+        extensions.get::<WantedOnResponse>().is_some()
     }
 
     /// The context JwtAuthGuard planted, if it ran.

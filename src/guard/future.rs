@@ -24,9 +24,9 @@ pin_project! {
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,
-        // Planted in the response extensions too, so a FieldFilter outside
-        // the route (or outside the auth layer) still finds the caller and
-        // the route's requirement.
+        // Planted in the response extensions too when a FieldFilter outside
+        // the auth layer asked for it, so that it still finds the caller
+        // and the route's requirement.
         context: Option<RequestContext>,
     }
 }

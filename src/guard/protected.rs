@@ -184,6 +184,12 @@ where
     /// Authenticate the bundle's routes with `layer` (as a route layer, so
     /// 404 and 405 answers stay what they are). Leave it out when the
     /// auth layer wraps the whole application.
+    ///
+    /// It is also the cheaper way to put the auth layer in front of the
+    /// bundle: each route then gets one layer with the auth guard and its
+    /// requirement and field guards composed, where a `route_layer(auth)`
+    /// over the bundle's router adds a second one, and axum boxes a future
+    /// and clones a boxed service per layer on every request.
     pub fn authenticate(mut self, layer: JwtAuthGuardLayer) -> Self {
         self.auth = Some(layer);
         self
@@ -366,19 +372,32 @@ where
             // Per method, not `Router::route_layer`: axum layers a path's
             // whole method router there, 405 fallback included, so a wrong
             // method without a token would become a 401.
-            let guards = line.requirement.as_ref().map(|requirement| {
-                Stack::new(
+            //
+            // Only a method that writes gets FieldWriteGuard: it lets any
+            // other method through untouched, and one layer fewer is one
+            // future and one move of the response fewer.
+            macro_rules! layered {
+                ($guards:expr) => {
+                    match &self.auth {
+                        Some(auth) => method_router.route_layer(Stack::new($guards, auth.clone())),
+                        None => method_router.route_layer($guards),
+                    }
+                };
+            }
+            let writes = matches!(line.method, Method::POST | Method::PUT | Method::PATCH);
+            method_router = match (&line.requirement, writes) {
+                (Some(requirement), true) => layered!(Stack::new(
                     Stack::new(self.field_filter.clone(), self.field_write.clone()),
                     RequirementGuardLayer::new(requirement.clone()),
-                )
-            });
-            method_router = match (guards, &self.auth) {
-                (Some(guards), Some(auth)) => {
-                    method_router.route_layer(Stack::new(guards, auth.clone()))
-                }
-                (Some(guards), None) => method_router.route_layer(guards),
-                (None, Some(auth)) => method_router.route_layer(auth.clone()),
-                (None, None) => method_router,
+                )),
+                (Some(requirement), false) => layered!(Stack::new(
+                    self.field_filter.clone(),
+                    RequirementGuardLayer::new(requirement.clone()),
+                )),
+                (None, _) => match &self.auth {
+                    Some(auth) => method_router.route_layer(auth.clone()),
+                    None => method_router,
+                },
             };
             let merged = match paths.remove(&line.path) {
                 Some(existing) => existing.merge(method_router),

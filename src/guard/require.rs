@@ -444,9 +444,19 @@ where
     };
     context.record(requirement);
     let limit = context.policy().drain_limit;
+    // Only a FieldFilter outside the auth layer reads the context off the
+    // response; it asks for it, and no other response carries it.
+    let on_response = RequestContext::wanted_on_response(req.extensions());
+    let planted = |future: ResponseFuture<_, _, _>, context: RequestContext| {
+        if on_response {
+            future.with_context(context)
+        } else {
+            future
+        }
+    };
     if context.bypasses() {
         scene(&req, &context, requirement).bypass();
-        return ResponseFuture::inner(inner.call(req)).with_context(context);
+        return planted(ResponseFuture::inner(inner.call(req)), context);
     }
     // Decided on the spot when the token answers, or when the
     // permissions are at hand without waiting.
@@ -466,11 +476,11 @@ where
         })
     };
     if let Some(refusal) = decided {
-        return match refusal {
+        let future = match refusal {
             None => ResponseFuture::inner(inner.call(req)),
             Some(res) => refused(req, res, limit),
-        }
-        .with_context(context);
+        };
+        return planted(future, context);
     }
     // The first reader of this request loads. The future owns the
     // service, so take the instance that was polled ready and leave a
@@ -479,7 +489,7 @@ where
     let mut inner = std::mem::replace(inner, clone);
     let requirement = requirement.clone();
     let marker = context.clone();
-    ResponseFuture::boxed(Box::pin(async move {
+    let future = ResponseFuture::boxed(Box::pin(async move {
         let loaded = context.permissions().await;
         match verdict(
             || scene(&req, &context, &requirement),
@@ -489,6 +499,6 @@ where
             None => inner.call(req).await,
             Some(res) => Ok(refuse_async(req, res, limit).await),
         }
-    }))
-    .with_context(marker)
+    }));
+    planted(future, marker)
 }

@@ -59,6 +59,7 @@ pub mod custom_fields;
 pub mod fields;
 pub mod filtered_json;
 mod json_scan;
+pub(crate) mod name_set;
 pub mod permissions_document;
 mod readable_index;
 pub mod requirement;

@@ -1,21 +1,18 @@
-//! The scope groups a caller can read, per entity, in hash sets.
+//! The scope groups a caller can read, per entity, in name sets.
 //!
 //! The keep rule of every filtered response asks "can this caller read
 //! the group named by this top-level key?" once per key. The permissions
 //! keep their groups in ordered maps (for stable output and documents),
-//! where a lookup compares the key with several names; a hash set of the
-//! same names answers with one short hash and at most one comparison.
+//! where a lookup compares the key with several names byte by byte; a
+//! [`NameSet`] of the same names answers with integer comparisons.
 //! Every group stored in [`CompiledPermissions`](super::CompiledPermissions)
 //! is readable (NONE is never stored), so this holds exactly its names.
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    mem::size_of,
-};
+use std::{collections::HashMap, fmt, mem::size_of};
 
 use rustc_hash::FxBuildHasher;
 
+use super::name_set::NameSet;
 use crate::cache_bound::alloc_bytes;
 
 /// Per entity, the groups the caller can read.
@@ -24,7 +21,7 @@ pub(crate) struct ReadableIndex(HashMap<Box<str>, ReadableGroups, FxBuildHasher>
 
 /// The groups of one entity the caller can read.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct ReadableGroups(HashSet<Box<str>, FxBuildHasher>);
+pub(crate) struct ReadableGroups(NameSet);
 
 impl ReadableGroups {
     /// Whether `group` is one of them.
@@ -42,14 +39,10 @@ impl ReadableIndex {
     /// Records that `group` of `entity` is readable.
     pub(crate) fn insert(&mut self, entity: &str, group: &str) {
         match self.0.get_mut(entity) {
-            Some(groups) => {
-                if !groups.contains(group) {
-                    groups.0.insert(group.into());
-                }
-            }
+            Some(groups) => groups.0.insert(group),
             None => {
                 let mut groups = ReadableGroups::default();
-                groups.0.insert(group.into());
+                groups.0.insert(group);
                 self.0.insert(entity.into(), groups);
             }
         }
@@ -75,11 +68,7 @@ impl ReadableIndex {
             + self
                 .0
                 .iter()
-                .map(|(entity, groups)| {
-                    alloc_bytes(entity.len())
-                        + table::<Box<str>>(groups.0.capacity())
-                        + groups.0.iter().map(|g| alloc_bytes(g.len())).sum::<usize>()
-                })
+                .map(|(entity, groups)| alloc_bytes(entity.len()) + groups.0.heap_bytes())
                 .sum::<usize>()
     }
 }

@@ -141,6 +141,7 @@ use crate::{
     metrics::{self, FilterPass},
     model::{
         fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
+        name_set::NameSet,
         CompiledPermissions,
     },
     rejection::{ErrorCode, Rejection},
@@ -159,6 +160,8 @@ pub struct FieldFilterLayer {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     always_allowed: Vec<String>,
+    /// The same keys, for the keep rule to ask once per top-level key.
+    pub(crate) always_allowed_set: NameSet,
     limit: usize,
     entity: Option<String>,
 }
@@ -176,6 +179,7 @@ impl FieldFilterLayer {
         Self {
             config: Arc::new(Config {
                 always_allowed: DEFAULT_ALWAYS_ALLOWED.map(str::to_owned).to_vec(),
+                always_allowed_set: NameSet::of(DEFAULT_ALWAYS_ALLOWED),
                 limit: DEFAULT_RESPONSE_LIMIT,
                 entity: None,
             }),
@@ -189,7 +193,9 @@ impl FieldFilterLayer {
         I: IntoIterator<Item = K>,
         K: Into<String>,
     {
-        Arc::make_mut(&mut self.config).always_allowed = keys.into_iter().map(Into::into).collect();
+        let config = Arc::make_mut(&mut self.config);
+        config.always_allowed = keys.into_iter().map(Into::into).collect();
+        config.always_allowed_set = NameSet::of(config.always_allowed.iter().map(String::as_str));
         self
     }
 
@@ -279,6 +285,9 @@ where
             Some(context) => context.record_filter_plan(self.config.clone()),
             None => {
                 req.extensions_mut().insert(Plan(self.config.clone()));
+                // The caller and the route's requirement are known only
+                // inside: have them brought back on the response.
+                RequestContext::ask_for_it_on_the_response(req.extensions_mut());
             }
         }
         let pending = Pending {

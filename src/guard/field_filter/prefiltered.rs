@@ -45,7 +45,7 @@ pub(crate) fn keeper<'a>(
     // Groups first: most top-level keys of an entity are its groups.
     move |key| {
         readable.is_some_and(|groups| groups.contains(key))
-            || config.always_allowed.iter().any(|a| a == key)
+            || config.always_allowed_set.contains(key)
     }
 }
 
