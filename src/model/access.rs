@@ -98,7 +98,7 @@ impl FromStr for ScopeAccess {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledPermissions {
     scopes: BTreeMap<String, BTreeMap<String, ScopeAccess>>,
-    /// The names of `scopes` again, hashed, for the keep rule of filtered
+    /// The names of `scopes` again, indexed, for the keep rule of filtered
     /// responses; kept in step by every method that grants a scope.
     readable: ReadableIndex,
     actions: BTreeMap<String, BTreeSet<String>>,
@@ -175,7 +175,7 @@ impl CompiledPermissions {
         size_of::<Self>() + scopes + self.readable.heap_bytes() + actions + sets
     }
 
-    /// The groups of `entity` the caller can read, hashed: what the keep
+    /// The groups of `entity` the caller can read, indexed: what the keep
     /// rule of a filtered response asks once per top-level key.
     pub(crate) fn readable_groups(&self, entity: &str) -> Option<&ReadableGroups> {
         self.readable.groups(entity)
@@ -567,7 +567,7 @@ pub(super) mod tests {
             }
         }
 
-        /// The hashed index the keep rule asks is the ordered map's names,
+        /// The index the keep rule asks holds the ordered map's names,
         /// however the permissions were granted and merged.
         #[test]
         fn the_readable_index_agrees_with_can_read(

@@ -35,7 +35,7 @@ pub(crate) struct Plan(pub(crate) Arc<Config>);
 /// The one rule FieldFilter and ReadView filter by, for a caller with
 /// `perms` on `entity`: a top-level key survives when it is always allowed
 /// or a group the caller can READ (or WRITE). The entity's groups are
-/// looked up once, not once per key, in their hashed index.
+/// looked up once, not once per key, in their index.
 pub(crate) fn keeper<'a>(
     config: &'a Config,
     perms: &'a CompiledPermissions,
