@@ -105,11 +105,16 @@ fn routers(body: Bytes, auth: JwtAuthGuardLayer) -> (Router, Router) {
         let body = body.clone();
         async move { ([(CONTENT_TYPE, "application/json")], body) }
     };
-    let bare = Router::new().route("/students/{id}", get(handler.clone()));
+    // Resolved as `axum::serve` resolves a router, once: used directly, a
+    // `Router<()>` applies its layers again on every request.
+    let bare = Router::new()
+        .route("/students/{id}", get(handler.clone()))
+        .with_state(());
     let full: Router = ProtectedResource::new("students")
         .authenticate(auth)
         .get("/students/{id}", handler)
-        .into_router();
+        .into_router()
+        .with_state(());
     (bare, full)
 }
 
