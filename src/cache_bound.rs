@@ -31,6 +31,16 @@ pub(crate) const fn alloc_bytes(len: usize) -> usize {
     }
 }
 
+/// Heap bytes of a `std` hash table holding `capacity` slots of `slot`
+/// bytes: hashbrown keeps at least an eighth of its buckets free, rounds
+/// them up to a power of two, and adds a control byte per bucket.
+pub(crate) const fn hash_table_bytes(capacity: usize, slot: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    (capacity * 8 / 7).next_power_of_two() * (slot + 1)
+}
+
 /// An entry bound and a byte bound for one moka cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bound {

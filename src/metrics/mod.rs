@@ -165,11 +165,23 @@ macro_rules! load_counter {
     };
 }
 
-pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
+/// One increment of a counter of the request path: its bound handle once
+/// [`bind_request_counters`] ran, else the current recorder's.
+fn count(
+    bound: impl FnOnce(&'static bound::RequestCounters) -> &'static ::metrics::Counter,
+    current: impl FnOnce() -> ::metrics::Counter,
+) {
     match bound::counters() {
-        Some(bound) => bound.load(source, level).increment(1),
-        None => load_counter_of(source, level).increment(1),
+        Some(counters) => bound(counters).increment(1),
+        None => current().increment(1),
     }
+}
+
+pub(crate) fn builtin_load(source: Builtin, level: CacheLevel) {
+    count(
+        |bound| bound.load(source, level),
+        || load_counter_of(source, level),
+    );
 }
 
 /// The counter of a load by `source` at `level` in the current recorder.
@@ -205,10 +217,7 @@ pub(crate) fn replica_subscription_lost() {
 }
 
 pub(crate) fn token_cache(hit: bool) {
-    match bound::counters() {
-        Some(bound) => bound.token_cache(hit).increment(1),
-        None => token_cache_counter(hit).increment(1),
-    }
+    count(|bound| bound.token_cache(hit), || token_cache_counter(hit));
 }
 
 fn token_cache_counter(hit: bool) -> ::metrics::Counter {
@@ -318,10 +327,7 @@ pub(crate) enum FilterPass {
 
 /// Counts one response filtered by `pass`.
 pub(crate) fn response_filtered(pass: FilterPass) {
-    match bound::counters() {
-        Some(bound) => bound.filtered(pass).increment(1),
-        None => filtered_counter(pass).increment(1),
-    }
+    count(|bound| bound.filtered(pass), || filtered_counter(pass));
 }
 
 fn filtered_counter(pass: FilterPass) -> ::metrics::Counter {
@@ -404,10 +410,10 @@ enum Admitted {
 }
 
 fn admitted(decision: Admitted) {
-    match bound::counters() {
-        Some(bound) => bound.admitted(decision).increment(1),
-        None => admitted_counter(decision).increment(1),
-    }
+    count(
+        |bound| bound.admitted(decision),
+        || admitted_counter(decision),
+    );
 }
 
 fn admitted_counter(decision: Admitted) -> ::metrics::Counter {

@@ -10,7 +10,7 @@ use std::{collections::HashSet, mem::size_of};
 
 use rustc_hash::FxBuildHasher;
 
-use crate::cache_bound::alloc_bytes;
+use crate::cache_bound::{alloc_bytes, hash_table_bytes};
 
 /// Past this many names a hash set beats comparing them one by one.
 const FEW: usize = 16;
@@ -138,9 +138,7 @@ impl NameSet {
                         .sum::<usize>()
             }
             Self::Many(names) => {
-                // hashbrown keeps at least 1/8 of its buckets free.
-                let buckets = (names.capacity() * 8 / 7).next_power_of_two();
-                buckets * (size_of::<Box<str>>() + 1)
+                hash_table_bytes(names.capacity(), size_of::<Box<str>>())
                     + names.iter().map(|n| alloc_bytes(n.len())).sum::<usize>()
             }
         }

@@ -13,7 +13,7 @@ use std::{collections::HashMap, fmt, mem::size_of};
 use rustc_hash::FxBuildHasher;
 
 use super::name_set::NameSet;
-use crate::cache_bound::alloc_bytes;
+use crate::cache_bound::{alloc_bytes, hash_table_bytes};
 
 /// Per entity, the groups the caller can read.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -53,18 +53,9 @@ impl ReadableIndex {
         self.0.get(entity)
     }
 
-    /// Estimated heap bytes: each table's buckets (a slot and a control
-    /// byte each) and each name's allocation.
+    /// Estimated heap bytes: the table, each entity name and its groups.
     pub(crate) fn heap_bytes(&self) -> usize {
-        fn table<T>(capacity: usize) -> usize {
-            if capacity == 0 {
-                return 0;
-            }
-            // hashbrown keeps at least 1/8 of its buckets free.
-            let buckets = (capacity * 8 / 7).next_power_of_two();
-            buckets * (size_of::<T>() + 1)
-        }
-        table::<(Box<str>, ReadableGroups)>(self.0.capacity())
+        hash_table_bytes(self.0.capacity(), size_of::<(Box<str>, ReadableGroups)>())
             + self
                 .0
                 .iter()
