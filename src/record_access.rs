@@ -3,8 +3,8 @@
 //! to narrow its `WHERE` clause.
 
 use std::{
-    collections::{BTreeMap, HashSet},
-    sync::Arc,
+    collections::BTreeMap,
+    sync::{Arc, OnceLock},
 };
 
 use http::Extensions;
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     guard::context::RequestContext,
-    model::CompiledPermissions,
+    model::{name_set::NameSet, CompiledPermissions},
     permissions::source::PermissionSource,
     principal::{ClaimPath, Principal},
 };
@@ -73,15 +73,17 @@ pub struct RecordAccess {
 /// 4. a non-empty `organizations` claim (`{id: {level}}`) → `Organizations`;
 /// 5. otherwise → `Owner(user)`: the narrowest answer is the default.
 ///
-/// Install it with `axum::Extension(policy)` (or insert it into request
-/// extensions); without one the default policy applies, which grants
+/// Give it to the auth layer with
+/// [`JwtAuthGuardLayer::record_access`](crate::JwtAuthGuardLayer::record_access),
+/// set once where the layer is built. A policy in a request's extensions
+/// (`axum::Extension(policy)` on a route) takes precedence for that
+/// request. Without either the default policy applies, which grants
 /// `Full` to no role.
 ///
-/// Cheap to clone (two reference counts): `axum::Extension` clones it into
-/// every request.
+/// Cheap to clone (two reference counts).
 #[derive(Debug, Clone)]
 pub struct RecordAccessPolicy {
-    full_roles: Arc<HashSet<String>>,
+    full_roles: Arc<NameSet>,
     organizations_claim: ClaimPath,
 }
 
@@ -92,6 +94,12 @@ impl Default for RecordAccessPolicy {
             organizations_claim: ClaimPath::new("organizations"),
         }
     }
+}
+
+/// The policy of a request that names none, built once.
+fn default_policy() -> &'static RecordAccessPolicy {
+    static DEFAULT: OnceLock<RecordAccessPolicy> = OnceLock::new();
+    DEFAULT.get_or_init(RecordAccessPolicy::default)
 }
 
 impl RecordAccessPolicy {
@@ -107,7 +115,8 @@ impl RecordAccessPolicy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.full_roles = Arc::new(roles.into_iter().map(Into::into).collect());
+        let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
+        self.full_roles = Arc::new(NameSet::of(roles.iter().map(String::as_str)));
         self
     }
 
@@ -189,22 +198,21 @@ impl RecordAccessPolicy {
 
 impl RecordAccess {
     /// The record access of a request that JwtAuthGuard admitted, using
-    /// the `RecordAccessPolicy` in its extensions (or the default).
-    /// `None` when no caller is present.
+    /// the `RecordAccessPolicy` in its extensions, else the auth layer's
+    /// ([`JwtAuthGuardLayer::record_access`](crate::JwtAuthGuardLayer::record_access)),
+    /// else the default. `None` when no caller is present.
     pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
         let context = RequestContext::from_extensions(extensions)?;
         let principal = context.principal()?;
         // The bypass is the auth layer's setting, whether or not it also
         // has a permission source.
         let bypass = context.bypasses();
-        // Borrow the installed policy; only a request without one pays for
-        // building the default.
-        let source = context.policy().source.as_deref();
-        let resolved = match extensions.get::<RecordAccessPolicy>() {
-            Some(policy) => policy.resolve_with(principal, bypass, source),
-            None => RecordAccessPolicy::default().resolve_with(principal, bypass, source),
-        };
-        Some(resolved)
+        let layer = context.policy();
+        let policy = extensions
+            .get::<RecordAccessPolicy>()
+            .or(layer.record_access.as_ref())
+            .unwrap_or_else(|| default_policy());
+        Some(policy.resolve_with(principal, bypass, layer.source.as_deref()))
     }
 
     /// The departments where `allows` holds for what the caller may do

@@ -599,3 +599,51 @@ async fn the_development_endpoints_change_the_catalogue_and_refuse_invalid_edits
         .compile_roles(["support_teacher"])
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_token_with_role_assignments_is_judged_again_on_every_request() {
+    let svc = service(system_catalogue(), settled()).await;
+    let until = common::replicas::now() + 2;
+    // The assignment outranks the plain roles while it holds, and lapses
+    // while the token is still valid and cached.
+    let token = svc.iam.mint(json!({
+        "sub": "u-1", "tenantId": "school-1", "roles": ["teacher"],
+        "organizations": ["school-1"],
+        "role_assignments": [{"role": "admin", "validUntil": until}],
+    }));
+    let auth = format!("Bearer {token}");
+    let scopes = |svc: &Service| {
+        let req = to(
+            "GET",
+            "/permissions",
+            "",
+            &[("authorization", &auth), ("x-org", "school-1")],
+        );
+        let app = svc.app.clone();
+        async move {
+            let (status, _, body) = call_json(&app, req).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.get("students")
+                .map_or_else(|| json!({}), |s| s["scopes"].clone())
+        }
+    };
+    let admin = json!({"anagraphic": "WRITE", "sensitive": "WRITE"});
+    assert_eq!(scopes(&svc).await, admin);
+    // A repeat is not served what a roles-only token would be.
+    assert_eq!(scopes(&svc).await, admin);
+    while common::replicas::now() <= until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        scopes(&svc).await,
+        json!({}),
+        "the lapsed assignment still grants"
+    );
+
+    // A token with plain roles only: the same answer on every request.
+    for _ in 0..2 {
+        let (status, body) = svc.get("/permissions", &["teacher"], "school-1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["students"]["scopes"], json!({"anagraphic": "READ"}));
+    }
+}

@@ -787,6 +787,34 @@ async fn record_access_defaults_to_owner_for_every_role() {
 }
 
 #[tokio::test]
+async fn record_access_policy_set_on_the_auth_layer_and_overridden_per_route() {
+    let iam = TestIam::start().await;
+    let auth = JwtAuthGuardLayer::new(iam.verifier())
+        .record_access(RecordAccessPolicy::new().full_access_roles(["secretary"]));
+    let app = Router::new()
+        .route("/records", get(record_access))
+        .route(
+            "/narrow",
+            // A route's own policy wins over the layer's.
+            get(record_access).layer(Extension(
+                RecordAccessPolicy::new().full_access_roles(["principal"]),
+            )),
+        )
+        .layer(auth);
+    let secretary = iam.mint(json!({"sub": "s-1", "roles": ["secretary"]}));
+    let principal = iam.mint(json!({"sub": "p-1", "roles": ["principal"]}));
+    let (status, _, body) = get_json(&app, "/records", &secretary).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["access"], "full");
+    let (_, _, body) = get_json(&app, "/records", &principal).await;
+    assert_eq!(body["access"], json!({"owner": "p-1"}));
+    let (_, _, body) = get_json(&app, "/narrow", &secretary).await;
+    assert_eq!(body["access"], json!({"owner": "s-1"}));
+    let (_, _, body) = get_json(&app, "/narrow", &principal).await;
+    assert_eq!(body["access"], "full");
+}
+
+#[tokio::test]
 async fn record_access_carries_the_active_tenant() {
     let iam = TestIam::start().await;
     let app = Router::new().route("/records", get(record_access)).layer(

@@ -583,7 +583,11 @@ pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoute
         store,
         custom_fields: Arc::new(student_fields(&fields)),
     };
-    let policy = RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied());
+    // Who sees every record: set once on the auth layer, carried by the
+    // request context it plants.
+    let auth = auth.record_access(
+        RecordAccessPolicy::new().full_access_roles(FULL_ACCESS_ROLES.iter().copied()),
+    );
     // The bundle takes the auth layer itself: composed with its guards
     // into one layer per route, where a `route_layer` over the router
     // would add a second that axum boxes and clones on every request.
@@ -597,8 +601,7 @@ pub(crate) fn router_with(auth: JwtAuthGuardLayer, store: Store, bare: BareRoute
                 .custom_fields(fields)
                 .into_route()
                 .route_layer(auth),
-        )
-        .layer(Extension(policy));
+        );
     let router = Router::new().route("/health", get(health)).merge(guarded);
     match bare {
         BareRoutes::Off => router,

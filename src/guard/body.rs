@@ -20,11 +20,16 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
-    let essence = value
-        .as_bytes()
-        .split(|b| *b == b';')
-        .next()
-        .unwrap_or_default();
+    is_json_media_type(value.as_bytes())
+}
+
+/// Whether one `Content-Type` value is a JSON media type.
+fn is_json_media_type(value: &[u8]) -> bool {
+    // What serializers write, compared whole before it is parsed.
+    if value == b"application/json" {
+        return true;
+    }
+    let essence = value.split(|b| *b == b';').next().unwrap_or_default();
     let essence = essence.trim_ascii();
     let Some(slash) = essence.iter().position(|b| *b == b'/') else {
         return false;
@@ -37,24 +42,82 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
 
 /// Whether `headers` declare a content coding other than `identity`.
 pub(crate) fn is_encoded(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONTENT_ENCODING).iter().any(|v| {
-        v.as_bytes().split(|b| *b == b',').any(|coding| {
-            let coding = coding.trim_ascii();
-            !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
-        })
+    headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| is_coded(v.as_bytes()))
+}
+
+/// Whether one `Content-Encoding` value names a coding but `identity`.
+fn is_coded(value: &[u8]) -> bool {
+    value.split(|b| *b == b',').any(|coding| {
+        let coding = coding.trim_ascii();
+        !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
     })
+}
+
+/// What a response's headers say about its body, read in one pass over
+/// them: a response usually carries a few headers, and each lookup by
+/// name hashes the name whether or not the header is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyHeaders {
+    /// Exactly one `Content-Type`, and it is JSON (as [`is_json`]).
+    pub(crate) json: bool,
+    /// A content coding other than `identity` (as [`is_encoded`]).
+    pub(crate) encoded: bool,
+    /// The first `Content-Length` (as [`content_length`]).
+    pub(crate) length: Result<Option<u64>, ()>,
+    /// `Content-Length`, `Accept-Ranges`, `Transfer-Encoding` or `ETag`
+    /// is present: headers that describe the body as it was.
+    pub(crate) describes_body: bool,
+}
+
+impl BodyHeaders {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let mut content_types = 0u32;
+        let mut json = false;
+        let mut encoded = false;
+        let mut length = None;
+        let mut describes_body = false;
+        for (name, value) in headers {
+            if name == header::CONTENT_TYPE {
+                content_types += 1;
+                json = is_json_media_type(value.as_bytes());
+            } else if name == header::CONTENT_ENCODING {
+                encoded |= is_coded(value.as_bytes());
+            } else if name == header::CONTENT_LENGTH {
+                length = length.or(Some(value));
+                describes_body = true;
+            } else if name == header::ACCEPT_RANGES
+                || name == header::TRANSFER_ENCODING
+                || name == header::ETAG
+            {
+                describes_body = true;
+            }
+        }
+        Self {
+            json: json && content_types == 1,
+            encoded,
+            length: length.map_or(Ok(None), parse_length),
+            describes_body,
+        }
+    }
+}
+
+fn parse_length(value: &HeaderValue) -> Result<Option<u64>, ()> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Some)
+        .ok_or(())
 }
 
 /// `Content-Length`: `Ok(None)` when absent, `Err(())` when malformed.
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     match headers.get(header::CONTENT_LENGTH) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Some)
-            .ok_or(()),
+        Some(v) => parse_length(v),
     }
 }
 
@@ -243,6 +306,41 @@ mod tests {
             ("content-type", "application/json"),
             ("content-type", "text/plain")
         ])));
+    }
+
+    proptest::proptest! {
+        /// One pass over the headers answers as the lookups by name do.
+        #[test]
+        fn one_pass_agrees_with_the_lookups(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "content-type", "content-encoding", "content-length",
+                        "etag", "accept-ranges", "transfer-encoding", "x-other",
+                    ]),
+                    proptest::sample::select(vec![
+                        "application/json", "application/problem+json; a=b", "text/plain",
+                        "gzip", "identity", "identity, br", "12", " 7 ", "-1", "", "\"v1\"",
+                    ]),
+                ),
+                0..6,
+            )
+        ) {
+            let h = headers(&pairs);
+            let seen = BodyHeaders::of(&h);
+            proptest::prop_assert_eq!(seen.json, is_json(&h));
+            proptest::prop_assert_eq!(seen.encoded, is_encoded(&h));
+            proptest::prop_assert_eq!(seen.length, content_length(&h));
+            let describes = [
+                header::CONTENT_LENGTH,
+                header::ACCEPT_RANGES,
+                header::TRANSFER_ENCODING,
+                header::ETAG,
+            ]
+            .iter()
+            .any(|name| h.contains_key(name));
+            proptest::prop_assert_eq!(seen.describes_body, describes);
+        }
     }
 
     #[test]

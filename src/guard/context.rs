@@ -41,6 +41,7 @@ use crate::{
         source::{PermissionError, PermissionSource},
     },
     principal::Principal,
+    record_access::RecordAccessPolicy,
     rejection::{ErrorRenderer, Schemes},
     resource_metadata::ResourceMetadataUrl,
 };
@@ -59,6 +60,9 @@ pub(crate) struct Policy {
     pub(crate) resource_metadata: Option<ResourceMetadataUrl>,
     /// The schemes challenges name; `None`: `Bearer` alone.
     pub(crate) schemes: Option<Schemes>,
+    /// How far the `RecordAccess` of a request this layer admits reaches,
+    /// unless the request carries a policy of its own.
+    pub(crate) record_access: Option<RecordAccessPolicy>,
 }
 
 /// The default for [`Policy::drain_limit`]: 64 KiB.
@@ -73,6 +77,7 @@ impl Default for Policy {
             drain_limit: DEFAULT_DRAIN_LIMIT,
             resource_metadata: None,
             schemes: None,
+            record_access: None,
         }
     }
 }
@@ -86,6 +91,7 @@ impl fmt::Debug for Policy {
             .field("drain_limit", &self.drain_limit)
             .field("resource_metadata", &self.resource_metadata)
             .field("schemes", &self.schemes)
+            .field("record_access", &self.record_access)
             .finish()
     }
 }

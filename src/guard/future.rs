@@ -42,9 +42,16 @@ pin_project! {
 
 impl<F, B, E> ResponseFuture<F, B, E> {
     pub(crate) fn inner(fut: F) -> Self {
+        Self::inner_carrying(fut, None)
+    }
+
+    /// [`inner`](Self::inner), planting `context` (when there is one) in
+    /// the response; built in one go, so the inner future is not moved
+    /// again.
+    pub(crate) fn inner_carrying(fut: F, context: Option<RequestContext>) -> Self {
         Self {
             kind: Kind::Inner { fut },
-            context: None,
+            context,
         }
     }
 

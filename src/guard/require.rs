@@ -476,11 +476,11 @@ where
         })
     };
     if let Some(refusal) = decided {
-        let future = match refusal {
-            None => ResponseFuture::inner(inner.call(req)),
-            Some(res) => refused(req, res, limit),
+        return match refusal {
+            // The common case, built in place.
+            None => ResponseFuture::inner_carrying(inner.call(req), on_response.then_some(context)),
+            Some(res) => planted(refused(req, res, limit), context),
         };
-        return planted(future, context);
     }
     // The first reader of this request loads. The future owns the
     // service, so take the instance that was polled ready and leave a

@@ -7,9 +7,9 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::principal::ClaimPath;
+use crate::principal::{ClaimLookup, ClaimPath};
 
 /// Why a check exists, for the `Debug` output of a validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl ClaimCheck {
     /// value, or an array holding at least one such string. Anything else
     /// (missing, `null`, a number, an object, an empty list of allowed
     /// values) fails closed.
-    pub(crate) fn admits(&self, claims: &Map<String, Value>) -> bool {
+    pub(crate) fn admits(&self, claims: &impl ClaimLookup) -> bool {
         let allowed = |v: &Value| {
             v.as_str()
                 .is_some_and(|s| self.allowed.iter().any(|a| **a == *s))
@@ -84,7 +84,7 @@ impl ClaimCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn claims(v: Value) -> Map<String, Value> {
         match v {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{validation::VerifyError, verify::json_object_segment};
-use crate::principal::ClaimPath;
+use crate::principal::{ClaimLookup, ClaimPath};
 
 /// The placeholder a multi-tenant issuer template holds.
 pub(crate) const TENANT_PLACEHOLDER: &str = "{tenantid}";
@@ -168,7 +168,7 @@ impl IssuerPattern {
 
     /// The tenant claim of `claims`, for a template; `None` for an exact
     /// issuer, which needs none.
-    pub(crate) fn tenant_of<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a str> {
+    pub(crate) fn tenant_of<'a>(&self, claims: &'a impl ClaimLookup) -> Option<&'a str> {
         match self {
             Self::Exact(_) => None,
             Self::Template { tenant_claim, .. } => tenant_claim.lookup(claims)?.as_str(),
@@ -176,9 +176,9 @@ impl IssuerPattern {
     }
 
     /// [`admits`](Self::admits) for verified claims.
-    pub(crate) fn admits_claims(&self, claims: &Map<String, Value>) -> bool {
+    pub(crate) fn admits_claims(&self, claims: &impl ClaimLookup) -> bool {
         self.admits(
-            claims.get("iss").and_then(Value::as_str),
+            claims.claim("iss").and_then(Value::as_str),
             self.tenant_of(claims),
         )
     }

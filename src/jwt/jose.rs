@@ -20,6 +20,26 @@ pub(super) fn object_segment(segment: &str) -> Option<Vec<u8>> {
     (raw.trim_ascii_start().first() == Some(&b'{')).then_some(raw)
 }
 
+/// A segment decoded from strict unpadded base64url into `stack` when it
+/// fits (the usual header and payload do: no allocation), else into
+/// `heap`; `None` when it is not base64url or does not hold a JSON object
+/// (as [`object_segment`]).
+pub(super) fn object_segment_in<'b>(
+    segment: &str,
+    stack: &'b mut [u8],
+    heap: &'b mut Vec<u8>,
+) -> Option<&'b [u8]> {
+    let raw: &[u8] = match URL_SAFE_NO_PAD.decode_slice(segment, stack) {
+        Ok(len) => &stack[..len],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            *heap = URL_SAFE_NO_PAD.decode(segment).ok()?;
+            heap
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return None,
+    };
+    (raw.trim_ascii_start().first() == Some(&b'{')).then_some(raw)
+}
+
 /// The three segments of a compact JWS, and the signing input (header and
 /// payload with the dot between them) as a slice of the token.
 pub(super) struct Segments<'a> {

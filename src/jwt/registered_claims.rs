@@ -4,7 +4,9 @@
 //! naming one of the configured audiences. Read from the claims as parsed
 //! once for the principal, never from a second decoding of the payload.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::principal::ClaimLookup;
 
 use super::{
     jose::numeric_date,
@@ -55,24 +57,24 @@ impl StringOrStrings<'_> {
 /// rounded down: a cached verification never outlives the token.
 pub(super) fn check(
     validation: &TokenValidation,
-    claims: &Map<String, Value>,
+    claims: &impl ClaimLookup,
     now: f64,
 ) -> Result<u64, VerifyError> {
     let missing = |claim: &str| VerifyError::Claims(format!("{claim} is missing or not valid"));
     let exp = claims
-        .get("exp")
+        .claim("exp")
         .filter(|exp| whole_seconds(exp).is_some())
         .and_then(numeric_date)
         .ok_or_else(|| missing("exp"))?;
-    if string_or_strings(claims.get("iss")).is_none() {
+    if string_or_strings(claims.claim("iss")).is_none() {
         return Err(missing("iss"));
     }
     let audience = if validation.audiences.is_empty() {
         None
     } else {
-        Some(string_or_strings(claims.get("aud")).ok_or_else(|| missing("aud"))?)
+        Some(string_or_strings(claims.claim("aud")).ok_or_else(|| missing("aud"))?)
     };
-    let nbf = match claims.get("nbf") {
+    let nbf = match claims.claim("nbf") {
         None | Some(Value::Null) => None,
         Some(nbf) => Some(
             whole_seconds(nbf)

@@ -42,11 +42,11 @@ pub use super::algorithm::{Algorithm, UnknownAlgorithm};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use moka::sync::Cache;
 use serde::{de::IgnoredAny, Deserialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub(crate) use super::jose::unix_now;
 pub(super) use super::jose::{json_object_segment, unix_now_f64};
-use super::jose::{nesting_within, segments, Segments};
+use super::jose::{nesting_within, object_segment_in, segments, Segments};
 #[doc(inline)]
 pub use super::validation::{TokenValidation, VerifyError};
 pub(crate) use super::verified::VerifiedToken;
@@ -63,7 +63,7 @@ use super::{
 use crate::{
     cache_bound::{alloc_bytes, Bound},
     metrics,
-    principal::ClaimMapping,
+    principal::{ClaimLookup, ClaimMapping, ClaimSet},
 };
 
 /// Default leeway for `exp` and `nbf`.
@@ -73,6 +73,14 @@ const MAX_KID_LEN: usize = 256;
 /// Deepest nesting of a header's members (a `jwk` or `x5c` member is two
 /// deep; nothing we read is deeper).
 const MAX_HEADER_NESTING: usize = 16;
+
+/// Headers up to this many decoded bytes are decoded on the stack (a
+/// JOSE header is usually under 200).
+const HEADER_ON_STACK: usize = 512;
+
+/// Claims sets up to this many decoded bytes are decoded on the stack:
+/// the claims of the mainstream IdPs' access tokens fit.
+const PAYLOAD_ON_STACK: usize = 2048;
 
 /// Default bound of the verified-token cache, in entries.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
@@ -444,13 +452,15 @@ impl Verifier {
         token: &str,
         issuer: IssuerClaim,
     ) -> Result<Attempt, VerifyError> {
-        let (kid, alg) = self.check_header(token)?;
+        // Split once: the header is read now, the rest after the key.
+        let parts = segments(token)?;
+        let (kid, alg) = self.check_header(parts.header)?;
         // The token's alg decides the family, before any key is looked up:
         // an HMAC token never reaches the JWKS, an asymmetric one never a
         // secret.
         if is_hmac(alg) {
             return self
-                .verify_with_secret(token, alg, kid.as_deref())
+                .verify_with_secret(token, parts, alg, kid.as_deref())
                 .map(Attempt::Verified);
         }
         // check_header lets a token without kid through only for HMAC.
@@ -458,7 +468,9 @@ impl Verifier {
             return Err(VerifyError::Header("no kid"));
         };
         match self.inner.jwks.cached(&kid) {
-            Some(key) => self.finish_with_key(token, alg, key).map(Attempt::Verified),
+            Some(key) => self
+                .finish_with_key(token, parts, alg, key)
+                .map(Attempt::Verified),
             // Nothing to fetch: answer now, without a boxed future.
             None if self.inner.jwks.has_no_keys() => Err(VerifyError::UnknownKey),
             // A fetch is only ever made for a token that claims this
@@ -491,6 +503,7 @@ impl Verifier {
     fn verify_with_secret(
         &self,
         token: &str,
+        parts: Segments<'_>,
         alg: Algorithm,
         kid: Option<&str>,
     ) -> Result<Arc<VerifiedToken>, VerifyError> {
@@ -500,7 +513,7 @@ impl Verifier {
             .select(alg, kid)
             .ok_or(VerifyError::UnknownKey)?;
         // The tag is compared in constant time (`SharedSecret::verify`).
-        self.finish(token, alg, Signer::Secret(secret.clone()))
+        self.finish(token, parts, alg, Signer::Secret(secret.clone()))
     }
 
     /// Finishes a verification that [`Verifier::verify_uncached`] left waiting
@@ -523,18 +536,21 @@ impl Verifier {
                 KeyError::UnknownKid => VerifyError::UnknownKey,
                 KeyError::Unavailable(_) => VerifyError::KeysUnavailable,
             })?;
-        self.finish_with_key(token, pending.alg, key)
+        self.finish_with_key(token, segments(token)?, pending.alg, key)
     }
 
     /// The header checks; returns the kid (always present unless the
     /// algorithm is HMAC) and the accepted algorithm.
-    fn check_header(&self, token: &str) -> Result<(Option<String>, Algorithm), VerifyError> {
-        let raw = json_object_segment(token, 0)?;
-        if !nesting_within(&raw, MAX_HEADER_NESTING) {
+    fn check_header(&self, segment: &str) -> Result<(Option<String>, Algorithm), VerifyError> {
+        let (mut stack, mut heap) = ([0u8; HEADER_ON_STACK], Vec::new());
+        let raw =
+            object_segment_in(segment, &mut stack, &mut heap).ok_or(VerifyError::Malformed)?;
+        if !nesting_within(raw, MAX_HEADER_NESTING) {
             return Err(VerifyError::Malformed);
         }
-        let header: Header<'_> =
-            serde_json::from_slice(&raw).map_err(|_| VerifyError::Malformed)?;
+        // Checked as UTF-8 once, so that serde need not check each string.
+        let raw = std::str::from_utf8(raw).map_err(|_| VerifyError::Malformed)?;
+        let header: Header<'_> = serde_json::from_str(raw).map_err(|_| VerifyError::Malformed)?;
         // Exact, case-sensitive names (RFC 7518 §3.1): "None", "nOnE" and
         // "rs256" are not algorithms.
         let alg = self
@@ -582,24 +598,27 @@ impl Verifier {
     fn finish_with_key(
         &self,
         token: &str,
+        parts: Segments<'_>,
         alg: Algorithm,
         key: Arc<VerifyingKey>,
     ) -> Result<Arc<VerifiedToken>, VerifyError> {
         if !key.accepts(alg) {
             return Err(VerifyError::KeyMismatch);
         }
-        self.finish(token, alg, Signer::Jwks(key))
+        self.finish(token, parts, alg, Signer::Jwks(key))
     }
 
     /// The signature with `signer`, then the claims.
     ///
     /// The key was parsed when it entered the key cache, so this is the
     /// signature check itself, one base64url decoding of the signature and
-    /// of the payload, and one JSON parse of the claims, which the
-    /// registered-claim checks and the principal both read.
+    /// of the payload (on the stack, for the usual sizes), and one JSON
+    /// parse of the claims' top level, which the registered-claim checks
+    /// and the principal both read.
     fn finish(
         &self,
         token: &str,
+        parts: Segments<'_>,
         alg: Algorithm,
         signer: Signer,
     ) -> Result<Arc<VerifiedToken>, VerifyError> {
@@ -608,7 +627,7 @@ impl Verifier {
             payload,
             signature,
             ..
-        } = segments(token)?;
+        } = parts;
         // The largest signature is RSA-8192's 1 KiB: decoded on the stack.
         let mut raw_signature = [0u8; 1024];
         let len = URL_SAFE_NO_PAD
@@ -616,13 +635,14 @@ impl Verifier {
             .map_err(|_| VerifyError::Malformed)?;
         self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
         signer.check(alg, signing_input.as_bytes(), &raw_signature[..len])?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| VerifyError::Malformed)?;
-        // A claims set is a JSON object (RFC 7519 §7.2): a map refuses an
-        // array, which a struct would read by position.
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        let (mut stack, mut heap) = ([0u8; PAYLOAD_ON_STACK], Vec::new());
+        let payload =
+            object_segment_in(payload, &mut stack, &mut heap).ok_or(VerifyError::Malformed)?;
+        let payload = std::str::from_utf8(payload).map_err(|_| VerifyError::Malformed)?;
+        // A claims set is a JSON object (RFC 7519 §7.2): `ClaimSet` refuses
+        // an array, which a struct would read by position.
+        let claims: ClaimSet<'_> =
+            serde_json::from_str(payload).map_err(|_| VerifyError::Malformed)?;
         let exp = registered_claims::check(&self.inner.validation, &claims, unix_now_f64())?;
         // RFC 7519 §4.1.1 makes `iss` one string (the registered-claim
         // check also lets an array of strings through), and that string
@@ -631,11 +651,11 @@ impl Verifier {
         if !self.inner.validation.issuer.admits_claims(&claims) {
             return Err(VerifyError::Issuer);
         }
-        if matches!(claims.get("nbf"), Some(v) if !v.is_number()) {
+        if matches!(claims.claim("nbf"), Some(v) if !v.is_number()) {
             return Err(VerifyError::Claims("nbf".into()));
         }
         for required in &self.inner.validation.required_claims {
-            if matches!(claims.get(required), None | Some(Value::Null)) {
+            if matches!(claims.claim(required), None | Some(Value::Null)) {
                 return Err(VerifyError::Claims(format!("{required} is required")));
             }
         }
@@ -650,7 +670,7 @@ impl Verifier {
         let identity = self
             .inner
             .claims
-            .identity_of_token(claims, Some(token.clone()))
+            .identity_of_token(&claims, token.clone())
             .map_err(|m| VerifyError::Claims(m.into()))?;
         let verified = Arc::new(VerifiedToken {
             token: token.clone(),

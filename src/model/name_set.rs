@@ -2,9 +2,11 @@
 //! response: the groups a caller can read, the always-allowed keys.
 //!
 //! Scope-group and field names are short and few. Up to [`FEW`] of them
-//! are kept as their length and two machine words (their first and last
-//! eight bytes), so a lookup compares integers and touches the name's
-//! bytes only past sixteen of them; more than that go to a hash set.
+//! are kept as their length and two machine words (enough to tell apart
+//! any two names of at most sixteen bytes), in a small open-addressed
+//! table: a lookup packs the name, hashes the words and compares integers
+//! in, usually, one slot. It touches a name's bytes only past sixteen of
+//! them. More than [`FEW`] names go to a hash set.
 
 use std::{collections::HashSet, mem::size_of};
 
@@ -12,14 +14,28 @@ use rustc_hash::FxBuildHasher;
 
 use crate::cache_bound::{alloc_bytes, hash_table_bytes};
 
-/// Past this many names a hash set beats comparing them one by one.
+/// Past this many names a hash set beats the small table.
 const FEW: usize = 16;
+
+/// Slots of the small table: twice [`FEW`], so that at least half stay
+/// empty and a probe ends quickly. A power of two, and at most 255
+/// entries are indexed by a byte.
+const SLOTS: usize = 32;
 
 /// A set of names. See the [module docs](self).
 #[derive(Clone, Debug)]
 pub(crate) enum NameSet {
-    Few(Vec<(Packed, Box<str>)>),
+    Few(Few),
     Many(HashSet<Box<str>, FxBuildHasher>),
+}
+
+/// Up to [`FEW`] names and the table that finds them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Few {
+    names: Vec<(Packed, Box<str>)>,
+    /// Open addressing with linear probing: a slot holds an index into
+    /// `names` plus one; zero is empty.
+    slots: [u8; SLOTS],
 }
 
 /// Equal when they hold the same names, in whatever order they came.
@@ -33,13 +49,12 @@ impl Eq for NameSet {}
 
 impl Default for NameSet {
     fn default() -> Self {
-        Self::Few(Vec::new())
+        Self::Few(Few::default())
     }
 }
 
-/// A name's length and its first and last eight bytes (zero-padded when
-/// it is shorter): two names of at most sixteen bytes are equal exactly
-/// when these are.
+/// A name's length and up to sixteen of its bytes in two words: two
+/// names of at most sixteen bytes are equal exactly when these are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Packed {
     len: usize,
@@ -48,23 +63,86 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
+    /// Overlapping loads instead of a loop over the bytes: with the length
+    /// known, the first and last eight bytes (four, for four to seven; the
+    /// first, middle and last, for one to three) hold every byte of a
+    /// name of at most sixteen.
     fn of(name: &[u8]) -> Self {
         let len = name.len();
-        let (head, tail) = if len >= 8 {
-            let word = |at: usize| {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&name[at..at + 8]);
-                u64::from_le_bytes(bytes)
-            };
-            (word(0), word(len - 8))
-        } else {
-            let mut word = 0u64;
-            for (i, b) in name.iter().enumerate() {
-                word |= u64::from(*b) << (8 * i);
-            }
-            (word, word)
+        let (head, tail) = match len {
+            8.. => (word(name, 0), word(name, len - 8)),
+            4..=7 => (
+                u64::from(half(name, 0)) | (u64::from(half(name, len - 4)) << 32),
+                0,
+            ),
+            1..=3 => (
+                u64::from(name[0])
+                    | (u64::from(name[len / 2]) << 8)
+                    | (u64::from(name[len - 1]) << 16),
+                0,
+            ),
+            0 => (0, 0),
         };
         Self { len, head, tail }
+    }
+
+    /// The slot where the probe for this name starts.
+    fn slot(&self) -> usize {
+        let mixed = (self.head ^ self.tail.rotate_left(32) ^ self.len as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The top bits of the product mix every input bit.
+        (mixed >> (u64::BITS - SLOTS.trailing_zeros())) as usize
+    }
+}
+
+fn word(name: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&name[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+fn half(name: &[u8], at: usize) -> u32 {
+    let mut bytes = [0u8; 4];
+    bytes.copy_from_slice(&name[at..at + 4]);
+    u32::from_le_bytes(bytes)
+}
+
+/// Past sixteen bytes the packed words do not decide: the bytes do. Out
+/// of line, so that the short names' loop keeps its registers.
+#[cold]
+#[inline(never)]
+fn same_long_name(stored: &str, name: &[u8]) -> bool {
+    stored.as_bytes() == name
+}
+
+impl Few {
+    fn contains(&self, name: &[u8]) -> bool {
+        let packed = Packed::of(name);
+        let mut at = packed.slot();
+        // Ends: at most FEW of the SLOTS slots are taken.
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return false;
+            }
+            let (stored, text) = &self.names[usize::from(slot - 1)];
+            if *stored == packed && (packed.len <= 16 || same_long_name(text, name)) {
+                return true;
+            }
+            at = (at + 1) & (SLOTS - 1);
+        }
+    }
+
+    /// Adds a name that is not in the table; there is room for it.
+    fn push(&mut self, name: &str) {
+        let packed = Packed::of(name.as_bytes());
+        let mut at = packed.slot();
+        while self.slots[at] != 0 {
+            at = (at + 1) & (SLOTS - 1);
+        }
+        self.names.push((packed, name.into()));
+        // At most FEW (< 255) names: the index fits a byte.
+        self.slots[at] = self.names.len() as u8;
     }
 }
 
@@ -81,12 +159,7 @@ impl NameSet {
     /// Whether `name` is in the set.
     pub(crate) fn contains(&self, name: &str) -> bool {
         match self {
-            Self::Few(names) => {
-                let packed = Packed::of(name.as_bytes());
-                names.iter().any(|(p, stored)| {
-                    *p == packed && (packed.len <= 16 || stored.as_bytes() == name.as_bytes())
-                })
-            }
+            Self::Few(few) => few.contains(name.as_bytes()),
             Self::Many(names) => names.contains(name),
         }
     }
@@ -97,12 +170,10 @@ impl NameSet {
             return;
         }
         match self {
-            Self::Few(names) if names.len() < FEW => {
-                names.push((Packed::of(name.as_bytes()), name.into()));
-            }
-            Self::Few(names) => {
+            Self::Few(few) if few.names.len() < FEW => few.push(name),
+            Self::Few(few) => {
                 let mut all: HashSet<Box<str>, FxBuildHasher> =
-                    names.drain(..).map(|(_, n)| n).collect();
+                    few.names.drain(..).map(|(_, n)| n).collect();
                 all.insert(name.into());
                 *self = Self::Many(all);
             }
@@ -115,24 +186,26 @@ impl NameSet {
     /// How many names it holds.
     pub(crate) fn len(&self) -> usize {
         match self {
-            Self::Few(names) => names.len(),
+            Self::Few(few) => few.names.len(),
             Self::Many(names) => names.len(),
         }
     }
 
     fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self {
-            Self::Few(names) => Box::new(names.iter().map(|(_, n)| &**n)),
+            Self::Few(few) => Box::new(few.names.iter().map(|(_, n)| &**n)),
             Self::Many(names) => Box::new(names.iter().map(|n| &**n)),
         }
     }
 
-    /// Estimated heap bytes: the slots and each name's allocation.
+    /// Estimated heap bytes: the entries and each name's allocation (the
+    /// small table's slots are inline).
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            Self::Few(names) => {
-                names.capacity() * size_of::<(Packed, Box<str>)>()
-                    + names
+            Self::Few(few) => {
+                few.names.capacity() * size_of::<(Packed, Box<str>)>()
+                    + few
+                        .names
                         .iter()
                         .map(|(_, n)| alloc_bytes(n.len()))
                         .sum::<usize>()
@@ -179,6 +252,24 @@ mod tests {
         }
         assert!(!NameSet::default().contains(""));
         assert!(NameSet::of([""]).contains(""));
+    }
+
+    #[test]
+    fn sixteen_names_of_every_short_length_share_the_small_table() {
+        // Lengths 1 to 16 (each packing rule) and names that differ in one
+        // byte only, so that slots collide and probes wrap around.
+        let names: Vec<String> = (1..=16).map(|n| "x".repeat(n - 1) + "y").collect();
+        let set = NameSet::of(names.iter().map(String::as_str));
+        assert!(matches!(set, NameSet::Few(_)));
+        assert!(names.iter().all(|n| set.contains(n)));
+        for n in 1..=17 {
+            assert!(!set.contains(&"x".repeat(n)), "{n}");
+            assert!(!set.contains(&("y".to_owned() + &"x".repeat(n))), "{n}");
+        }
+        // One to three bytes: first, middle and last.
+        let short = NameSet::of(["ab", "abc", "acc", "a"]);
+        assert!(short.contains("abc") && short.contains("acc") && short.contains("a"));
+        assert!(!short.contains("aac") && !short.contains("b") && !short.contains("ba"));
     }
 
     #[test]

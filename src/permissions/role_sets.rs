@@ -120,16 +120,28 @@ impl CompiledRoleSets {
         kept: &TokenCompiled,
         compile: impl FnOnce() -> CompiledPermissions,
     ) -> Arc<CompiledPermissions> {
-        if let Some((id, kept_slot, perms)) = kept.cell.get() {
-            if *id == self.id && *kept_slot == slot {
-                metrics::builtin_load(Builtin::Catalogue, CacheLevel::Local);
-                return perms.clone();
-            }
+        if let Some(perms) = self.kept(slot, kept) {
+            return perms;
         }
         let perms = self.memoized(slot, roles, compile);
         // Only the first memo and slot are kept (see `TokenCompiled`).
         let _ = kept.cell.set((self.id, slot, perms.clone()));
         perms
+    }
+
+    /// What this memo compiled for `kept`'s token in `slot` before, if
+    /// it did: a token's claims do not change, so neither does what was
+    /// compiled from them.
+    pub(crate) fn kept(
+        &self,
+        slot: CatalogueSlot,
+        kept: &TokenCompiled,
+    ) -> Option<Arc<CompiledPermissions>> {
+        let (id, kept_slot, perms) = kept.cell.get()?;
+        (*id == self.id && *kept_slot == slot).then(|| {
+            metrics::builtin_load(Builtin::Catalogue, CacheLevel::Local);
+            perms.clone()
+        })
     }
 
     fn memoized(

@@ -9,6 +9,8 @@ use std::{
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::ClaimLookup;
+
 /// The verified claims of a token, with typed access to custom claims.
 ///
 /// Kept as compact JSON text and parsed on first access, once per cached
@@ -278,9 +280,9 @@ impl ClaimPath {
         self.lookup(claims)
     }
 
-    pub(crate) fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+    pub(crate) fn lookup<'a, C: ClaimLookup + ?Sized>(&self, claims: &'a C) -> Option<&'a Value> {
         let (first, rest) = self.0.segments.as_deref()?.split_first()?;
-        let mut value = claims.get(&**first)?;
+        let mut value = claims.claim(first)?;
         for segment in rest {
             value = match value {
                 Value::Object(map) => map.get(&**segment)?,

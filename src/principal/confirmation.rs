@@ -11,7 +11,9 @@
 //! unbound one because its binding had an unexpected shape.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::ClaimLookup;
 
 /// The binding of a token, from its `cnf` claim.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,8 +40,8 @@ impl Confirmation {
     /// other confirmation methods (`jwk`, `kid`, …) are refused too: this
     /// crate cannot check them, so accepting the token would drop a
     /// binding its issuer asked for.
-    pub(crate) fn from_claims(claims: &Map<String, Value>) -> Result<Self, &'static str> {
-        let cnf = match claims.get("cnf") {
+    pub(crate) fn from_claims(claims: &impl ClaimLookup) -> Result<Self, &'static str> {
+        let cnf = match claims.claim("cnf") {
             None | Some(Value::Null) => return Ok(Self::default()),
             Some(Value::Object(cnf)) => cnf,
             Some(_) => return Err("cnf is not an object"),

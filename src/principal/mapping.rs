@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{claims::Claims, confirmation::Confirmation, role::Role, ClaimPath};
+use super::{
+    claims::Claims, confirmation::Confirmation, role::Role, ClaimLookup, ClaimPath, ClaimSet,
+};
 use crate::permissions::role_sets::TokenCompiled;
 
 /// One claim roles are read from, and the label its roles carry.
@@ -174,7 +176,10 @@ impl ClaimMapping {
         allow(dead_code)
     )]
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
-        self.identity_of_token(claims, None)
+        // The claims are kept as the principal's (as text); read first.
+        let mut identity = self.identity_in(&claims, Claims::new(Map::new()))?;
+        identity.claims = Claims::new(claims);
+        Ok(identity)
     }
 
     /// [`identity`](Self::identity) of a verified `token` whose payload
@@ -183,28 +188,37 @@ impl ClaimMapping {
     /// written out or kept as a second copy of the text.
     pub(crate) fn identity_of_token(
         &self,
-        claims: Map<String, Value>,
-        token: Option<Arc<str>>,
+        claims: &ClaimSet<'_>,
+        token: Arc<str>,
     ) -> Result<Identity, &'static str> {
-        let user_id = match self.user_id.lookup(&claims) {
+        self.identity_in(claims, Claims::from_token(token))
+    }
+
+    /// The identity `claims` make, with `kept` as the principal's claims.
+    fn identity_in(
+        &self,
+        claims: &impl ClaimLookup,
+        kept: Claims,
+    ) -> Result<Identity, &'static str> {
+        let user_id = match self.user_id.lookup(claims) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err("token has no subject"),
         };
-        let tenant: Option<Arc<str>> = match self.tenant.lookup(&claims) {
+        let tenant: Option<Arc<str>> = match self.tenant.lookup(claims) {
             Some(Value::String(s)) => Some(s.as_str().into()),
             Some(Value::Number(n)) => Some(n.to_string().into()),
             _ => None,
         };
         let mut roles = Vec::new();
         for source in &self.roles {
-            self.read_roles(source, &claims, &mut roles)?;
+            self.read_roles(source, claims, &mut roles)?;
         }
         let mut oauth_scopes: Vec<Box<str>> = Vec::new();
         for path in &self.oauth_scopes {
-            read_scopes(path.lookup(&claims), &mut oauth_scopes)?;
+            read_scopes(path.lookup(claims), &mut oauth_scopes)?;
         }
-        let super_user = matches!(self.super_user.lookup(&claims), Some(Value::Bool(true)));
-        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(&claims) {
+        let super_user = matches!(self.super_user.lookup(claims), Some(Value::Bool(true)));
+        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(claims) {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
@@ -219,15 +233,15 @@ impl ClaimMapping {
         let memberships = Memberships::new(memberships);
         // The home tenant shares its allocation with its membership.
         let tenant = tenant.map(|t| memberships.get(&t).cloned().unwrap_or(t));
-        let xsrf = match self.xsrf.lookup(&claims) {
+        let xsrf = match self.xsrf.lookup(claims) {
             Some(Value::String(s)) => Some(Box::from(s.as_str())),
             _ => None,
         };
-        let issuer = match claims.get("iss") {
+        let issuer = match claims.claim("iss") {
             Some(Value::String(s)) => Box::from(s.as_str()),
             _ => Box::default(),
         };
-        let confirmation = Confirmation::from_claims(&claims)?;
+        let confirmation = Confirmation::from_claims(claims)?;
         Ok(Identity {
             user_id,
             issuer,
@@ -238,10 +252,7 @@ impl ClaimMapping {
             memberships,
             xsrf,
             confirmation,
-            claims: match token {
-                Some(token) => Claims::from_token(token),
-                None => Claims::new(claims),
-            },
+            claims: kept,
             compiled: TokenCompiled::default(),
         })
     }
@@ -250,7 +261,7 @@ impl ClaimMapping {
     fn read_roles(
         &self,
         source: &RoleClaim,
-        claims: &Map<String, Value>,
+        claims: &impl ClaimLookup,
         into: &mut Vec<Role>,
     ) -> Result<(), &'static str> {
         const SHAPE: &str = "roles claim has an unsupported shape";

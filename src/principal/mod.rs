@@ -6,6 +6,7 @@
 //! lives in the verified-token cache), and adds the request's active tenant
 //! to it per request, so a principal is two reference counts to clone.
 
+mod claim_set;
 mod claims;
 mod confirmation;
 mod mapping;
@@ -15,6 +16,7 @@ use std::{fmt, sync::Arc};
 
 use serde::de::DeserializeOwned;
 
+pub(crate) use claim_set::{ClaimLookup, ClaimSet};
 pub use claims::{ClaimError, ClaimPath, Claims};
 pub(crate) use confirmation::Confirmation;
 pub use mapping::ClaimMapping;

@@ -346,6 +346,15 @@ impl JwtAuthGuardLayer {
         self.with_policy(|p| p.super_user_bypass = on)
     }
 
+    /// How far the [`RecordAccess`](crate::RecordAccess) of the requests
+    /// this layer admits reaches. Set once here, it costs a request
+    /// nothing to carry; a request that carries a policy of its own (an
+    /// `axum::Extension(policy)` on a route, say) uses that one instead.
+    /// Without either, the default policy applies.
+    pub fn record_access(self, policy: crate::RecordAccessPolicy) -> Self {
+        self.with_policy(|p| p.record_access = Some(policy))
+    }
+
     /// Let requests without a bearer token through as anonymous (handlers
     /// take `Option<Principal>`; requirement guards still answer 401). An
     /// `Authorization` header with another scheme (`Basic`, say) counts as

@@ -132,7 +132,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    body::{content_length, is_encoded, is_json, is_length_limit, BoxError},
+    body::{is_length_limit, BodyHeaders, BoxError},
     context::RequestContext,
     deny::{Guard, RouteName, Scene},
     future::BoxFuture,
@@ -401,6 +401,9 @@ struct Reading {
     parts: http::response::Parts,
     perms: Arc<CompiledPermissions>,
     head: bool,
+    /// Whether the response has headers that describe the unfiltered
+    /// body (see [`BodyHeaders::describes_body`]).
+    describes_body: bool,
     /// Bytes buffered so far.
     len: usize,
     buffer: Buffer,
@@ -486,6 +489,7 @@ impl Reading {
             mut parts,
             perms,
             head,
+            describes_body,
             ..
         } = self;
         let bytes = match read {
@@ -516,7 +520,7 @@ impl Reading {
             // another pass would find nothing to cut.
             metrics::response_filtered(FilterPass::Serialized);
             metrics::fields_removed(entity, stamp.removed);
-            return sealed(parts, bytes);
+            return sealed(parts, bytes, describes_body);
         }
         let removed = Cell::new(0u64);
         let keeps = keeper(&pending.config, &perms, entity);
@@ -536,7 +540,7 @@ impl Reading {
                     Cow::Borrowed(kept) => bytes.slice_ref(kept),
                     Cow::Owned(cut) => Bytes::from(cut),
                 };
-                sealed(parts, filtered)
+                sealed(parts, filtered, describes_body)
             }
             Err(e) => pending.internal(&e.to_string()),
         }
@@ -544,27 +548,29 @@ impl Reading {
 }
 
 /// The response with its filtered body, and the headers that described
-/// the unfiltered one put right.
-fn sealed<B: From<Bytes>>(mut parts: http::response::Parts, filtered: Bytes) -> Response<B> {
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+/// the unfiltered one put right. `describes_body` is whether there are any
+/// (read with the others in [`BodyHeaders::of`]).
+fn sealed<B: From<Bytes>>(
+    mut parts: http::response::Parts,
+    filtered: Bytes,
+    describes_body: bool,
+) -> Response<B> {
     // Byte ranges of the unfiltered document mean nothing now, and the
     // body is one buffer, not a chunked stream. The validator may describe
     // the unfiltered document: a cache revalidating with it could get
-    // another caller's view confirmed as fresh. One pass over the names
-    // first: most responses carry none of the three, and a removal hashes
-    // its name whether or not it is there.
-    let stale = [
-        header::ACCEPT_RANGES,
-        header::TRANSFER_ENCODING,
-        header::ETAG,
-    ];
-    if parts.headers.keys().any(|name| stale.contains(name)) {
-        for name in stale {
+    // another caller's view confirmed as fresh.
+    if describes_body {
+        for name in [
+            header::ACCEPT_RANGES,
+            header::TRANSFER_ENCODING,
+            header::ETAG,
+        ] {
             parts.headers.remove(name);
         }
     }
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
     Response::from_parts(parts, B::from(filtered))
 }
 
@@ -616,8 +622,11 @@ impl Pending {
         if !status.is_success()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::RESET_CONTENT
-            || !is_json(res.headers())
         {
+            return Decision::Done(res);
+        }
+        let described = BodyHeaders::of(res.headers());
+        if !described.json {
             return Decision::Done(res);
         }
         let Some(context) = self.context.clone() else {
@@ -636,13 +645,14 @@ impl Pending {
             res.headers_mut().remove(header::CONTENT_LENGTH);
             return Decision::Done(res);
         }
-        if is_encoded(res.headers()) {
+        if described.encoded {
             // Never decode-filter-reencode: put the filter inside the
             // compression layer instead.
             return Decision::Done(self.internal("the response is content-encoded"));
         }
         let limit = self.config.limit;
-        if content_length(res.headers())
+        if described
+            .length
             .ok()
             .flatten()
             .is_some_and(|n| n > limit as u64)
@@ -656,6 +666,7 @@ impl Pending {
             parts,
             perms,
             head,
+            describes_body: described.describes_body,
             len: 0,
             buffer: Buffer::Empty,
         };

@@ -321,7 +321,8 @@ impl CatalogueFetcher {
             metrics::catalogue_stale_served();
         }
         self.refresh_if_due(now);
-        self.current()
+        // Usable at `now`, checked above: one clock read per request.
+        self.held()
     }
 
     /// The version held if it is usable, without side effects.
@@ -338,6 +339,11 @@ impl CatalogueFetcher {
         if self.now_ms() >= self.inner.usable_until.load(Ordering::Acquire) {
             return None;
         }
+        self.held()
+    }
+
+    /// The version installed last, usable or not.
+    fn held(&self) -> Option<Arc<CatalogueVersion>> {
         self.inner.current.read().expect("lock poisoned").clone()
     }
 
@@ -365,7 +371,7 @@ impl CatalogueFetcher {
         inner.fetches.fetch_add(1, Ordering::Relaxed);
         // The version installed last, usable or not: if the IAM confirms
         // it is current (304), it serves again.
-        let held = inner.current.read().expect("lock poisoned").clone();
+        let held = self.held();
         let etag = held.as_ref().and_then(|v| v.etag.clone());
         let answer = inner.endpoint.fetch(etag.as_deref()).await;
         let result = match answer {

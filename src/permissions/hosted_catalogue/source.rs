@@ -108,6 +108,15 @@ impl HostedCatalogueSource {
         principal: &Principal,
     ) -> Arc<CompiledPermissions> {
         let (slot, catalogue) = version.catalogues().slot_of(principal.tenant_id());
+        // Compiled for this token's roles before: so it carries no
+        // assignments (its claims do not change), and the claims need not
+        // be read again.
+        if let Some(perms) = self
+            .compiled
+            .kept((version.number(), slot), principal.token_compiled())
+        {
+            return perms;
+        }
         if self
             .assignments
             .lookup(principal.claims().as_map())
