@@ -33,12 +33,12 @@ if ! command -v valgrind >/dev/null; then
 fi
 cargo build --release --example school >&2
 
+# shellcheck source=benches/support/school_server.sh
+. benches/support/school_server.sh
 OUT=$(mktemp -d)
 LOG="$OUT/server.log"
-SCHOOL_BARE_ROUTES=1 BIND_ADDR="127.0.0.1:${PORT}" valgrind --tool=callgrind \
-    --instr-atstart=no --callgrind-out-file="$OUT/callgrind.%p" \
-    "$TARGET_DIR/release/examples/school" >"$LOG" 2>&1 &
-SERVER=$!
+school_start "$PORT" "$LOG" valgrind --tool=callgrind \
+    --instr-atstart=no --callgrind-out-file="$OUT/callgrind.%p"
 cleanup() {
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
@@ -46,22 +46,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 600); do
-    curl -sf "$BASE/health" >/dev/null 2>&1 && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$LOG" >&2; echo "school exited" >&2; exit 1; }
-    sleep 0.2
-done
-curl -sf "$BASE/health" >/dev/null || { cat "$LOG" >&2; echo "school did not start" >&2; exit 1; }
+school_wait "$BASE" "$LOG" 600 0.2
 callgrind_control -i on "$SERVER" >/dev/null 2>&1
 
-ISSUER=$(grep -o 'Development IAM[^:]*: http://127\.0\.0\.1:[0-9]*' "$LOG" | grep -o 'http://.*')
-token() {
-    curl -sf -X POST "$ISSUER/token" -H 'Content-Type: application/json' \
-        -d "{\"user\":\"$1\"}" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
-}
-ADMIN=$(token admin)
-TEACHER=$(token teacher)
-[ -n "$ADMIN" ] && [ -n "$TEACHER" ] || { echo "no token from $ISSUER" >&2; exit 1; }
+ADMIN=$(school_token "$LOG" admin)
+TEACHER=$(school_token "$LOG" teacher)
+[ -n "$ADMIN" ] && [ -n "$TEACHER" ] || { cat "$LOG" >&2; echo "no token from the development IAM" >&2; exit 1; }
 
 # send URL COUNT [token]: COUNT requests over one connection, all 200.
 send() {

@@ -78,30 +78,20 @@ command -v wrk >/dev/null || TOOL=oha
 
 cargo build --release --example school >&2
 
+# shellcheck source=benches/support/school_server.sh
+. benches/support/school_server.sh
 LOG=$(mktemp)
-SCHOOL_BARE_ROUTES=1 BIND_ADDR="127.0.0.1:${PORT}" "$TARGET_DIR/release/examples/school" >"$LOG" 2>&1 &
-SERVER=$!
+school_start "$PORT" "$LOG"
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG"' EXIT
-
-for _ in $(seq 1 100); do
-    curl -sf "$BASE/health" >/dev/null 2>&1 && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$LOG" >&2; echo "school exited" >&2; exit 1; }
-    sleep 0.1
-done
+school_wait "$BASE" "$LOG" 100 0.1
 
 # Tokens from the embedded development IAM's POST /token; failing that,
 # the admin token in the printed walkthrough (and no teacher line).
-ISSUER=$(grep -o 'Development IAM[^:]*: http://127\.0\.0\.1:[0-9]*' "$LOG" | grep -o 'http://.*' || true)
-token() {
-    [ -n "$ISSUER" ] || return 0
-    curl -sf -X POST "$ISSUER/token" -H 'Content-Type: application/json' \
-        -d "{\"user\":\"$1\"}" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p' || true
-}
-TOKEN=$(token admin)
+TOKEN=$(school_token "$LOG" admin)
 if [ -z "$TOKEN" ]; then
     TOKEN=$(grep -m1 -o "Bearer [A-Za-z0-9._-]*" "$LOG" | cut -d' ' -f2)
 fi
-TEACHER=$(token teacher)
+TEACHER=$(school_token "$LOG" teacher)
 # What the bare route is sent: the admin's request, token and all, or none.
 BARE_HDR=()
 [ "$BARE_AUTH" = 1 ] && BARE_HDR=("Authorization: Bearer $TOKEN")

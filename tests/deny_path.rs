@@ -18,11 +18,10 @@ use axum::{
     routing::{get, patch, post},
     Json, Router,
 };
-use common::{assert_audit_schema, capture, counters, decision};
+use common::{assert_audit_schema, capture, counters, decision, Down};
 use http_body_util::BodyExt;
 use iam_guard::{
     guard::protected::ProtectedResource,
-    permissions::source::{PermissionError, PermissionFuture, PermissionSource},
     permissions_endpoint,
     test_util::{sign_hs256, TestIam},
     ActionGuard, ClaimsSource, ErrorRenderer, FieldFilterLayer, FieldWriteGuardLayer,
@@ -30,15 +29,6 @@ use iam_guard::{
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-/// A permission source whose IAM is down.
-struct Down;
-
-impl PermissionSource for Down {
-    fn load<'a>(&'a self, _: &'a Principal) -> PermissionFuture<'a> {
-        Box::pin(async { Err(PermissionError::Unavailable("connection refused".into())) })
-    }
-}
 
 #[derive(serde::Deserialize)]
 struct Shape {

@@ -17,13 +17,12 @@ use axum::{
     routing::{get, patch},
     Json, Router,
 };
-use common::{assert_audit_schema, send};
+use common::{assert_audit_schema, send, Down};
 use http_body_util::BodyExt;
 use iam_guard::{
     guard::protected::ProtectedResource,
     model::{Requirement, ScopeAccess},
-    permissions::source::{ClaimsSource, PermissionError, PermissionFuture, PermissionSource},
-    principal::Principal,
+    permissions::source::ClaimsSource,
     test_util::TestIam,
     FieldFilterLayer, FieldWriteGuardLayer, JwtAuthGuardLayer, ScopeGuard,
 };
@@ -463,14 +462,6 @@ async fn filter_outside_the_route_reads_the_requirement_from_the_response() {
     assert_eq!(health.json(), json!({ "sensitive": "ok" }));
 }
 
-struct Unavailable;
-
-impl PermissionSource for Unavailable {
-    fn load<'a>(&'a self, _: &'a Principal) -> PermissionFuture<'a> {
-        Box::pin(async { Err(PermissionError::Unavailable("iam down".into())) })
-    }
-}
-
 #[tokio::test]
 async fn unloadable_permissions_are_503_not_an_unfiltered_body() {
     let iam = TestIam::start().await;
@@ -478,7 +469,7 @@ async fn unloadable_permissions_are_503_not_an_unfiltered_body() {
     let app = Router::new()
         .route("/students/{id}", get(show))
         .layer(FieldFilterLayer::new().entity("students"))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(Unavailable));
+        .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(Down));
     let a = answer(&app, get_req("/students/s-1", &worked_example(&iam))).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["code"], "IAM_UNAVAILABLE");

@@ -17,9 +17,7 @@ use http_body_util::BodyExt;
 use iam_guard::{
     extract::{permissions_endpoint, Permissions},
     model::Catalogue,
-    permissions::source::{
-        CatalogueSource, ClaimsSource, PermissionError, PermissionFuture, PermissionSource,
-    },
+    permissions::source::{CatalogueSource, ClaimsSource},
     record_access::{Access, RecordAccess, RecordAccessPolicy},
     test_util::TestIam,
     ActionGuard, JwtAuthGuardLayer, PermissionGuard, ScopeGuard,
@@ -898,15 +896,6 @@ async fn permissions_extractor_needs_a_permission_source() {
         let (status, _, body) = get_json(&app, uri, &token).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
         assert_eq!(body["code"], "INTERNAL", "{uri}");
-    }
-}
-
-/// A source whose IAM is down.
-struct Down;
-
-impl PermissionSource for Down {
-    fn load<'a>(&'a self, _: &'a iam_guard::Principal) -> PermissionFuture<'a> {
-        Box::pin(async { Err(PermissionError::Unavailable("connection refused".into())) })
     }
 }
 

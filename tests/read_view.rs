@@ -14,14 +14,13 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use common::{counters, send, Counters};
+use common::{counters, send, Counters, Down};
 use http_body_util::BodyExt;
 use iam_guard::{
     guard::protected::ProtectedResource,
     metrics::{FIELDS_REMOVED, FILTERED_RESPONSES},
     model::{Requirement, ScopeAccess},
-    permissions::source::{ClaimsSource, PermissionError, PermissionFuture, PermissionSource},
-    principal::Principal,
+    permissions::source::ClaimsSource,
     test_util::TestIam,
     FieldFilterLayer, JwtAuthGuardLayer, PermissionGuard, ReadView, ScopeGuard,
 };
@@ -460,14 +459,6 @@ async fn a_route_without_an_entity_or_an_auth_layer_is_a_wiring_500() {
     assert!(!a.text().contains("Marco"));
 }
 
-struct Unavailable;
-
-impl PermissionSource for Unavailable {
-    fn load<'a>(&'a self, _: &'a Principal) -> PermissionFuture<'a> {
-        Box::pin(async { Err(PermissionError::Unavailable("iam down".into())) })
-    }
-}
-
 #[tokio::test]
 async fn permissions_that_cannot_be_loaded_are_503() {
     let iam = TestIam::start().await;
@@ -475,7 +466,7 @@ async fn permissions_that_cannot_be_loaded_are_503() {
     let app = Router::new()
         .route("/students/{id}", get(typed_one))
         .layer(FieldFilterLayer::new().entity("students"))
-        .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(Unavailable));
+        .layer(JwtAuthGuardLayer::new(iam.verifier()).permissions(Down));
     let a = answer(&app, get_req("/students/s-1", &iam.mint(json!({})))).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["code"], "IAM_UNAVAILABLE");

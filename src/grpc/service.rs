@@ -136,7 +136,10 @@ where
         return refused(req, res, context.policy().drain_limit);
     }
     metrics::requirement_allowed();
-    GuardFuture::inner(inner.call(req)).with_context(context)
+    // As the requirement guard does: only a layer outside that asked for
+    // the context gets it on the response.
+    let carried = RequestContext::wanted_on_response(req.extensions()).then_some(context);
+    GuardFuture::inner_carrying(inner.call(req), carried)
 }
 
 /// 403 `PERMISSION_DENIED` for a method no declaration lets through; the

@@ -24,6 +24,24 @@ pub async fn whoami(p: Principal) -> String {
     format!("{}|{}", p.user_id(), p.tenant_id().unwrap_or("-"))
 }
 
+/// A permission source whose IAM is down: every load is `Unavailable`.
+pub struct Down;
+
+impl iam_guard::permissions::source::PermissionSource for Down {
+    fn load<'a>(
+        &'a self,
+        _: &'a Principal,
+    ) -> iam_guard::permissions::source::PermissionFuture<'a> {
+        Box::pin(async {
+            Err(
+                iam_guard::permissions::source::PermissionError::Unavailable(
+                    "connection refused".into(),
+                ),
+            )
+        })
+    }
+}
+
 /// `GET /me` and `POST /me` behind `layer`.
 pub fn app(layer: JwtAuthGuardLayer) -> Router {
     Router::new()

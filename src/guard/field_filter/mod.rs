@@ -159,8 +159,11 @@ pub struct FieldFilterLayer {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    /// The keys as configured, in their order, for
+    /// [`FieldFilterLayer::always_allowed_keys`].
     always_allowed: Vec<String>,
-    /// The same keys, for the keep rule to ask once per top-level key.
+    /// The same keys as a set, for the keep rule to ask once per top-level
+    /// key; both are set together, by the one builder method.
     pub(crate) always_allowed_set: NameSet,
     limit: usize,
     entity: Option<String>,
