@@ -822,6 +822,37 @@ async fn huge_header_under_the_size_limit_is_a_clean_401() {
 }
 
 #[tokio::test]
+async fn claims_larger_than_the_stack_buffer_verify_like_small_ones() {
+    let iam = TestIam::start().await;
+    let app = guarded(&iam, iam.validation());
+    // About 4 KiB of claims: decoded on the heap, not on the stack.
+    let big = iam.mint(json!({
+        "sub": "u-big", "tenantId": "t-1", "pad": "p".repeat(4000),
+    }));
+    assert!(
+        big.len() > 5 * 1024 && big.len() < 8 * 1024,
+        "{}",
+        big.len()
+    );
+    let (status, body) = call(&app, bearer(&big)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "u-big|t-1");
+    // Expired and large: the registered claims are read the same way.
+    let expired = iam.mint(json!({"exp": now() - 3600, "pad": "p".repeat(4000)}));
+    assert_rejected(&app, &expired, "the token has expired").await;
+    // A repeated claim counts once, the last one.
+    let claims = r#"{"iss":"ISS","aud":"AUD","exp":EXP,"sub":"first","sub":"last"}"#
+        .replace("ISS", iam.issuer())
+        .replace("AUD", iam_guard::test_util::TEST_AUDIENCE)
+        .replace("EXP", &(now() + 300).to_string());
+    let header = json!({"alg": "RS256", "kid": iam.key().kid(), "typ": "JWT"}).to_string();
+    let token = iam.key().sign_raw(header.as_bytes(), claims.as_bytes());
+    let (status, body) = call(&app, bearer(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "last|-");
+}
+
+#[tokio::test]
 async fn a_numeric_date_with_a_fraction_is_compared_as_a_number() {
     let iam = TestIam::start().await;
     let strict = guarded(&iam, iam.validation().leeway(Duration::ZERO));
