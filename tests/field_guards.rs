@@ -960,3 +960,43 @@ async fn a_body_stream_error_is_500_not_half_a_body() {
     assert_eq!(a.json()["code"], "INTERNAL");
     assert!(!a.text().contains("s-1"));
 }
+
+#[tokio::test]
+async fn the_request_context_rides_on_the_response_only_for_a_filter_outside_the_auth_layer() {
+    let iam = TestIam::start().await;
+    let token = worked_example(&iam);
+    // What a layer outside everything sees on the response.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observe = |seen: Arc<Mutex<Vec<bool>>>| {
+        axum::middleware::map_response(move |res: axum::response::Response| {
+            let seen = seen.clone();
+            async move {
+                let carried =
+                    iam_guard::RequestContext::from_extensions(res.extensions()).is_some();
+                seen.lock().unwrap().push(carried);
+                res
+            }
+        })
+    };
+    let route = || get(show).route_layer(ScopeGuard::read("students"));
+    // A filter inside the auth layer (or none): nothing outside asks.
+    let inside = Router::new()
+        .route(
+            "/students/{id}",
+            route().route_layer(FieldFilterLayer::new()),
+        )
+        .layer(auth(&iam))
+        .layer(observe(seen.clone()));
+    let a = answer(&inside, get_req("/students/s-1", &token)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    // A filter outside the auth layer asks for it, and gets it.
+    let outside = Router::new()
+        .route("/students/{id}", route())
+        .layer(auth(&iam))
+        .layer(FieldFilterLayer::new())
+        .layer(observe(seen.clone()));
+    let a = answer(&outside, get_req("/students/s-1", &token)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.text().contains("sensitive"), "{}", a.text());
+    assert_eq!(*seen.lock().unwrap(), [false, true]);
+}

@@ -69,9 +69,9 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
-    /// Plants `context` in the response.
-    pub(crate) fn with_context(mut self, context: RequestContext) -> Self {
-        self.context = Some(context);
+    /// Plants `context` (when there is one) in the response.
+    pub(crate) fn carrying(mut self, context: Option<RequestContext>) -> Self {
+        self.context = context;
         self
     }
 }

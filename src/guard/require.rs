@@ -446,17 +446,10 @@ where
     let limit = context.policy().drain_limit;
     // Only a FieldFilter outside the auth layer reads the context off the
     // response; it asks for it, and no other response carries it.
-    let on_response = RequestContext::wanted_on_response(req.extensions());
-    let planted = |future: ResponseFuture<_, _, _>, context: RequestContext| {
-        if on_response {
-            future.with_context(context)
-        } else {
-            future
-        }
-    };
+    let carried = RequestContext::wanted_on_response(req.extensions()).then(|| context.clone());
     if context.bypasses() {
         scene(&req, &context, requirement).bypass();
-        return planted(ResponseFuture::inner(inner.call(req)), context);
+        return ResponseFuture::inner_carrying(inner.call(req), carried);
     }
     // Decided on the spot when the token answers, or when the
     // permissions are at hand without waiting.
@@ -478,8 +471,8 @@ where
     if let Some(refusal) = decided {
         return match refusal {
             // The common case, built in place.
-            None => ResponseFuture::inner_carrying(inner.call(req), on_response.then_some(context)),
-            Some(res) => planted(refused(req, res, limit), context),
+            None => ResponseFuture::inner_carrying(inner.call(req), carried),
+            Some(res) => refused(req, res, limit).carrying(carried),
         };
     }
     // The first reader of this request loads. The future owns the
@@ -488,8 +481,7 @@ where
     let clone = inner.clone();
     let mut inner = std::mem::replace(inner, clone);
     let requirement = requirement.clone();
-    let marker = context.clone();
-    let future = ResponseFuture::boxed(Box::pin(async move {
+    ResponseFuture::boxed(Box::pin(async move {
         let loaded = context.permissions().await;
         match verdict(
             || scene(&req, &context, &requirement),
@@ -499,6 +491,6 @@ where
             None => inner.call(req).await,
             Some(res) => Ok(refuse_async(req, res, limit).await),
         }
-    }));
-    planted(future, marker)
+    }))
+    .carrying(carried)
 }

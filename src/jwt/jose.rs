@@ -17,7 +17,12 @@ use super::validation::VerifyError;
 /// claims set are objects (RFC 7515 §4, RFC 7519 §7.2).
 pub(super) fn object_segment(segment: &str) -> Option<Vec<u8>> {
     let raw = URL_SAFE_NO_PAD.decode(segment).ok()?;
-    (raw.trim_ascii_start().first() == Some(&b'{')).then_some(raw)
+    holds_object(&raw).then_some(raw)
+}
+
+/// Whether decoded JSON text starts an object (whitespace first allowed).
+fn holds_object(raw: &[u8]) -> bool {
+    raw.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// A segment decoded from strict unpadded base64url into `stack` when it
@@ -37,7 +42,7 @@ pub(super) fn object_segment_in<'b>(
         }
         Err(base64::DecodeSliceError::DecodeError(_)) => return None,
     };
-    (raw.trim_ascii_start().first() == Some(&b'{')).then_some(raw)
+    holds_object(raw).then_some(raw)
 }
 
 /// The three segments of a compact JWS, and the signing input (header and

@@ -23,6 +23,12 @@ pub(crate) trait ClaimLookup {
     fn claim(&self, name: &str) -> Option<&Value>;
 }
 
+impl<T: ClaimLookup + ?Sized> ClaimLookup for &T {
+    fn claim(&self, name: &str) -> Option<&Value> {
+        (**self).claim(name)
+    }
+}
+
 impl ClaimLookup for Map<String, Value> {
     fn claim(&self, name: &str) -> Option<&Value> {
         self.get(name)

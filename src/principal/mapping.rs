@@ -176,10 +176,7 @@ impl ClaimMapping {
         allow(dead_code)
     )]
     pub(crate) fn identity(&self, claims: Map<String, Value>) -> Result<Identity, &'static str> {
-        // The claims are kept as the principal's (as text); read first.
-        let mut identity = self.identity_in(&claims, Claims::new(Map::new()))?;
-        identity.claims = Claims::new(claims);
-        Ok(identity)
+        self.identity_in(claims, Claims::new)
     }
 
     /// [`identity`](Self::identity) of a verified `token` whose payload
@@ -191,34 +188,35 @@ impl ClaimMapping {
         claims: &ClaimSet<'_>,
         token: Arc<str>,
     ) -> Result<Identity, &'static str> {
-        self.identity_in(claims, Claims::from_token(token))
+        self.identity_in(claims, |_| Claims::from_token(token))
     }
 
-    /// The identity `claims` make, with `kept` as the principal's claims.
-    fn identity_in(
+    /// The identity `claims` make; `keep` turns them, once read, into the
+    /// principal's claims.
+    fn identity_in<C: ClaimLookup>(
         &self,
-        claims: &impl ClaimLookup,
-        kept: Claims,
+        claims: C,
+        keep: impl FnOnce(C) -> Claims,
     ) -> Result<Identity, &'static str> {
-        let user_id = match self.user_id.lookup(claims) {
+        let user_id = match self.user_id.lookup(&claims) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err("token has no subject"),
         };
-        let tenant: Option<Arc<str>> = match self.tenant.lookup(claims) {
+        let tenant: Option<Arc<str>> = match self.tenant.lookup(&claims) {
             Some(Value::String(s)) => Some(s.as_str().into()),
             Some(Value::Number(n)) => Some(n.to_string().into()),
             _ => None,
         };
         let mut roles = Vec::new();
         for source in &self.roles {
-            self.read_roles(source, claims, &mut roles)?;
+            self.read_roles(source, &claims, &mut roles)?;
         }
         let mut oauth_scopes: Vec<Box<str>> = Vec::new();
         for path in &self.oauth_scopes {
-            read_scopes(path.lookup(claims), &mut oauth_scopes)?;
+            read_scopes(path.lookup(&claims), &mut oauth_scopes)?;
         }
-        let super_user = matches!(self.super_user.lookup(claims), Some(Value::Bool(true)));
-        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(claims) {
+        let super_user = matches!(self.super_user.lookup(&claims), Some(Value::Bool(true)));
+        let mut memberships: Vec<Arc<str>> = match self.memberships.lookup(&claims) {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
@@ -233,7 +231,7 @@ impl ClaimMapping {
         let memberships = Memberships::new(memberships);
         // The home tenant shares its allocation with its membership.
         let tenant = tenant.map(|t| memberships.get(&t).cloned().unwrap_or(t));
-        let xsrf = match self.xsrf.lookup(claims) {
+        let xsrf = match self.xsrf.lookup(&claims) {
             Some(Value::String(s)) => Some(Box::from(s.as_str())),
             _ => None,
         };
@@ -241,7 +239,7 @@ impl ClaimMapping {
             Some(Value::String(s)) => Box::from(s.as_str()),
             _ => Box::default(),
         };
-        let confirmation = Confirmation::from_claims(claims)?;
+        let confirmation = Confirmation::from_claims(&claims)?;
         Ok(Identity {
             user_id,
             issuer,
@@ -252,7 +250,7 @@ impl ClaimMapping {
             memberships,
             xsrf,
             confirmation,
-            claims: kept,
+            claims: keep(claims),
             compiled: TokenCompiled::default(),
         })
     }

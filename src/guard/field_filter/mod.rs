@@ -110,13 +110,12 @@
 pub(crate) mod prefiltered;
 #[cfg(feature = "axum")]
 mod read_view;
+mod reading;
 
 #[cfg(feature = "axum")]
 pub use read_view::ReadView;
 
 use std::{
-    borrow::Cow,
-    cell::Cell,
     fmt,
     future::Future,
     pin::Pin,
@@ -124,29 +123,25 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use bytes::{Buf, Bytes};
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{
-    body::{is_length_limit, BodyHeaders, BoxError},
+    body::{BodyHeaders, BoxError},
     context::RequestContext,
     deny::{Guard, RouteName, Scene},
     future::BoxFuture,
 };
 use crate::{
-    metrics::{self, FilterPass},
-    model::{
-        fields::{filter_document_cow, DEFAULT_ALWAYS_ALLOWED},
-        name_set::NameSet,
-        CompiledPermissions,
-    },
+    model::{fields::DEFAULT_ALWAYS_ALLOWED, name_set::NameSet},
     rejection::{ErrorCode, Rejection},
 };
-use prefiltered::{keeper, vouches_for, Plan};
+use prefiltered::Plan;
+use reading::{Buffer, Reading, OVER_LIMIT};
 
 /// The default response buffer limit: 8 MiB.
 pub const DEFAULT_RESPONSE_LIMIT: usize = 8 * 1024 * 1024;
@@ -392,189 +387,6 @@ enum Decision<B> {
     Read(Reading, B),
     /// The permissions to load first.
     Wait(BoxFuture<Response<B>>),
-}
-
-/// Why a body could not be buffered (the reason for the 500's audit).
-const OVER_LIMIT: &str = "the response is over the filter's buffer limit";
-const UNREADABLE: &str = "the response body could not be read";
-
-/// A response body being buffered, and what filtering it needs.
-struct Reading {
-    pending: Pending,
-    parts: http::response::Parts,
-    perms: Arc<CompiledPermissions>,
-    head: bool,
-    /// Whether the response has headers that describe the unfiltered
-    /// body (see [`BodyHeaders::describes_body`]).
-    describes_body: bool,
-    /// Bytes buffered so far.
-    len: usize,
-    buffer: Buffer,
-}
-
-/// The body's data so far: nothing, the first frame's own buffer (no
-/// copy), or, from the second frame on, one contiguous copy.
-enum Buffer {
-    Empty,
-    One(Bytes),
-    Many(Vec<u8>),
-}
-
-impl Reading {
-    /// Reads `body` to its end, within the limit (as `Limited` would: more
-    /// than `limit` bytes is an error). Trailers are dropped, as
-    /// `Collected::to_bytes` drops them.
-    fn poll_body<B>(
-        &mut self,
-        mut body: Pin<&mut B>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Bytes, &'static str>>
-    where
-        B: Body,
-        B::Error: Into<BoxError>,
-    {
-        let limit = self.pending.config.limit;
-        loop {
-            match ready!(body.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if let Ok(mut data) = frame.into_data() {
-                        let n = data.remaining();
-                        if n > limit - self.len {
-                            return Poll::Ready(Err(OVER_LIMIT));
-                        }
-                        self.len += n;
-                        // Zero-copy when the frame is a `Bytes` already.
-                        let chunk = data.copy_to_bytes(n);
-                        self.buffer = match std::mem::replace(&mut self.buffer, Buffer::Empty) {
-                            Buffer::Empty => Buffer::One(chunk),
-                            Buffer::One(first) => {
-                                let mut all = Vec::with_capacity(first.len() + chunk.len());
-                                all.extend_from_slice(&first);
-                                all.extend_from_slice(&chunk);
-                                Buffer::Many(all)
-                            }
-                            Buffer::Many(mut all) => {
-                                all.extend_from_slice(&chunk);
-                                Buffer::Many(all)
-                            }
-                        };
-                    }
-                    // A body that knows it is done (a `Full`) is not
-                    // polled again for the `None` it would answer.
-                    if body.is_end_stream() {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    let e: BoxError = e.into();
-                    return Poll::Ready(Err(if is_length_limit(&*e) {
-                        OVER_LIMIT
-                    } else {
-                        UNREADABLE
-                    }));
-                }
-                None => break,
-            }
-        }
-        Poll::Ready(Ok(
-            match std::mem::replace(&mut self.buffer, Buffer::Empty) {
-                Buffer::Empty => Bytes::new(),
-                Buffer::One(bytes) => bytes,
-                Buffer::Many(all) => Bytes::from(all),
-            },
-        ))
-    }
-
-    /// The filtered response, or the 500 that replaces it.
-    fn finish<B: From<Bytes>>(self, read: Result<Bytes, &'static str>) -> Response<B> {
-        let Self {
-            pending,
-            mut parts,
-            perms,
-            head,
-            describes_body,
-            ..
-        } = self;
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(why) => return pending.internal(why),
-        };
-        if head && bytes.is_empty() {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            return Response::from_parts(parts, B::from(bytes));
-        }
-        let entity = pending.entity().expect("checked before reading the body");
-        let context = pending
-            .context
-            .as_ref()
-            .expect("checked before reading the body");
-        let stamp = context.prefiltered().filter(|stamp| {
-            vouches_for(
-                stamp,
-                &bytes,
-                &perms,
-                entity,
-                &pending.config,
-                context.requirement(),
-            )
-        });
-        if let Some(stamp) = stamp {
-            // Serialized already filtered, for this caller, by this rule:
-            // another pass would find nothing to cut.
-            metrics::response_filtered(FilterPass::Serialized);
-            metrics::fields_removed(entity, stamp.removed);
-            return sealed(parts, bytes, describes_body);
-        }
-        let removed = Cell::new(0u64);
-        let keeps = keeper(&pending.config, &perms, entity);
-        let keep = |key: &str| {
-            let kept = keeps(key);
-            if !kept {
-                removed.set(removed.get() + 1);
-            }
-            kept
-        };
-        match filter_document_cow(&bytes, keep) {
-            Ok(filtered) => {
-                metrics::response_filtered(FilterPass::Scanned);
-                metrics::fields_removed(entity, removed.get());
-                // Nothing dropped: the handler's buffer goes on as is.
-                let filtered = match filtered {
-                    Cow::Borrowed(kept) => bytes.slice_ref(kept),
-                    Cow::Owned(cut) => Bytes::from(cut),
-                };
-                sealed(parts, filtered, describes_body)
-            }
-            Err(e) => pending.internal(&e.to_string()),
-        }
-    }
-}
-
-/// The response with its filtered body, and the headers that described
-/// the unfiltered one put right. `describes_body` is whether there are any
-/// (read with the others in [`BodyHeaders::of`]).
-fn sealed<B: From<Bytes>>(
-    mut parts: http::response::Parts,
-    filtered: Bytes,
-    describes_body: bool,
-) -> Response<B> {
-    // Byte ranges of the unfiltered document mean nothing now, and the
-    // body is one buffer, not a chunked stream. The validator may describe
-    // the unfiltered document: a cache revalidating with it could get
-    // another caller's view confirmed as fresh.
-    if describes_body {
-        for name in [
-            header::ACCEPT_RANGES,
-            header::TRANSFER_ENCODING,
-            header::ETAG,
-        ] {
-            parts.headers.remove(name);
-        }
-    }
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
-    Response::from_parts(parts, B::from(filtered))
 }
 
 /// What the response phase needs from the request.
