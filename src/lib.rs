@@ -66,6 +66,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache_bound;
+mod freshness;
 mod macros;
 
 pub mod access_matrix;

@@ -8,31 +8,28 @@ use std::{
         atomic::{AtomicBool, AtomicU64},
         Arc, Mutex,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use moka::sync::Cache;
 
 use super::{
     Inner, JwksFetcher, DEFAULT_COOLDOWN, DEFAULT_RETRY_AFTER_FAILURE, DEFAULT_STALE_IF_ERROR,
-    DEFAULT_TTL, NEVER,
+    DEFAULT_TTL,
 };
 #[cfg(feature = "jwks-http")]
 use crate::jwt::source::FetchError;
 use crate::{
     cache_bound::{alloc_bytes, Bound},
+    freshness::{Freshness, Windows, NEVER},
     jwt::{keys::VerifyingKey, source::JwksSource},
 };
 
 /// Builds a [`JwksFetcher`]. See the [module docs](super) for the defaults.
 #[derive(Debug, Clone)]
 pub struct JwksFetcherBuilder {
-    pub(super) ttl: Duration,
-    pub(super) min_ttl: Duration,
-    pub(super) max_ttl: Duration,
+    pub(super) windows: Windows,
     pub(super) cooldown: Duration,
-    pub(super) stale_if_error: Duration,
-    pub(super) retry_after_failure: Duration,
     max_negative_entries: u64,
     max_negative_bytes: u64,
     max_keys: u64,
@@ -71,12 +68,12 @@ fn key_bytes(kid: &Arc<str>, key: &Arc<VerifyingKey>) -> usize {
 impl Default for JwksFetcherBuilder {
     fn default() -> Self {
         Self {
-            ttl: DEFAULT_TTL,
-            min_ttl: Duration::from_secs(10),
-            max_ttl: Duration::from_secs(24 * 60 * 60),
+            windows: Windows::new(
+                DEFAULT_TTL,
+                DEFAULT_STALE_IF_ERROR,
+                DEFAULT_RETRY_AFTER_FAILURE,
+            ),
             cooldown: DEFAULT_COOLDOWN,
-            stale_if_error: DEFAULT_STALE_IF_ERROR,
-            retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
             max_negative_entries: DEFAULT_MAX_NEGATIVE_ENTRIES,
             max_negative_bytes: DEFAULT_MAX_NEGATIVE_BYTES,
             max_keys: DEFAULT_MAX_KEYS,
@@ -90,14 +87,13 @@ impl Default for JwksFetcherBuilder {
 impl JwksFetcherBuilder {
     /// Freshness when the IAM sends no `max-age` (default 10 min).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.windows.ttl = ttl;
         self
     }
 
     /// Bounds applied to the IAM's `max-age` (default 10 s to 24 h).
     pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.min_ttl = min;
-        self.max_ttl = max.max(min);
+        self.windows.bound_ttl(min, max);
         self
     }
 
@@ -110,14 +106,14 @@ impl JwksFetcherBuilder {
     /// How long keys keep verifying once they are stale (their TTL is over)
     /// while the IAM cannot be reached (default 24 h).
     pub fn stale_if_error(mut self, window: Duration) -> Self {
-        self.stale_if_error = window;
+        self.windows.stale_if_error = window;
         self
     }
 
     /// Pause after a failed fetch before another is tried (default 1 s), so
     /// an outage cannot become a retry storm against the IAM.
     pub fn retry_after_failure(mut self, pause: Duration) -> Self {
-        self.retry_after_failure = pause;
+        self.windows.retry_after_failure = pause;
         self
     }
 
@@ -224,7 +220,11 @@ impl JwksFetcherBuilder {
     pub(super) fn build(self, source: Box<dyn JwksSource>, no_keys: bool) -> JwksFetcher {
         // A fixed empty set is always usable and never due for a refresh,
         // so nothing on the request path or in the background fetches.
-        let until = if no_keys { NEVER } else { 0 };
+        let freshness = if no_keys {
+            Freshness::forever()
+        } else {
+            Freshness::unfetched()
+        };
         let keys = Bound::new(self.max_keys, self.max_key_bytes);
         let unknown = Bound::new(self.max_negative_entries, self.max_negative_bytes);
         JwksFetcher {
@@ -233,10 +233,14 @@ impl JwksFetcherBuilder {
                 no_keys,
                 keys: Cache::builder()
                     .name("iam_guard.jwks.keys")
-                    // Whether keys may verify is decided by `usable_until`;
+                    // Whether keys may verify is decided by the freshness;
                     // this only bounds how long moka keeps the memory of a
                     // key that no good fetch re-confirmed.
-                    .time_to_live(self.max_ttl.saturating_add(self.stale_if_error))
+                    .time_to_live(
+                        self.windows
+                            .max_ttl
+                            .saturating_add(self.windows.stale_if_error),
+                    )
                     .max_capacity(keys.capacity())
                     .weigher(keys.weigher(key_bytes))
                     .build(),
@@ -248,16 +252,11 @@ impl JwksFetcherBuilder {
                     .build(),
                 published: Mutex::new(HashMap::new()),
                 refresh: tokio::sync::Mutex::new(()),
-                epoch: Instant::now(),
+                freshness,
                 generation: AtomicU64::new(0),
-                fresh_until: AtomicU64::new(until),
-                usable_until: AtomicU64::new(until),
-                refresh_at: AtomicU64::new(NEVER),
                 last_forced: AtomicU64::new(NEVER),
-                last_failure: AtomicU64::new(NEVER),
                 last_error: Mutex::new(None),
                 in_flight: AtomicBool::new(false),
-                background: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
                 config: self,
             }),

@@ -41,7 +41,7 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use moka::sync::Cache;
@@ -57,7 +57,7 @@ use super::{
     keys::{parse_jwks, VerifyingKey},
     source::{FetchError, JwksSource},
 };
-use crate::metrics;
+use crate::{freshness::Freshness, metrics};
 
 /// Default freshness when the IAM sends no `Cache-Control: max-age`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
@@ -87,8 +87,6 @@ pub enum KeyError {
 pub struct JwksFetcher {
     inner: Arc<Inner>,
 }
-
-const NEVER: u64 = u64::MAX;
 
 /// The source of [`JwksFetcher::no_keys`]. The fetcher never calls it; if
 /// it did, an empty set still verifies nothing.
@@ -120,22 +118,16 @@ struct Inner {
     /// and then read its outcome instead of fetching again. Requests whose
     /// kid is cached never touch it.
     refresh: tokio::sync::Mutex<()>,
-    /// Timestamps below are milliseconds since `epoch`, in atomics, so the
-    /// hot path reads them without a lock.
-    epoch: Instant,
+    /// Whether the last good document's keys are fresh, may still verify
+    /// (stale within the stale-if-error window), or are due for a refresh;
+    /// its clock stamps `last_forced` too.
+    freshness: Freshness,
     /// Bumped when a fetch attempt finishes, successful or not.
     generation: AtomicU64,
-    /// Until when the last good document is fresh (its TTL).
-    fresh_until: AtomicU64,
-    /// Until when its keys may verify: the TTL plus the stale-if-error
-    /// window, which starts when the keys go stale. 0 before any success.
-    usable_until: AtomicU64,
-    refresh_at: AtomicU64,
+    /// When an unknown kid last forced a fetch (the cooldown's start).
     last_forced: AtomicU64,
-    last_failure: AtomicU64,
     last_error: Mutex<Option<FetchError>>,
     in_flight: AtomicBool,
-    background: AtomicBool,
     fetches: AtomicU64,
     config: JwksFetcherBuilder,
 }
@@ -221,31 +213,30 @@ impl JwksFetcher {
         kids
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(NEVER - 1)
-    }
-
-    fn since(&self, stamp: &AtomicU64, window: Duration) -> bool {
-        let at = stamp.load(Ordering::Acquire);
-        at == NEVER || self.now_ms().saturating_sub(at) >= window.as_millis() as u64
+    /// Whether the cooldown since an unknown kid last forced a fetch is over.
+    fn cooled_down(&self) -> bool {
+        let inner = &self.inner;
+        inner
+            .freshness
+            .since(&inner.last_forced, inner.config.cooldown)
     }
 
     /// Whether keys that are fresh, or stale within the stale-if-error
     /// window, are held.
     pub(crate) fn holds_keys(&self) -> bool {
-        self.now_ms() < self.inner.usable_until.load(Ordering::Acquire)
+        self.inner.freshness.usable()
     }
 
     /// [`holds_keys`](Self::holds_keys) for a verification about to use
     /// them: one clock read, which also counts a stale key served and
     /// starts a background refresh when the document is due for one.
     pub(crate) fn keys_usable(&self) -> bool {
-        let inner = &self.inner;
-        let now = self.now_ms();
-        if now >= inner.usable_until.load(Ordering::Acquire) {
+        let freshness = &self.inner.freshness;
+        let now = freshness.now_ms();
+        if !freshness.usable_at(now) {
             return false;
         }
-        if now >= inner.fresh_until.load(Ordering::Acquire) {
+        if freshness.stale_at(now) {
             metrics::jwks_stale_key_served();
         }
         self.refresh_if_due(now);
@@ -282,9 +273,7 @@ impl JwksFetcher {
                 metrics::jwks_cooldown_refusal();
                 return Err(KeyError::UnknownKid);
             }
-            if !self.since(&inner.last_forced, inner.config.cooldown)
-                && !inner.in_flight.load(Ordering::Acquire)
-            {
+            if !self.cooled_down() && !inner.in_flight.load(Ordering::Acquire) {
                 // The fetch that started this cooldown may have finished
                 // since the lookup above, bringing this very kid: look
                 // again before calling it unknown.
@@ -295,7 +284,7 @@ impl JwksFetcher {
                 metrics::jwks_cooldown_refusal();
                 return Err(KeyError::UnknownKid);
             }
-        } else if !self.since(&inner.last_failure, inner.config.retry_after_failure) {
+        } else if inner.freshness.retry_paused(&inner.config.windows) {
             return Err(self.unavailable());
         }
         let _guard = inner.refresh.lock().await;
@@ -305,7 +294,7 @@ impl JwksFetcher {
         let fetched = if inner.generation.load(Ordering::Acquire) != seen {
             // A fetch finished while we waited: its outcome is ours.
             self.holds_keys()
-        } else if !cold && !self.since(&inner.last_forced, inner.config.cooldown) {
+        } else if !cold && !self.cooled_down() {
             true
         } else {
             if !cold {
@@ -313,7 +302,9 @@ impl JwksFetcher {
                 // the new cooldown must also see the fetch, and wait for it
                 // instead of answering its kid from the negative cache.
                 inner.in_flight.store(true, Ordering::Release);
-                inner.last_forced.store(self.now_ms(), Ordering::Release);
+                inner
+                    .last_forced
+                    .store(inner.freshness.now_ms(), Ordering::Release);
                 metrics::jwks_unknown_kid_refetch();
             }
             self.fetch_locked().await.is_ok()
@@ -374,13 +365,7 @@ impl JwksFetcher {
             }
             Err(e) => {
                 tracing::warn!(target: "iam_guard::jwks", error = %e, "JWKS fetch failed");
-                let now = self.now_ms();
-                inner.last_failure.store(now, Ordering::Release);
-                // Retry the background refresh after the pause, not at the
-                // next request, so an outage costs the IAM one call per
-                // pause however busy the service is.
-                let retry = now + inner.config.retry_after_failure.as_millis() as u64;
-                inner.refresh_at.store(retry, Ordering::Release);
+                inner.freshness.failed(&inner.config.windows);
                 *inner.last_error.lock().expect("lock poisoned") = Some(e.clone());
                 Err(e)
             }
@@ -392,10 +377,6 @@ impl JwksFetcher {
 
     fn install(&self, keys: HashMap<Arc<str>, VerifyingKey>, max_age: Option<Duration>) {
         let inner = &self.inner;
-        let config = &inner.config;
-        let ttl = max_age
-            .unwrap_or(config.ttl)
-            .clamp(config.min_ttl, config.max_ttl);
         let mut published = inner.published.lock().expect("lock poisoned");
         let mut next = HashMap::with_capacity(keys.len());
         for (kid, key) in keys {
@@ -421,47 +402,23 @@ impl JwksFetcher {
         drop(published);
         // New keys may carry kids that were unknown a moment ago.
         inner.unknown.invalidate_all();
-        let now = self.now_ms();
-        let ttl_ms = ttl.as_millis() as u64;
-        let stale_ms = u64::try_from(config.stale_if_error.as_millis()).unwrap_or(NEVER);
-        inner
-            .fresh_until
-            .store(now.saturating_add(ttl_ms), Ordering::Release);
-        inner.usable_until.store(
-            now.saturating_add(ttl_ms).saturating_add(stale_ms),
-            Ordering::Release,
-        );
-        inner
-            .refresh_at
-            .store(now + ttl_ms * 4 / 5, Ordering::Release);
+        inner.freshness.renew(&inner.config.windows, max_age);
         *inner.last_error.lock().expect("lock poisoned") = None;
     }
 
     /// Starts a background refresh when the document is due at `now` and
     /// none is running. Costs an atomic load when nothing is due.
     fn refresh_if_due(&self, now: u64) {
-        let inner = &self.inner;
-        let due = inner.refresh_at.load(Ordering::Acquire);
-        if due == NEVER || now < due {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = self.inner.freshness.claim_refresh(now) else {
             return;
         };
-        if inner
-            .background
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
-        }
         let this = self.clone();
-        handle.spawn(async move {
+        runtime.spawn(async move {
             let seen = this.inner.generation.load(Ordering::Acquire);
             // Errors are logged by the fetch and retried after the pause;
             // the keys in hand keep serving meanwhile.
             let _ = this.fetch_once(seen).await;
-            this.inner.background.store(false, Ordering::Release);
+            this.inner.freshness.refresh_finished();
         });
     }
 }

@@ -4,10 +4,10 @@
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Mutex, RwLock,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use super::{
@@ -15,6 +15,7 @@ use super::{
     version::{CatalogueFetchError, CatalogueVersion},
 };
 use crate::{
+    freshness::{Freshness, Windows},
     jwt::source::FetchError,
     metrics::{self, CatalogueFetchResult},
     model::TenantCatalogues,
@@ -35,11 +36,7 @@ pub const DEFAULT_MAX_CATALOGUE_BYTES: usize = 4 * 1024 * 1024;
 /// defaults.
 #[derive(Clone)]
 pub struct CatalogueFetcherBuilder {
-    ttl: Duration,
-    min_ttl: Duration,
-    max_ttl: Duration,
-    stale_if_error: Duration,
-    retry_after_failure: Duration,
+    windows: Windows,
     max_bytes: usize,
     #[cfg(feature = "jwks-http")]
     timeout: Duration,
@@ -50,10 +47,11 @@ pub struct CatalogueFetcherBuilder {
 impl fmt::Debug for CatalogueFetcherBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("CatalogueFetcherBuilder");
-        d.field("ttl", &self.ttl)
-            .field("ttl_bounds", &(self.min_ttl, self.max_ttl))
-            .field("stale_if_error", &self.stale_if_error)
-            .field("retry_after_failure", &self.retry_after_failure)
+        let w = &self.windows;
+        d.field("ttl", &w.ttl)
+            .field("ttl_bounds", &(w.min_ttl, w.max_ttl))
+            .field("stale_if_error", &w.stale_if_error)
+            .field("retry_after_failure", &w.retry_after_failure)
             .field("max_document_bytes", &self.max_bytes);
         #[cfg(feature = "jwks-http")]
         d.field("http_timeout", &self.timeout).field(
@@ -67,11 +65,11 @@ impl fmt::Debug for CatalogueFetcherBuilder {
 impl Default for CatalogueFetcherBuilder {
     fn default() -> Self {
         Self {
-            ttl: DEFAULT_CATALOGUE_TTL,
-            min_ttl: Duration::from_secs(10),
-            max_ttl: Duration::from_secs(24 * 60 * 60),
-            stale_if_error: DEFAULT_CATALOGUE_STALE_IF_ERROR,
-            retry_after_failure: DEFAULT_CATALOGUE_RETRY_AFTER_FAILURE,
+            windows: Windows::new(
+                DEFAULT_CATALOGUE_TTL,
+                DEFAULT_CATALOGUE_STALE_IF_ERROR,
+                DEFAULT_CATALOGUE_RETRY_AFTER_FAILURE,
+            ),
             max_bytes: DEFAULT_MAX_CATALOGUE_BYTES,
             #[cfg(feature = "jwks-http")]
             timeout: crate::jwt::http::DEFAULT_HTTP_TIMEOUT,
@@ -84,22 +82,21 @@ impl Default for CatalogueFetcherBuilder {
 impl CatalogueFetcherBuilder {
     /// Freshness when the IAM sends no `max-age` (default 5 min).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.windows.ttl = ttl;
         self
     }
 
     /// Bounds applied to the freshness, the IAM's `max-age` or the default
     /// (default 10 s to 24 h).
     pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.min_ttl = min;
-        self.max_ttl = max.max(min);
+        self.windows.bound_ttl(min, max);
         self
     }
 
     /// How long a catalogue keeps serving once it is stale (its freshness
     /// is over) while no new version can be had (default 24 h).
     pub fn stale_if_error(mut self, window: Duration) -> Self {
-        self.stale_if_error = window;
+        self.windows.stale_if_error = window;
         self
     }
 
@@ -107,7 +104,7 @@ impl CatalogueFetcherBuilder {
     /// (default 1 s), so an outage costs the IAM one call per pause however
     /// busy the service is.
     pub fn retry_after_failure(mut self, pause: Duration) -> Self {
-        self.retry_after_failure = pause;
+        self.windows.retry_after_failure = pause;
         self
     }
 
@@ -163,14 +160,9 @@ impl CatalogueFetcherBuilder {
                 endpoint: Box::new(endpoint),
                 current: RwLock::new(None),
                 refresh: tokio::sync::Mutex::new(()),
-                epoch: Instant::now(),
+                freshness: Freshness::unfetched(),
                 generation: AtomicU64::new(0),
-                fresh_until: AtomicU64::new(0),
-                usable_until: AtomicU64::new(0),
-                refresh_at: AtomicU64::new(NEVER),
-                last_failure: AtomicU64::new(NEVER),
                 last_error: Mutex::new(None),
-                background: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
                 config: self,
             }),
@@ -187,31 +179,21 @@ pub struct CatalogueFetcher {
     inner: Arc<Inner>,
 }
 
-const NEVER: u64 = u64::MAX;
-
 struct Inner {
     endpoint: Box<dyn CatalogueEndpoint>,
     /// The last version installed. Replaced only by a document that
-    /// validated; whether it may serve is decided by `usable_until`.
+    /// validated; whether it may serve is decided by `freshness`.
     current: RwLock<Option<Arc<CatalogueVersion>>>,
     /// Held for the duration of a fetch: concurrent cold-start loads wait
     /// here and then read its outcome instead of fetching again. Requests
     /// served by a usable version never touch it.
     refresh: tokio::sync::Mutex<()>,
-    /// Timestamps below are milliseconds since `epoch`, in atomics, so the
-    /// request path reads them without a lock.
-    epoch: Instant,
+    /// Whether the current version is fresh, may still serve (stale within
+    /// the stale-if-error window), or is due for a refresh.
+    freshness: Freshness,
     /// Bumped when a fetch attempt finishes, successful or not.
     generation: AtomicU64,
-    /// Until when the current version is fresh.
-    fresh_until: AtomicU64,
-    /// Until when it may serve: the freshness plus the stale-if-error
-    /// window. 0 before any success.
-    usable_until: AtomicU64,
-    refresh_at: AtomicU64,
-    last_failure: AtomicU64,
     last_error: Mutex<Option<CatalogueFetchError>>,
-    background: AtomicBool,
     fetches: AtomicU64,
     config: CatalogueFetcherBuilder,
 }
@@ -296,7 +278,7 @@ impl CatalogueFetcher {
         // point is then seen below as "finished while we waited" and its
         // outcome used, instead of a second fetch.
         let seen = inner.generation.load(Ordering::Acquire);
-        if !self.since(&inner.last_failure, inner.config.retry_after_failure) {
+        if inner.freshness.retry_paused(&inner.config.windows) {
             return Err(self.unavailable());
         }
         let guard = inner.refresh.lock().await;
@@ -312,12 +294,12 @@ impl CatalogueFetcher {
     /// stale-if-error window), without waiting. Starts a background
     /// refresh when the version is due for one.
     pub fn load_now(&self) -> Option<Arc<CatalogueVersion>> {
-        let inner = &self.inner;
-        let now = self.now_ms();
-        if now >= inner.usable_until.load(Ordering::Acquire) {
+        let freshness = &self.inner.freshness;
+        let now = freshness.now_ms();
+        if !freshness.usable_at(now) {
             return None;
         }
-        if now >= inner.fresh_until.load(Ordering::Acquire) {
+        if freshness.stale_at(now) {
             metrics::catalogue_stale_served();
         }
         self.refresh_if_due(now);
@@ -336,7 +318,7 @@ impl CatalogueFetcher {
     }
 
     fn usable(&self) -> Option<Arc<CatalogueVersion>> {
-        if self.now_ms() >= self.inner.usable_until.load(Ordering::Acquire) {
+        if !self.inner.freshness.usable() {
             return None;
         }
         self.held()
@@ -345,15 +327,6 @@ impl CatalogueFetcher {
     /// The version installed last, usable or not.
     fn held(&self) -> Option<Arc<CatalogueVersion>> {
         self.inner.current.read().expect("lock poisoned").clone()
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(NEVER - 1)
-    }
-
-    fn since(&self, stamp: &AtomicU64, window: Duration) -> bool {
-        let at = stamp.load(Ordering::Acquire);
-        at == NEVER || self.now_ms().saturating_sub(at) >= millis(window)
     }
 
     fn unavailable(&self) -> CatalogueFetchError {
@@ -445,22 +418,7 @@ impl CatalogueFetcher {
     /// Restarts the freshness of the current version.
     fn mark_fresh(&self, max_age: Option<Duration>) {
         let inner = &self.inner;
-        let config = &inner.config;
-        let ttl = millis(
-            max_age
-                .unwrap_or(config.ttl)
-                .clamp(config.min_ttl, config.max_ttl),
-        );
-        let now = self.now_ms();
-        let fresh = now.saturating_add(ttl);
-        inner.fresh_until.store(fresh, Ordering::Release);
-        inner.usable_until.store(
-            fresh.saturating_add(millis(config.stale_if_error)),
-            Ordering::Release,
-        );
-        inner
-            .refresh_at
-            .store(now.saturating_add(ttl / 5 * 4), Ordering::Release);
+        inner.freshness.renew(&inner.config.windows, max_age);
     }
 
     fn record_failure(&self, error: &CatalogueFetchError, held: Option<&CatalogueVersion>) {
@@ -486,35 +444,18 @@ impl CatalogueFetcher {
                 "catalogue fetch failed"
             );
         }
-        let now = self.now_ms();
-        inner.last_failure.store(now, Ordering::Release);
-        // Retry the background refresh after the pause, not at the next
-        // request, so an outage costs the IAM one call per pause.
-        let retry = now.saturating_add(millis(inner.config.retry_after_failure));
-        inner.refresh_at.store(retry, Ordering::Release);
+        inner.freshness.failed(&inner.config.windows);
         *inner.last_error.lock().expect("lock poisoned") = Some(error.clone());
     }
 
     /// Starts a background refresh when the version is due at `now` and
     /// none is running. Costs an atomic load when nothing is due.
     fn refresh_if_due(&self, now: u64) {
-        let inner = &self.inner;
-        let due = inner.refresh_at.load(Ordering::Acquire);
-        if due == NEVER || now < due {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = self.inner.freshness.claim_refresh(now) else {
             return;
         };
-        if inner
-            .background
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
-        }
         let this = self.clone();
-        handle.spawn(async move {
+        runtime.spawn(async move {
             let seen = this.inner.generation.load(Ordering::Acquire);
             {
                 let _guard = this.inner.refresh.lock().await;
@@ -525,13 +466,9 @@ impl CatalogueFetcher {
                     let _ = this.fetch_locked().await;
                 }
             }
-            this.inner.background.store(false, Ordering::Release);
+            this.inner.freshness.refresh_finished();
         });
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(NEVER - 1)
 }
 
 #[cfg(test)]
